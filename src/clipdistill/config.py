@@ -1,0 +1,409 @@
+"""Profiles and parameters: the one place every chapter's knobs live.
+
+A *profile* is a named set of overrides over the defaults below; a run may override any
+field again (``--set key=value`` on the command line, ``overrides={...}`` in a notebook).
+Everything is validated up front so a typo fails in a second, not after an hour of
+embedding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import os
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "PROFILES",
+    "PROFILE_NAMES",
+    "HARDWARE_ADJUSTMENTS",
+    "resolve",
+    "parse_overrides",
+    "project_root",
+]
+
+
+class ConfigError(ValueError):
+    """A bad profile, key or value: always a one-line message naming the culprit."""
+
+
+# The plan's split sizes (images *per class*), from the experiment plan in the seeds.
+PLAN_SPLITS: dict[str, dict[str, int]] = {
+    "knn": {"train": 100, "test": 100},
+    "cat_dog_1k": {"train": 1000, "validate": 100, "test": 100},
+    "cat_dog_10k": {"train": 10000, "validate": 100, "test": 100},
+}
+
+VLM_PROMPTS: dict[str, str] = {
+    "generic": "describe this image in a sentence.",
+    "specific": (
+        "describe the features of this image in the context of deciding if it is a cat, "
+        "or a dog, or something else."
+    ),
+}
+
+# Smoke-profile stand-in for a hub VLM: a tiny Qwen2.5-VL architecture built offline with
+# random weights (see clipdistill.vlm).
+TINY_VLM = "tiny-random-qwen2.5-vl"
+
+
+@dataclass
+class Config:
+    """Every parameter of every chapter. Field defaults are the ``quick`` profile."""
+
+    # -- run ------------------------------------------------------------------------
+    profile: str = "quick"
+    smoke: bool = False  # random weights: numbers are NOT results
+    profile_note: str = ""  # why "auto" chose what it chose
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | mps
+    data_root: str = ""  # folder with PetImages/, cifar10/, ... ("" = download or synthesise)
+    work_dir: str = "work"  # prepared images and caches (content-keyed, shared by profiles)
+    results_dir: str = "results"  # results/<profile>/<chapter>.json and figures
+    num_workers: int = 2
+    batch_size: int = 32
+
+    # -- 01 data prep -----------------------------------------------------------------
+    pets_source: str = "oxford_pets"  # auto | petimages | oxford_pets | folder | synthetic
+    pets_dir: str = ""  # class-per-folder tree when pets_source is "folder"
+    image_size: int = 640  # resized copies are image_size x image_size
+    resize_mode: str = "pad"  # pad (keep the whole animal) | crop (fill the frame)
+    splits: dict = field(default_factory=lambda: {
+        "knn": dict(PLAN_SPLITS["knn"]),
+        "cat_dog_1k": dict(PLAN_SPLITS["cat_dog_1k"]),
+    })
+    allow_fewer: bool = False  # take fewer images than a split asks for, with a warning
+    other_source: str = "caltech101"  # caltech101 | openimages | folder | synthetic
+    other_dir: str = ""
+    cifar10_per_class: int = 100
+    mnist_per_class: int = 100
+
+    # -- 02 zero-shot CLIP ------------------------------------------------------------
+    clip_model: str = "ViT-B-32"
+    clip_pretrained: str = "openai"
+    explore_models: list = field(default_factory=lambda: [
+        "RN50/openai", "ViT-B-32/openai", "ViT-B-16/openai",
+        "MobileCLIP-S1/datacompdr", "ViT-B-16-SigLIP/webli",
+    ])
+    knn_k: int = 5
+    temperatures: list = field(default_factory=lambda: [0.003, 0.01, 0.03, 0.07, 0.1, 0.3, 1.0])
+    retrieval_queries: list = field(default_factory=lambda: [
+        "a photo of a sleeping cat", "a dog playing outside", "a black and white pet",
+    ])
+    retrieval_top_k: int = 5
+
+    # -- 03 VLM descriptions ----------------------------------------------------------
+    vlm_backend: str = "transformers"  # transformers | openai (any compatible server)
+    vlm_model: str = "Qwen/Qwen2.5-VL-3B-Instruct"
+    vlm_api_base: str = ""  # e.g. http://localhost:8000/v1; the key comes from the env only
+    vlm_max_new_tokens: int = 64
+    vlm_batch_size: int = 8
+    vlm_max_images: int = 0  # per class per split; 0 = all (a CPU reader gets fewer)
+    vlm_prompts: dict = field(default_factory=lambda: dict(VLM_PROMPTS))
+
+    # -- 04 prompt ensembles ----------------------------------------------------------
+    ensemble_models: list = field(default_factory=lambda: [
+        "RN50/openai", "ViT-B-32/openai", "ViT-B-16/openai",
+    ])
+    template_sets: list = field(default_factory=lambda: [
+        "raw", "standard", "openai80", "simple7", "dataset",
+    ])
+    ensemble_datasets: list = field(default_factory=lambda: [
+        "cats_dogs", "oxford_pets_37", "cifar10", "mnist", "caltech101",
+    ])
+    ensemble_per_class: int = 50
+    imagenet_root: str = ""  # ImageNet-1k val folder, when you have it
+
+    # -- 05 distillation --------------------------------------------------------------
+    students: list = field(default_factory=lambda: [
+        "tiny_cnn", "mobilenet_v3_small", "resnet18", "vit_tiny",
+    ])
+    student_dim: int = 0  # 0 = the teacher's dimension; 64 = the compact head
+    teachers: list = field(default_factory=lambda: ["image", "generic", "specific"])
+    distill_families: list = field(default_factory=lambda: ["cat_dog_1k"])
+    extra_images: list = field(default_factory=lambda: [0, 1000])
+    student_image_size: int = 160
+    epochs: int = 30
+    lr: float = 1e-3
+    patience: int = 5
+    distill_batch_size: int = 64
+
+    # ---------------------------------------------------------------------------------
+    def profile_dir(self) -> Path:
+        """Where this profile's results and figures go."""
+        return Path(self.results_dir) / self.profile
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# Which string fields accept only some values.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "device": ("auto", "cpu", "cuda", "mps"),
+    "pets_source": ("auto", "petimages", "oxford_pets", "folder", "synthetic"),
+    "other_source": ("auto", "caltech101", "openimages", "folder", "synthetic"),
+    "resize_mode": ("pad", "crop"),
+    "vlm_backend": ("transformers", "openai"),
+}
+
+# Profiles: overrides over the defaults above. "auto" is resolved by `resolve`.
+PROFILES: dict[str, dict[str, Any]] = {
+    "smoke": {
+        # Offline: the real architectures with seeded random weights, on real images
+        # from --data-root (or a generated set). Minutes on 2 CPU cores.
+        "smoke": True,
+        "pets_source": "auto",
+        "other_source": "auto",
+        "image_size": 224,
+        "splits": {
+            "knn": {"train": 16, "test": 16},
+            "cat_dog_1k": {"train": 48, "validate": 8, "test": 8},
+            "cat_dog_10k": {"train": 96, "validate": 8, "test": 8},
+        },
+        "cifar10_per_class": 8,
+        "mnist_per_class": 8,
+        "clip_model": "ViT-B-32",
+        "explore_models": ["RN50/openai", "ViT-B-32/openai", "MobileCLIP-S1/datacompdr"],
+        "num_workers": 2,
+        "batch_size": 16,
+        "vlm_model": TINY_VLM,
+        "vlm_max_new_tokens": 12,
+        "vlm_batch_size": 4,
+        "vlm_max_images": 4,
+        "ensemble_models": ["RN50/openai", "ViT-B-32/openai"],
+        "ensemble_datasets": ["cats_dogs", "cifar10", "mnist", "caltech101"],
+        "ensemble_per_class": 4,
+        "students": ["tiny_cnn", "mobilenet_v3_small"],
+        "distill_families": ["cat_dog_1k", "cat_dog_10k"],
+        "extra_images": [0, 48],
+        "student_image_size": 64,
+        "epochs": 2,
+        "patience": 2,
+        "distill_batch_size": 16,
+    },
+    "quick": {
+        # The default with internet: ViT-B-32 (OpenAI weights), Oxford-IIIT Pet
+        # (binary cat/dog), Qwen2.5-VL-3B. About 20 minutes on one modern GPU.
+    },
+    "paper": {
+        # The experiment plan in full: ViT-B-16, Kaggle PetImages, cat_dog_10k, Qwen2.5-VL-7B.
+        "clip_model": "ViT-B-16",
+        "pets_source": "petimages",
+        "other_source": "openimages",
+        "splits": {k: dict(v) for k, v in PLAN_SPLITS.items()},
+        "vlm_model": "Qwen/Qwen2.5-VL-7B-Instruct",
+        "ensemble_models": [
+            "RN50/openai", "ViT-B-32/openai", "ViT-B-16/openai", "ViT-L-14/openai",
+            "ViT-L-14-336/openai", "ViT-B-16-SigLIP/webli", "ViT-B-16-SigLIP-256/webli",
+            "ViT-L-16-SigLIP-256/webli",
+        ],
+        "distill_families": ["cat_dog_1k", "cat_dog_10k"],
+        "extra_images": [0, 1000, 10000, 100000],
+    },
+}
+PROFILE_NAMES: tuple[str, ...] = ("auto", *PROFILES)
+
+# A reader without a GPU still gets a run that ends within the hour: fewer images for
+# the VLM, fewer epochs. Applied by `resolve` when no accelerator is found.
+HARDWARE_ADJUSTMENTS: dict[str, dict[str, Any]] = {
+    "quick": {"vlm_max_images": 5, "vlm_max_new_tokens": 40, "vlm_batch_size": 2,
+              "epochs": 8, "students": ["tiny_cnn", "mobilenet_v3_small"],
+              "ensemble_per_class": 20, "explore_models": ["ViT-B-32/openai", "RN50/openai"]},
+    "paper": {"vlm_max_images": 5, "vlm_max_new_tokens": 40, "vlm_batch_size": 2,
+              "vlm_model": "Qwen/Qwen2.5-VL-3B-Instruct", "epochs": 8,
+              "distill_families": ["cat_dog_1k"], "extra_images": [0, 1000],
+              "ensemble_per_class": 20},
+}
+
+_FIELDS = {f.name: f for f in fields(Config)}
+_FIXED = ("profile", "smoke", "profile_note")  # set by the profile alone: a smoke run can't be relabelled
+_HINTS = typing.get_type_hints(Config)
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The folder holding ``_config.yml`` (so notebooks run from notebooks/ find results/)."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "_config.yml").is_file() and (candidate / "src" / "clipdistill").is_dir():
+            return candidate
+    return here
+
+
+def _one_line(msg: str) -> str:
+    return " ".join(msg.split())
+
+
+def _close(name: str, valid: typing.Iterable[str]) -> str:
+    valid = list(valid)
+    near = difflib.get_close_matches(name, valid, n=3, cutoff=0.5)
+    hint = f" (did you mean {', '.join(near)}?)" if near else ""
+    return f"{hint} Valid: {', '.join(valid)}."
+
+
+def _coerce(key: str, value: Any) -> Any:
+    """Check (and, for strings from the command line, convert) one override value."""
+    hint = _HINTS[key]
+    origin = typing.get_origin(hint) or hint
+    if isinstance(value, str) and origin is not str:
+        text = value.strip()
+        try:
+            if origin is bool:
+                low = text.lower()
+                if low in ("1", "true", "yes", "on"):
+                    return True
+                if low in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError
+            if origin is int:
+                return int(text)
+            if origin is float:
+                return float(text)
+            if origin is list:
+                if text.startswith("["):
+                    value = json.loads(text)
+                else:
+                    value = [_scalar(v) for v in text.split(",") if v.strip()]
+            elif origin is dict:
+                value = json.loads(text)
+        except (ValueError, json.JSONDecodeError):
+            raise ConfigError(_one_line(
+                f"Bad value for {key!r}: {value!r} is not of type {origin.__name__}."
+            )) from None
+    ok = isinstance(value, origin) and not (origin in (int, float) and isinstance(value, bool))
+    if origin is float and isinstance(value, int) and not isinstance(value, bool):
+        value, ok = float(value), True
+    if not ok:
+        raise ConfigError(_one_line(
+            f"Bad value for {key!r}: expected {origin.__name__}, got "
+            f"{type(value).__name__} {value!r}."
+        ))
+    if key in CHOICES and value not in CHOICES[key]:
+        raise ConfigError(_one_line(
+            f"Bad value for {key!r}: {value!r}.{_close(str(value), CHOICES[key])}"
+        ))
+    return value
+
+
+def _scalar(text: str) -> Any:
+    text = text.strip()
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_overrides(pairs: typing.Iterable[str]) -> dict[str, Any]:
+    """``["knn_k=7", "epochs=3"]`` -> ``{"knn_k": 7, "epochs": 3}``, validated."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"Bad override {pair!r}: expected key=value.")
+        key, value = pair.split("=", 1)
+        key = key.strip()
+        _check_key(key)
+        out[key] = _coerce(key, value)
+    return out
+
+
+def _check_key(key: str) -> None:
+    if key in _FIXED:
+        raise ConfigError(f"{key!r} cannot be overridden: choose it with --profile.")
+    if key not in _FIELDS:
+        raise ConfigError(_one_line(
+            f"Unknown parameter {key!r}.{_close(key, [k for k in _FIELDS if k not in _FIXED])}"
+        ))
+
+
+def accelerator_available() -> bool:
+    """True when torch sees a CUDA or Apple GPU (import deferred: config stays light)."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return False
+    if torch.cuda.is_available():
+        return True
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps and mps.is_available())
+
+
+def pretrained_weights_reachable(timeout: float = 3.0) -> tuple[bool, str]:
+    """Can the ``quick`` profile get its weights? Cached files count; else ask the hub."""
+    if os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True"):
+        offline = True
+    else:
+        offline = False
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(
+            "timm/vit_base_patch32_clip_224.openai", "open_clip_pytorch_model.bin"
+        )
+        if isinstance(cached, str):
+            return True, "ViT-B-32/openai weights are in the Hugging Face cache"
+    except Exception:  # noqa: BLE001 - any failure just means "not cached"
+        pass
+    if offline:
+        return False, "HF_HUB_OFFLINE is set and the weights are not cached"
+    import socket
+
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=timeout).close()
+        return True, "the Hugging Face hub answered"
+    except OSError as exc:
+        return False, f"the Hugging Face hub is unreachable ({exc.__class__.__name__})"
+
+
+def resolve(
+    profile: str = "auto",
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    accelerator: bool | None = None,
+    weights_reachable: tuple[bool, str] | None = None,
+) -> Config:
+    """Build the Config for ``profile`` plus ``overrides``; raise ConfigError on any slip.
+
+    ``accelerator`` and ``weights_reachable`` are detected when not given (tests pass them).
+    """
+    if profile not in PROFILE_NAMES:
+        raise ConfigError(_one_line(f"Unknown profile {profile!r}.{_close(profile, PROFILE_NAMES)}"))
+    overrides = dict(overrides or {})
+    checked = {}
+    for key, value in overrides.items():
+        _check_key(key)
+        checked[key] = _coerce(key, value)
+
+    note = ""
+    if profile == "auto":
+        ok, why = weights_reachable if weights_reachable is not None else pretrained_weights_reachable()
+        profile = "quick" if ok else "smoke"
+        note = f"auto -> {profile}: {why}"
+        if not ok:
+            import warnings
+
+            warnings.warn(
+                f"Profile 'auto' fell back to 'smoke' because {why}. Smoke uses RANDOM "
+                "weights: its numbers are not results.",
+                stacklevel=2,
+            )
+
+    values: dict[str, Any] = {"profile": profile}
+    values.update(PROFILES[profile])
+    if accelerator is None:
+        accelerator = accelerator_available()
+    if not accelerator:
+        values.update(HARDWARE_ADJUSTMENTS.get(profile, {}))
+    values.update(checked)
+    values["profile_note"] = note
+    return Config(**{k: _deepcopy(v) for k, v in values.items()})
+
+
+def _deepcopy(value: Any) -> Any:
+    return json.loads(json.dumps(value)) if isinstance(value, (list, dict)) else value
