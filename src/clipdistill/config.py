@@ -106,6 +106,15 @@ class Config:
     vlm_batch_size: int = 8
     vlm_max_images: int = 0  # per class per split; 0 = all (a CPU reader gets fewer)
     vlm_prompts: dict = field(default_factory=lambda: dict(VLM_PROMPTS))
+    vlm_temperature: float = 0.0  # 0 = greedy decoding (the default: reproducible, cacheable)
+    vlm_repetition_penalty: float = 1.0  # 1 = off; sent to HTTP servers only when not 1
+    vlm_dtype: str = "auto"  # auto (bfloat16 on CUDA, float16 on MPS, float32 on CPU) | ...
+    vlm_attn: str = "auto"  # auto (flash_attention_2 when installed on CUDA, else sdpa) | ...
+    vlm_max_pixels: int = 0  # cap on pixels per image fed to the VLM; 0 = the processor's own
+    vlm_concurrency: int = 4  # openai backend: requests in flight at once
+    vlm_timeout_s: float = 120.0  # openai backend: per request
+    vlm_max_retries: int = 4  # openai backend: retries after a 5xx/429, timeout or bad reply
+    vlm_backoff_s: float = 1.0  # openai backend: first retry wait, doubled each time
 
     # -- 04 prompt ensembles ----------------------------------------------------------
     ensemble_models: list = field(default_factory=lambda: [
@@ -150,6 +159,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "other_source": ("auto", "caltech101", "openimages", "folder", "synthetic"),
     "resize_mode": ("pad", "crop"),
     "vlm_backend": ("transformers", "openai"),
+    "vlm_dtype": ("auto", "bfloat16", "float16", "float32"),
+    "vlm_attn": ("auto", "sdpa", "flash_attention_2", "eager"),
 }
 
 # Profiles: overrides over the defaults above. "auto" is resolved by `resolve`.
