@@ -128,6 +128,9 @@ class Config:
     ])
     ensemble_per_class: int = 50
     imagenet_root: str = ""  # ImageNet-1k val folder, when you have it
+    ensemble_rank_set: str = "openai80"  # whose single templates are ranked (help or hurt)
+    ensemble_max_templates: int = 0  # 0 = every template of a set; smoke keeps the first few
+    ensemble_max_classes: int = 0  # 0 = every class; smoke keeps the first few of each dataset
 
     # -- 05 distillation --------------------------------------------------------------
     students: list = field(default_factory=lambda: [
@@ -189,7 +192,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         "vlm_max_images": 4,
         "ensemble_models": ["RN50/openai", "ViT-B-32/openai"],
         "ensemble_datasets": ["cats_dogs", "cifar10", "mnist", "caltech101"],
+        "template_sets": ["raw", "standard", "openai80", "dataset"],
         "ensemble_per_class": 4,
+        "ensemble_max_templates": 3,  # a CPU encodes ~15 prompts/s: 80 x 94 would take 8 min
+        "ensemble_max_classes": 10,
         "students": ["tiny_cnn", "mobilenet_v3_small"],
         "distill_families": ["cat_dog_1k", "cat_dog_10k"],
         "extra_images": [0, 48],
