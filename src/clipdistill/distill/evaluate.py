@@ -1,0 +1,140 @@
+"""How good, how faithful, how small and how fast a student is.
+
+- **kNN report**: the plan's test. Embed ``knn/train`` with the student, fit kNN, classify
+  ``knn/test`` (:func:`clipdistill.zeroshot.knn_predict`); the same for the teacher gives
+  the score the student is chasing.
+- **Fidelity**: mean cosine between student and teacher embeddings of held-out images.
+- **Cost**: parameters, FLOPs per image (``torch.utils.flop_counter``; a multiply-add is 2
+  FLOPs) and images per second of the network alone (pre-made tensors, no decoding), so
+  student and teacher are measured the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from .train import DistillDataset, image_store
+
+__all__ = [
+    "embed_with_student",
+    "fidelity",
+    "knn_report",
+    "count_params",
+    "count_flops",
+    "images_per_second",
+    "model_cost",
+]
+
+
+@torch.no_grad()
+def embed_with_student(model: nn.Module, paths: Sequence[str | os.PathLike], *,
+                       image_size: int, work_dir: str | os.PathLike, batch_size: int = 64,
+                       device: torch.device | str = "cpu", num_workers: int = 0,
+                       progress: bool = False) -> np.ndarray:
+    """(N, out_dim) float32 unit vectors: the student's embeddings of ``paths``."""
+    from pathlib import Path
+
+    device = torch.device(device)
+    store = image_store(paths, image_size, Path(work_dir) / "distill" / "images", progress=progress)
+    loader = DataLoader(DistillDataset(store, None, augment=False), batch_size=batch_size,
+                        shuffle=False, num_workers=num_workers)
+    model = model.to(device).eval()
+    out = [model(x.to(device)).float().cpu() for x in loader]
+    emb = torch.cat(out).numpy() if out else np.zeros((0, getattr(model, "out_dim", 0)), np.float32)
+    return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+
+
+def fidelity(student_emb: np.ndarray, teacher_emb: np.ndarray) -> float:
+    """Mean cosine between paired student and teacher embeddings (1.0 = a perfect copy)."""
+    s, t = np.asarray(student_emb, np.float64), np.asarray(teacher_emb, np.float64)
+    if s.shape != t.shape:
+        raise ValueError(f"Fidelity compares paired embeddings: student {s.shape} vs "
+                         f"teacher {t.shape}.")
+    s = s / np.maximum(np.linalg.norm(s, axis=1, keepdims=True), 1e-12)
+    t = t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12)
+    return float((s * t).sum(1).mean())
+
+
+def knn_report(train_emb: np.ndarray, train_y: np.ndarray, test_emb: np.ndarray,
+               test_y: np.ndarray, classes: Sequence[str], k: int) -> dict[str, Any]:
+    """kNN on embeddings: ``accuracy``, ``macro_f1`` (0-100) and the full report."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from .. import zeroshot
+
+    pred = zeroshot.knn_predict(train_emb, train_y, test_emb, k=k)
+    return {
+        "accuracy": 100.0 * float(accuracy_score(test_y, pred)),
+        "macro_f1": 100.0 * float(f1_score(test_y, pred, average="macro")),
+        "report": zeroshot.classification_report(test_y, pred, classes),
+        "pred": np.asarray(pred),
+    }
+
+
+def count_params(model: nn.Module) -> int:
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+@torch.no_grad()
+def count_flops(model: nn.Module, image_size: int | Sequence[int]) -> int:
+    """Forward FLOPs for ONE image of ``image_size`` (int or (H, W)), counted on CPU."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
+    dev = next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
+    was_training = model.training
+    model.eval()
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model(torch.zeros(1, 3, h, w, device=dev, dtype=dtype))
+    model.train(was_training)
+    return int(counter.get_total_flops())
+
+
+@torch.no_grad()
+def images_per_second(model: nn.Module, image_size: int | Sequence[int], *,
+                      batch_size: int = 32, device: torch.device | str = "cpu",
+                      n_batches: int = 10, warmup: int = 2,
+                      dtype: torch.dtype = torch.float32) -> float:
+    """Throughput of ``model`` on random ``image_size`` batches (the network alone).
+
+    Decoding and resizing are left out on purpose: they cost the same for student and
+    teacher. CUDA work is synchronised before the clock stops. For benchmarks, not tests.
+    """
+    h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
+    device = torch.device(device)
+    model = model.to(device).eval()
+    x = torch.randn(batch_size, 3, h, w, device=device, dtype=dtype)
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    for _ in range(warmup):
+        model(x)
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(n_batches):
+        model(x)
+    sync()
+    return batch_size * n_batches / (time.perf_counter() - t0)
+
+
+def model_cost(model: nn.Module, image_size: int | Sequence[int], *, measure_speed: bool = True,
+               batch_size: int = 32, device: torch.device | str = "cpu",
+               n_batches: int = 10) -> dict[str, float]:
+    """``params``, ``gflops`` (per image) and, if asked, ``images_per_s`` of one network."""
+    out: dict[str, float] = {"params": count_params(model),
+                             "gflops": count_flops(model, image_size) / 1e9}
+    if measure_speed:
+        out["images_per_s"] = images_per_second(model, image_size, batch_size=batch_size,
+                                                device=device, n_batches=n_batches)
+    return out

@@ -1,0 +1,464 @@
+"""Training a student to reproduce a teacher's embeddings, with checkpoints and resume.
+
+A training example is just ``(image path, teacher embedding)``. Extra "unlabelled" images
+are more such pairs: no class label is used anywhere in training, the teacher embeds the
+extra images like any other.
+
+Design choices, and why:
+
+- **Images are decoded once.** Every run of a sweep reads the same images (one store per
+  image list, ``work_dir/distill/images/``): a memory-mapped ``uint8`` array of
+  ``image_size`` squares, so an epoch costs the network, not JPEG decoding.
+- **Randomness is a function of (seed, epoch, index).** The epoch's order and each
+  image's augmentation come from their own seeded generators, not from a global stream,
+  so the result does not depend on the number of data-loader workers, and a run resumed
+  at an epoch boundary continues exactly where it stopped.
+- **A checkpoint every epoch**, written atomically under ``work_dir/distill/runs/<key>/``
+  where ``<key>`` hashes the run's settings *and* its data (paths and teacher targets): a
+  changed teacher, image list or learning rate is a new run, never a stale resume.
+- **Early stopping** on the mean cosine between student and teacher on ``validate``; the
+  best epoch's weights are the result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import random
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from ..io import atomic_write_bytes, atomic_write_json, stable_hash
+from .students import DimensionMismatchError, Student, build_student
+
+__all__ = [
+    "TrainSettings",
+    "ImageStore",
+    "image_store",
+    "DistillDataset",
+    "TrainResult",
+    "train_student",
+    "run_key",
+    "cosine_loss",
+    "IMAGE_MEAN",
+    "IMAGE_STD",
+]
+
+# Students see ImageNet-normalised pixels (they are trained from scratch; any fixed
+# normalisation works, this one is what torchvision's architectures were tuned with).
+IMAGE_MEAN = (0.485, 0.456, 0.406)
+IMAGE_STD = (0.229, 0.224, 0.225)
+STORE_VERSION = 1
+CHECKPOINT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything that changes a trained student besides its data (part of the run key)."""
+
+    student: str
+    out_dim: int
+    image_size: int
+    epochs: int
+    lr: float
+    batch_size: int
+    patience: int
+    seed: int = 0
+    weight_decay: float = 0.05
+    augment: bool = True
+    warmup_frac: float = 0.05  # of all steps: linear warm-up, then cosine decay to zero
+
+    @classmethod
+    def from_config(cls, cfg: Any, student: str, out_dim: int) -> "TrainSettings":
+        return cls(student=student, out_dim=out_dim, image_size=cfg.student_image_size,
+                   epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.distill_batch_size,
+                   patience=cfg.patience, seed=cfg.seed,
+                   weight_decay=cfg.distill_weight_decay, augment=cfg.distill_augment)
+
+
+# -- images -----------------------------------------------------------------------------
+def _load_square(path: str | os.PathLike, size: int) -> np.ndarray:
+    """An RGB image as a ``size`` x ``size`` uint8 array: shorter side resized, centre crop."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as im:
+        im.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, much faster
+        im = ImageOps.exif_transpose(im).convert("RGB")
+        w, h = im.size
+        scale = size / min(w, h)
+        nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+        im = im.resize((nw, nh), Image.BICUBIC)
+        left, top = (nw - size) // 2, (nh - size) // 2
+        im = im.crop((left, top, left + size, top + size))
+        return np.asarray(im, dtype=np.uint8)
+
+
+def _files_key(paths: Sequence[str | os.PathLike]) -> list[Any]:
+    """Identify files by path, size and modification time (data prep writes atomically,
+    so a changed image has a new mtime); cheaper than hashing 100k images' bytes."""
+    out = []
+    for p in paths:
+        st = os.stat(p)
+        out.append([str(Path(p).resolve()), st.st_size, st.st_mtime_ns])
+    return out
+
+
+@dataclass
+class ImageStore:
+    """``len(paths)`` images as one read-only (N, S, S, 3) uint8 memory map."""
+
+    path: Path
+    size: int
+    count: int
+
+    def array(self) -> np.ndarray:
+        return np.load(self.path, mmap_mode="r")
+
+
+def image_store(paths: Sequence[str | os.PathLike], size: int, cache_dir: str | os.PathLike,
+                *, progress: bool = True) -> ImageStore:
+    """Decode ``paths`` once into a cached memory map (built atomically, reused after)."""
+    cache_dir = Path(cache_dir)
+    key = stable_hash("distill-images", STORE_VERSION, size, _files_key(paths))
+    target = cache_dir / f"{key}.npy"
+    if not target.is_file():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=f".{key}.", suffix=".npy.tmp")
+        os.close(fd)
+        try:
+            arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
+                                            shape=(len(paths), size, size, 3))
+            for i, p in enumerate(tqdm(paths, desc=f"decode images ({size}px)",
+                                       disable=not progress, leave=False)):
+                arr[i] = _load_square(p, size)
+            arr.flush()
+            del arr
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    return ImageStore(path=target, size=size, count=len(paths))
+
+
+# -- dataset and augmentation --------------------------------------------------------------
+def _sample_seed(*parts: int) -> int:
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
+
+
+def _normalise(img: torch.Tensor) -> torch.Tensor:
+    """uint8 (3, H, W) -> float, ImageNet-normalised."""
+    mean = torch.tensor(IMAGE_MEAN).view(3, 1, 1)
+    std = torch.tensor(IMAGE_STD).view(3, 1, 1)
+    return (img.float() / 255.0 - mean) / std
+
+
+def _augment(img: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random resized crop (scale 0.5-1), horizontal flip, mild colour jitter.
+
+    Label-free augmentations that keep "what is in the picture": the teacher's target was
+    computed on the whole image, so crops stay large and colours stay plausible.
+    """
+    from torchvision.transforms.v2 import functional as TF
+
+    _, h, w = img.shape
+
+    def u(lo: float, hi: float) -> float:
+        return lo + (hi - lo) * float(torch.rand((), generator=gen))
+
+    area = h * w
+    top, left, ch, cw = 0, 0, h, w
+    for _ in range(10):
+        target = area * u(0.5, 1.0)
+        ratio = math.exp(u(math.log(3 / 4), math.log(4 / 3)))
+        cw_ = int(round(math.sqrt(target * ratio)))
+        ch_ = int(round(math.sqrt(target / ratio)))
+        if 0 < cw_ <= w and 0 < ch_ <= h:
+            top = int(torch.randint(0, h - ch_ + 1, (), generator=gen))
+            left = int(torch.randint(0, w - cw_ + 1, (), generator=gen))
+            ch, cw = ch_, cw_
+            break
+    img = TF.resized_crop(img, top, left, ch, cw, [h, w], antialias=True)
+    if float(torch.rand((), generator=gen)) < 0.5:
+        img = TF.horizontal_flip(img)
+    img = TF.adjust_brightness(img, u(0.8, 1.2))
+    img = TF.adjust_contrast(img, u(0.8, 1.2))
+    img = TF.adjust_saturation(img, u(0.8, 1.2))
+    return img
+
+
+class DistillDataset(Dataset):
+    """(image, teacher target) pairs; augmentation seeded by (seed, epoch, index)."""
+
+    def __init__(self, store: ImageStore, targets: np.ndarray | None, *, augment: bool,
+                 seed: int = 0) -> None:
+        if targets is not None and len(targets) != store.count:
+            raise ValueError(f"{store.count} images but {len(targets)} teacher embeddings: "
+                             "they must pair up one to one.")
+        self.store = store
+        self.targets = None if targets is None else torch.as_tensor(
+            np.ascontiguousarray(targets, dtype=np.float32))
+        self.augment = augment
+        self.seed = seed
+        self.epoch = 0
+        self._arr: np.ndarray | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.store.count
+
+    def __getitem__(self, i: int):
+        if self._arr is None:  # opened lazily: each worker maps the file itself
+            self._arr = self.store.array()
+        img = torch.from_numpy(np.array(self._arr[i])).permute(2, 0, 1)
+        if self.augment:
+            gen = torch.Generator().manual_seed(_sample_seed(self.seed, self.epoch, i))
+            img = _augment(img, gen)
+        x = _normalise(img)
+        return x if self.targets is None else (x, self.targets[i])
+
+
+# -- training ----------------------------------------------------------------------------
+def cosine_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 - cos(student, teacher), averaged: the direction is what kNN and CLIP use."""
+    pred = nn.functional.normalize(pred, dim=-1)
+    target = nn.functional.normalize(target, dim=-1)
+    return (1.0 - (pred * target).sum(-1)).mean()
+
+
+def _array_digest(a: np.ndarray) -> str:
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    return hashlib.sha1(a.tobytes()).hexdigest() + str(a.shape)
+
+
+def run_key(settings: TrainSettings, train_paths: Sequence, train_targets: np.ndarray,
+            val_paths: Sequence, val_targets: np.ndarray) -> str:
+    """A run's identity: its settings plus exactly which images and targets it learns."""
+    return stable_hash("distill-run", CHECKPOINT_VERSION, dataclasses.asdict(settings),
+                       [str(p) for p in train_paths], _array_digest(train_targets),
+                       [str(p) for p in val_paths], _array_digest(val_targets), length=20)
+
+
+@dataclass
+class TrainResult:
+    model: Student
+    run_dir: Path
+    key: str
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = -1
+    best_val_cosine: float = float("nan")
+    stopped_early: bool = False
+    resumed_from_epoch: int = 0  # 0 = started fresh; -1 = loaded a finished run
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history)
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+             "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _save(path: Path, obj: Any) -> None:
+    import io
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _schedule(total_steps: int, warmup_frac: float) -> Callable[[int], float]:
+    warmup = max(1, int(round(total_steps * warmup_frac)))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+@torch.no_grad()
+def mean_cosine(model: nn.Module, loader: DataLoader, device: torch.device) -> float:
+    """Mean cosine between the model's outputs and the targets over a loader."""
+    model.eval()
+    total, n = 0.0, 0
+    for x, t in loader:
+        s = model(x.to(device))
+        total += float((nn.functional.normalize(s, dim=-1)
+                        * nn.functional.normalize(t.to(device), dim=-1)).sum())
+        n += len(x)
+    return total / max(n, 1)
+
+
+def train_student(
+    train_paths: Sequence[str | os.PathLike],
+    train_targets: np.ndarray,
+    val_paths: Sequence[str | os.PathLike],
+    val_targets: np.ndarray,
+    settings: TrainSettings,
+    work_dir: str | os.PathLike,
+    *,
+    device: torch.device | str = "cpu",
+    num_workers: int = 0,
+    progress: bool = True,
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Train (or resume, or just load) the student ``settings`` describes.
+
+    ``train_targets`` are the teacher's embeddings of ``train_paths`` (already projected for
+    a compact student). Checkpoints live in ``work_dir/distill/runs/<key>/``: ``last.pt``
+    (everything needed to continue), ``best.pt`` (the best weights on validate) and
+    ``done.json`` once the run has finished, after which calling again loads the result.
+    ``on_epoch_end(epoch, row)`` runs after each epoch's checkpoint is on disk.
+    """
+    train_targets = np.asarray(train_targets, dtype=np.float32)
+    val_targets = np.asarray(val_targets, dtype=np.float32)
+    for name, t in (("train", train_targets), ("validate", val_targets)):
+        if t.ndim != 2 or t.shape[1] != settings.out_dim:
+            raise DimensionMismatchError(
+                f"Student {settings.student!r} outputs {settings.out_dim}-d embeddings but the "
+                f"{name} teacher targets have shape {tuple(t.shape)}: set student_dim to 0 "
+                f"(the teacher's size) or project the targets to {settings.out_dim}-d first."
+            )
+    if len(train_paths) != len(train_targets) or len(val_paths) != len(val_targets):
+        raise ValueError("Each image needs exactly one teacher embedding: got "
+                         f"{len(train_paths)} train images / {len(train_targets)} targets and "
+                         f"{len(val_paths)} validate images / {len(val_targets)} targets.")
+    if len(train_paths) == 0 or len(val_paths) == 0:
+        raise ValueError("Distillation needs at least one train and one validate image.")
+
+    device = torch.device(device)
+    base = Path(work_dir) / "distill"
+    key = run_key(settings, train_paths, train_targets, val_paths, val_targets)
+    run_dir = base / "runs" / key
+    run_dir.mkdir(parents=True, exist_ok=True)
+    settings_json = {"settings": dataclasses.asdict(settings), "n_train": len(train_paths),
+                     "n_validate": len(val_paths), "target_dim": int(train_targets.shape[1])}
+    if not (run_dir / "settings.json").is_file():
+        atomic_write_json(run_dir / "settings.json", settings_json)
+
+    torch.manual_seed(settings.seed)  # the initial weights
+    model = build_student(settings.student, settings.out_dim, settings.image_size).to(device)
+
+    done_path = run_dir / "done.json"
+    if done_path.is_file():
+        done = json.loads(done_path.read_text())
+        model.load_state_dict(torch.load(run_dir / "best.pt", map_location=device))
+        model.eval()
+        return TrainResult(model=model, run_dir=run_dir, key=key, history=done["history"],
+                           best_epoch=done["best_epoch"], best_val_cosine=done["best_val_cosine"],
+                           stopped_early=done["stopped_early"], resumed_from_epoch=-1)
+
+    images = base / "images"
+    train_ds = DistillDataset(image_store(train_paths, settings.image_size, images, progress=progress),
+                              train_targets, augment=settings.augment, seed=settings.seed)
+    val_ds = DistillDataset(image_store(val_paths, settings.image_size, images, progress=progress),
+                            val_targets, augment=False)
+    bs = min(settings.batch_size, len(train_ds))
+    drop_last = len(train_ds) > bs  # no ragged last batch (BatchNorm dislikes a batch of 1)
+    steps_per_epoch = len(train_ds) // bs
+    total_steps = max(1, steps_per_epoch * settings.epochs)
+
+    decay, no_decay = [], []
+    for n_, p in model.named_parameters():
+        (no_decay if p.ndim <= 1 else decay).append(p)  # no decay on norms and biases
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": settings.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=settings.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(total_steps, settings.warmup_frac))
+
+    history: list[dict[str, float]] = []
+    best, best_epoch, bad_epochs, start = -math.inf, -1, 0, 0
+    last_path = run_dir / "last.pt"
+    if last_path.is_file():
+        ckpt = torch.load(last_path, map_location=device, weights_only=False)
+        if ckpt.get("key") != key:
+            raise RuntimeError(f"Checkpoint {last_path} belongs to another run; delete it.")
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        _set_rng_state(ckpt["rng"])
+        history, best, best_epoch, bad_epochs = (ckpt["history"], ckpt["best"],
+                                                 ckpt["best_epoch"], ckpt["bad_epochs"])
+        start = ckpt["epoch"] + 1
+    resumed_from = start
+
+    val_loader = DataLoader(val_ds, batch_size=settings.batch_size, shuffle=False,
+                            num_workers=num_workers)
+    stopped_early = bad_epochs >= settings.patience and start > 0
+    bar = tqdm(range(start, settings.epochs), desc=f"distil {settings.student}",
+               disable=not progress, initial=start, total=settings.epochs)
+    for epoch in ([] if stopped_early else bar):
+        train_ds.set_epoch(epoch)
+        order = torch.randperm(len(train_ds), generator=torch.Generator().manual_seed(
+            _sample_seed(settings.seed, epoch, 7919))).tolist()
+        loader = DataLoader(train_ds, batch_size=bs, sampler=order, drop_last=drop_last,
+                            num_workers=num_workers,
+                            generator=torch.Generator().manual_seed(settings.seed + epoch))
+        model.train()
+        total, n = 0.0, 0
+        for x, t in loader:
+            x, t = x.to(device, non_blocking=True), t.to(device, non_blocking=True)
+            loss = cosine_loss(model(x), t)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(x)
+            n += len(x)
+        val_cos = mean_cosine(model, val_loader, device)
+        row = {"epoch": epoch, "train_loss": total / max(n, 1), "val_cosine": val_cos,
+               "lr": opt.param_groups[0]["lr"]}
+        history.append(row)
+        if val_cos > best:
+            best, best_epoch, bad_epochs = val_cos, epoch, 0
+            _save(run_dir / "best.pt", model.state_dict())
+        else:
+            bad_epochs += 1
+        _save(last_path, {
+            "version": CHECKPOINT_VERSION, "key": key, "epoch": epoch,
+            "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(), "rng": _rng_state(), "history": history,
+            "best": best, "best_epoch": best_epoch, "bad_epochs": bad_epochs,
+        })
+        bar.set_postfix(loss=f"{row['train_loss']:.4f}", val_cos=f"{val_cos:.4f}")
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, row)
+        if bad_epochs >= settings.patience:
+            stopped_early = True
+            break
+    bar.close()
+
+    atomic_write_json(done_path, {"history": history, "best_epoch": best_epoch,
+                                  "best_val_cosine": best, "stopped_early": stopped_early,
+                                  **settings_json})
+    model.load_state_dict(torch.load(run_dir / "best.pt", map_location=device))
+    model.eval()
+    return TrainResult(model=model, run_dir=run_dir, key=key, history=history,
+                       best_epoch=best_epoch, best_val_cosine=best,
+                       stopped_early=stopped_early, resumed_from_epoch=resumed_from)

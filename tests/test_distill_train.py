@@ -1,0 +1,159 @@
+"""Distillation training: the loss goes down, a resumed run is the same run, bad input fails."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from clipdistill.distill import DimensionMismatchError, TrainSettings, train_student
+from clipdistill.distill.train import image_store, run_key
+
+SIZE = 32
+
+
+def make_images(folder, n, seed=0):
+    """``n`` small distinct images: coloured blocks over noise (quick to decode)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        arr = rng.integers(0, 60, size=(40, 48, 3), dtype=np.uint8)
+        y, x = rng.integers(0, 24, size=2)
+        arr[y:y + 16, x:x + 20] = rng.integers(100, 255, size=3, dtype=np.uint8)
+        path = folder / f"img{i}.png"
+        Image.fromarray(arr).save(path)
+        paths.append(path)
+    return paths
+
+
+def unit_rows(n, d, seed=0):
+    x = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    root = tmp_path_factory.mktemp("toy")
+    paths = make_images(root / "img", 12)
+    targets = unit_rows(12, 16)
+    return {"train": (paths[:8], targets[:8]), "val": (paths[8:], targets[8:])}
+
+
+def settings(**kw):
+    base = dict(student="tiny_cnn", out_dim=16, image_size=SIZE, epochs=3, lr=3e-3,
+                batch_size=4, patience=10, seed=0, augment=True)
+    base.update(kw)
+    return TrainSettings(**base)
+
+
+def run(toy, work, s, **kw):
+    (tp, tt), (vp, vt) = toy["train"], toy["val"]
+    return train_student(tp, tt, vp, vt, s, work, progress=False, **kw)
+
+
+def test_a_few_steps_lower_the_loss(toy, tmp_path):
+    res = run(toy, tmp_path, settings(epochs=12, augment=False, lr=1e-2, batch_size=8))
+    losses = [r["train_loss"] for r in res.history]
+    assert len(losses) == 12
+    assert losses[-1] < losses[0] - 0.05, losses
+    # The best weights are what comes back, and they are unit-vector embeddings.
+    out = res.model(torch.zeros(2, 3, SIZE, SIZE))
+    assert out.shape == (2, 16)
+    assert torch.allclose(out.norm(dim=1), torch.ones(2), atol=1e-5)
+    assert res.best_val_cosine == max(r["val_cosine"] for r in res.history)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resumed_run_matches_uninterrupted(toy, tmp_path):
+    # mobilenet has dropout: the global RNG must be restored too, not only the weights.
+    s = settings(student="mobilenet_v3_small", epochs=3)
+    full = run(toy, tmp_path / "a", s)
+
+    def stop_after_first(epoch, row):
+        if epoch == 0:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        run(toy, tmp_path / "b", s, on_epoch_end=stop_after_first)
+    run_dir = tmp_path / "b" / "distill" / "runs" / full.key
+    assert (run_dir / "last.pt").is_file() and not (run_dir / "done.json").exists()
+    torch.manual_seed(12345)  # the caller's RNG state must not matter
+    resumed = run(toy, tmp_path / "b", s)
+
+    assert resumed.resumed_from_epoch == 1
+    assert resumed.history == full.history
+    a = torch.load(full.run_dir / "last.pt", weights_only=False)
+    b = torch.load(resumed.run_dir / "last.pt", weights_only=False)
+    for name, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][name]), name
+    for k, v in full.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+
+
+def test_finished_run_is_loaded_not_retrained(toy, tmp_path):
+    s = settings(epochs=1)
+    first = run(toy, tmp_path, s)
+    done = json.loads((first.run_dir / "done.json").read_text())
+    assert done["settings"]["student"] == "tiny_cnn" and len(done["history"]) == 1
+    again = run(toy, tmp_path, s)
+    assert again.resumed_from_epoch == -1 and again.history == first.history
+    for k, v in first.model.state_dict().items():
+        assert torch.equal(v, again.model.state_dict()[k])
+
+
+def test_early_stopping_on_validate(toy, tmp_path, monkeypatch):
+    # Script the validate cosines: best at epoch 1, then two epochs without improvement.
+    from clipdistill.distill import train as train_mod
+
+    scores = iter([0.1, 0.3, 0.2, 0.25, 0.9, 0.9])
+    monkeypatch.setattr(train_mod, "mean_cosine", lambda *a, **k: next(scores))
+    snapshots = {}
+
+    def keep(epoch, row):
+        snapshots[epoch] = torch.load(tmp_path / "distill" / "runs" / key / "last.pt",
+                                      weights_only=False)["model"]
+
+    s = settings(epochs=6, patience=2)
+    (tp, tt), (vp, vt) = toy["train"], toy["val"]
+    key = run_key(s, tp, tt, vp, vt)
+    res = run(toy, tmp_path, s, on_epoch_end=keep)
+    assert res.stopped_early and res.epochs_run == 4 and res.best_epoch == 1
+    assert res.best_val_cosine == 0.3
+    for k, v in snapshots[1].items():  # the best epoch's weights are the result
+        assert torch.equal(v, res.model.state_dict()[k]), k
+
+
+def test_dimension_mismatch_is_a_clear_error(toy, tmp_path):
+    with pytest.raises(DimensionMismatchError, match=r"outputs 64-d .* student_dim"):
+        run(toy, tmp_path, settings(out_dim=64))
+
+
+def test_paths_and_targets_must_pair_up(toy, tmp_path):
+    (tp, tt), (vp, vt) = toy["train"], toy["val"]
+    with pytest.raises(ValueError, match="one teacher embedding"):
+        train_student(tp[:-1], tt, vp, vt, settings(), tmp_path, progress=False)
+
+
+def test_run_key_changes_with_settings_and_targets(toy):
+    (tp, tt), (vp, vt) = toy["train"], toy["val"]
+    k = run_key(settings(), tp, tt, vp, vt)
+    assert k == run_key(settings(), tp, tt, vp, vt)
+    assert k != run_key(settings(lr=1e-4), tp, tt, vp, vt)
+    assert k != run_key(settings(), tp, -tt, vp, vt)
+
+
+def test_image_store_is_built_once(toy, tmp_path):
+    paths = toy["train"][0]
+    store = image_store(paths, SIZE, tmp_path, progress=False)
+    arr = store.array()
+    assert arr.shape == (len(paths), SIZE, SIZE, 3) and arr.dtype == np.uint8
+    mtime = store.path.stat().st_mtime_ns
+    assert image_store(paths, SIZE, tmp_path, progress=False).path.stat().st_mtime_ns == mtime
+    assert not list(tmp_path.glob(".*tmp"))
