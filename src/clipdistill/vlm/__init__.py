@@ -1,0 +1,76 @@
+"""Image describers (chapter 03): a VLM writes one sentence per image, cached and resumable.
+
+Quick use::
+
+    from clipdistill import vlm
+    describer = vlm.make_describer(cfg)            # cheap: the model loads on first use
+    texts = vlm.describe_images(describer, paths, cfg.vlm_prompts["generic"],
+                                cache_path=vlm.description_cache_path(cfg, "generic"))
+    # or, in one call, generating only what is not cached yet:
+    texts = vlm.describe_split(cfg, paths, "specific")
+
+Backends (``cfg.vlm_backend``):
+
+- ``transformers``: a Qwen2.5-VL-Instruct checkpoint (``cfg.vlm_model``: 3B in ``quick``,
+  7B in ``paper``), batched (``cfg.vlm_batch_size``), bfloat16 and FlashAttention-2/SDPA on
+  a GPU, greedy unless ``cfg.vlm_temperature > 0``. ``cfg.vlm_model == TINY_VLM`` (the
+  ``smoke`` profile) builds a random-weight Qwen2.5-VL offline and runs the same code.
+- ``openai``: any OpenAI-compatible chat-completions server at ``cfg.vlm_api_base`` (vLLM,
+  Ollama, LM Studio, a hosted API): concurrent requests, timeouts, retries with backoff.
+  **The API key is read only from the environment variable ``CLIPDISTILL_VLM_API_KEY``**;
+  it is never a config field or notebook parameter (papermill records those in the
+  published notebook) and never appears in caches, results, logs or error messages.
+
+Cache format: one JSON Lines file per (describer settings, prompt), found with
+``description_cache_path(cfg, prompt_name)``. Each line is one description::
+
+    {"id": "...", "image": "<sha1 of the image bytes>", "path": "...",
+     "describer": "<describer.key>", "prompt": "...", "text": "..."}
+
+``id = record_id(image, describer, prompt)``. Batches are appended as they finish; a
+rerun skips what is there, a torn last line (a kill mid-write) is cut and regenerated,
+duplicates are dropped. Generation time goes to ``<file>.timing.json`` (read with
+``throughput``), not into the cache, so an interrupted-then-resumed file is byte-identical
+to an uninterrupted one.
+
+For chapter 05 (description embeddings as teachers)::
+
+    texts = vlm.describe_split(cfg, split.paths, "generic")   # cached after chapter 03
+    T = embed.embed_texts(clip, vlm.clip_truncate(texts, clip_model), cache_dir=...)
+
+or read the file directly with ``load_cache(description_cache_path(cfg, name))``.
+"""
+
+from ..config import TINY_VLM
+from .base import (
+    Describer,
+    DescribeError,
+    describe_images,
+    load_cache,
+    open_rgb,
+    record_id,
+    throughput,
+)
+from .factory import describe_split, description_cache_path, make_describer, prompt_text
+from .hf import TransformersDescriber
+from .http import API_KEY_ENV, OpenAIDescriber
+from .tiny import build_tiny_vlm
+
+__all__ = [
+    "TINY_VLM",
+    "API_KEY_ENV",
+    "Describer",
+    "DescribeError",
+    "TransformersDescriber",
+    "OpenAIDescriber",
+    "make_describer",
+    "describe_images",
+    "describe_split",
+    "description_cache_path",
+    "prompt_text",
+    "load_cache",
+    "record_id",
+    "throughput",
+    "open_rgb",
+    "build_tiny_vlm",
+]

@@ -1,0 +1,153 @@
+"""Describe images with a Qwen2.5-VL-Instruct checkpoint through transformers.
+
+One code path for every checkpoint: the hub's 3B and 7B and the offline tiny model are all
+loaded with ``from_pretrained`` and run through the processor's chat template, batched with
+left padding, greedy by default.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..io import file_digest, stable_hash
+from .base import DescribeError, open_rgb
+
+__all__ = ["TransformersDescriber", "resolve_dtype", "resolve_attention"]
+
+
+def resolve_dtype(dtype: str, device: Any) -> str:
+    """``auto`` -> bfloat16 on CUDA, float16 on Apple GPUs, float32 on CPU (bf16 is slow there)."""
+    if dtype != "auto":
+        return dtype
+    kind = getattr(device, "type", str(device))
+    return {"cuda": "bfloat16", "mps": "float16"}.get(kind, "float32")
+
+
+def resolve_attention(attn: str, device: Any) -> str:
+    """``auto`` -> FlashAttention-2 when installed and on CUDA, else PyTorch SDPA."""
+    if attn != "auto":
+        return attn
+    if getattr(device, "type", str(device)) == "cuda":
+        try:
+            import flash_attn  # noqa: F401
+
+            return "flash_attention_2"
+        except ImportError:
+            pass
+    return "sdpa"
+
+
+def _weights_id(source: str) -> str:
+    """What identifies the weights: the hub id itself, or a local folder's config + files."""
+    folder = Path(source).expanduser()
+    if not folder.is_dir():
+        return source
+    parts = [file_digest(folder / "config.json")] if (folder / "config.json").is_file() else []
+    parts += sorted((p.name, p.stat().st_size) for p in folder.glob("*.safetensors"))
+    return f"{folder.name}@{stable_hash(parts, length=12)}"
+
+
+class TransformersDescriber:
+    """A Qwen2.5-VL-Instruct model answering one prompt per image, a batch at a time.
+
+    The model loads on first use (``load()``), so building a describer to read its
+    ``key`` or find its cache is free.
+    """
+
+    backend = "transformers"
+
+    def __init__(self, source: str, *, name: str | None = None, weights_id: str | None = None,
+                 device: Any = "cpu", dtype: str = "auto", attn: str = "auto",
+                 max_new_tokens: int = 64, temperature: float = 0.0,
+                 repetition_penalty: float = 1.0, max_pixels: int = 0, seed: int = 0):
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}.")
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}.")
+        self.source = str(source)
+        self.name = name or self.source
+        self.device = device
+        self.dtype = resolve_dtype(dtype, device)
+        self.attn = resolve_attention(attn, device)
+        self.max_new_tokens = int(max_new_tokens)
+        self.temperature = float(temperature)
+        self.repetition_penalty = float(repetition_penalty)
+        self.max_pixels = int(max_pixels)
+        self.seed = int(seed)
+        self._weights = weights_id or _weights_id(self.source)
+        self.model = None
+        self.processor = None
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """Everything that changes the text (attention kernels are the same maths: left out)."""
+        s = {"backend": self.backend, "model": self.name, "weights": self._weights,
+             "dtype": self.dtype, "max_new_tokens": self.max_new_tokens,
+             "temperature": self.temperature, "repetition_penalty": self.repetition_penalty,
+             "max_pixels": self.max_pixels}
+        if self.temperature > 0:
+            s["seed"] = self.seed  # sampling: the seed is part of the output
+        return s
+
+    @property
+    def key(self) -> str:
+        return json.dumps(self.settings, sort_keys=True, separators=(",", ":"))
+
+    def __repr__(self) -> str:
+        return f"TransformersDescriber({self.name!r}, dtype={self.dtype}, attn={self.attn})"
+
+    def load(self) -> None:
+        """Load processor and model (once)."""
+        if self.model is not None:
+            return
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        processor = AutoProcessor.from_pretrained(self.source)
+        processor.tokenizer.padding_side = "left"  # batched generation continues on the right
+        if self.max_pixels:
+            ip = processor.image_processor
+            ip.size = {"shortest_edge": min(ip.size["shortest_edge"], self.max_pixels),
+                       "longest_edge": self.max_pixels}
+        model = AutoModelForImageTextToText.from_pretrained(
+            self.source, dtype=getattr(torch, self.dtype), attn_implementation=self.attn,
+            device_map=str(self.device),
+        )
+        self.processor, self.model = processor, model.eval()
+
+    def _generation_kwargs(self) -> dict[str, Any]:
+        from transformers import GenerationConfig
+
+        greedy = self.temperature == 0
+        # Start from the checkpoint's config (eos/pad ids) but set every sampling knob
+        # ourselves: the hub's Qwen config samples by default, which would break caching.
+        gen = GenerationConfig.from_dict({
+            **self.model.generation_config.to_dict(),
+            "do_sample": not greedy, "temperature": None if greedy else self.temperature,
+            "top_p": None, "top_k": None, "repetition_penalty": self.repetition_penalty,
+            "max_new_tokens": self.max_new_tokens,
+        })
+        return {"generation_config": gen}
+
+    def describe(self, paths: Sequence[Path], prompt: str) -> list[str]:
+        import torch
+
+        self.load()
+        try:
+            images = [open_rgb(p) for p in paths]
+        except OSError as exc:
+            raise DescribeError(f"Could not read an image to describe: {exc}") from exc
+        message = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+        chat = self.processor.apply_chat_template(message, tokenize=False, add_generation_prompt=True)
+        inputs = self.processor(text=[chat] * len(images), images=images, padding=True,
+                                return_tensors="pt").to(self.model.device)
+        if self.temperature > 0:
+            torch.manual_seed(self.seed)
+        with torch.inference_mode():
+            out = self.model.generate(**inputs, **self._generation_kwargs())
+        new = out[:, inputs["input_ids"].shape[1]:]
+        texts = self.processor.batch_decode(new, skip_special_tokens=True)
+        return [t.strip() for t in texts]
+
