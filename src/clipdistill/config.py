@@ -250,7 +250,7 @@ def project_root(start: Path | None = None) -> Path:
     """The folder holding ``_config.yml`` (so notebooks run from notebooks/ find results/)."""
     here = (start or Path.cwd()).resolve()
     for candidate in (here, *here.parents):
-        if (candidate / "_config.yml").is_file() and (candidate / "src" / "clipdistill").is_dir():
+        if (candidate / "_config.yml").is_file() and (candidate / "notebooks").is_dir():
             return candidate
     return here
 

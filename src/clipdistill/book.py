@@ -1,0 +1,109 @@
+"""Build the HTML book from the chapters that ``clipdistill run`` executed.
+
+Jupyter Book never executes anything here (``execute_notebooks: off``): papermill already
+did, so the book shows exactly what the run produced. Before building we write
+``book/_generated/run_status.md``, which the front page includes: it says which profile
+produced each chapter and, for a smoke build, that the numbers are not results.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from .config import ConfigError
+from .results import CHAPTERS
+from .runner import executed_parameters
+from .session import SMOKE_BANNER
+
+__all__ = ["build_book", "write_run_status", "write_profiles_table"]
+
+
+def write_run_status(root: Path) -> tuple[Path, bool]:
+    """Summarise the executed chapters for the front page; return (path, any_smoke)."""
+    chapters_dir = root / "book" / "chapters"
+    missing = [c for c in CHAPTERS if not (chapters_dir / f"{c}.ipynb").is_file()]
+    if missing:
+        raise ConfigError(
+            f"Not executed yet: {', '.join(missing)}. Run `clipdistill run --profile PROFILE` "
+            "first (the book renders executed chapters only)."
+        )
+    rows, profiles, any_smoke = [], set(), False
+    for chapter in CHAPTERS:
+        info = executed_parameters(chapters_dir / f"{chapter}.ipynb")
+        profile = info["parameters"].get("profile", "?")
+        smoke = profile == "smoke"
+        any_smoke |= smoke
+        profiles.add(profile)
+        seconds = f"{info['duration']:.0f} s" if info.get("duration") else "?"
+        when = (info.get("end_time") or "?")[:16].replace("T", " ")
+        rows.append(f"| {chapter} | {profile}{' (random weights)' if smoke else ''} | {seconds} | {when} |")
+    table = "\n".join(["| chapter | profile | run time | finished (UTC) |", "|---|---|---|---|", *rows])
+    if any_smoke:
+        head = (
+            f":::{{danger}} SMOKE BUILD: {SMOKE_BANNER}\n"
+            "This copy of the book was executed offline with the real model architectures "
+            "but **seeded random weights**. It proves that every step runs end to end; no "
+            "accuracy, F1 or speed in it says anything about CLIP, the VLM or the students. "
+            "Run the `quick` or `paper` profile (see {doc}`running`) for real results.\n:::\n"
+        )
+    else:
+        head = (
+            f":::{{note}} Built from a `{'`, `'.join(sorted(profiles))}` run with pretrained "
+            "weights.\n:::\n"
+        )
+    out = root / "book" / "_generated" / "run_status.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(head + "\n" + table + "\n")
+    return out, any_smoke
+
+
+def write_profiles_table(root: Path) -> Path:
+    """The profiles page's parameter table, straight from config.py (it cannot drift)."""
+    from dataclasses import asdict
+
+    from .config import HARDWARE_ADJUSTMENTS, PROFILES, Config
+
+    defaults = asdict(Config())
+    columns = []
+    for name, values in PROFILES.items():
+        columns.append((name, {**defaults, **values}))
+        if name in HARDWARE_ADJUSTMENTS:
+            columns.append((f"{name} (CPU)", {**defaults, **values, **HARDWARE_ADJUSTMENTS[name]}))
+
+    def cell(value) -> str:
+        text = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+        return (text or '""').replace("|", "\\|")
+
+    lines = ["| parameter | " + " | ".join(f"`{n}`" for n, _ in columns) + " |",
+             "|---|" + "---|" * len(columns)]
+    for key in defaults:
+        if key in ("profile", "profile_note"):
+            continue
+        lines.append(f"| `{key}` | " + " | ".join(cell(c[key]) for _, c in columns) + " |")
+    out = root / "book" / "_generated" / "profiles_table.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def build_book(root: Path | str = ".", *, strict: bool = True, log=None) -> Path:
+    """Build ``_build/html``; ``strict`` turns Sphinx warnings into errors (CI uses it)."""
+    root = Path(root).resolve()
+    log = log or sys.stderr
+    write_run_status(root)
+    write_profiles_table(root)
+    exe = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(root), "--builder", "html"]
+    if strict:
+        cmd += ["-W", "-n", "--keep-going"]
+    print("clipdistill book:", " ".join(cmd), file=log, flush=True)
+    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-40:])
+        raise RuntimeError(f"jupyter-book build failed (exit {proc.returncode}):\n{tail}")
+    index = root / "_build" / "html" / "index.html"
+    print(f"Book built: {index}", file=log)
+    return index

@@ -1,0 +1,107 @@
+"""The ``clipdistill`` command: run the chapters, build the book, inspect a profile."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .config import PROFILE_NAMES, ConfigError, parse_overrides, project_root, resolve
+
+EXIT_USAGE, EXIT_FAILED = 2, 1
+
+
+def _add_profile_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", default="auto",
+                   help=f"one of {', '.join(PROFILE_NAMES)} (default: auto = quick when "
+                        "pretrained weights can be had, else smoke)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any parameter, e.g. --set knn_k=7 --set epochs=3 (repeatable)")
+    p.add_argument("--data-root", default=None,
+                   help="folder with PetImages/, cifar10/, mnist/, caltech101/ (e.g. ../shared/data)")
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    overrides = parse_overrides(args.overrides)
+    if args.data_root:
+        overrides["data_root"] = str(Path(args.data_root).expanduser().resolve())
+    return overrides
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .runner import ChapterFailed, run_chapters
+
+    only = [s for s in (args.only or "").split(",") if s.strip()] or None
+    try:
+        run_chapters(args.profile, only=only, overrides=_overrides(args), root=args.root)
+    except ChapterFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
+def cmd_book(args: argparse.Namespace) -> int:
+    from .book import build_book
+
+    try:
+        build_book(args.root, strict=not args.no_strict)
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
+def cmd_all(args: argparse.Namespace) -> int:
+    return cmd_run(args) or cmd_book(args)
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    cfg = resolve(args.profile, _overrides(args))
+    print(json.dumps(cfg.to_dict(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clipdistill",
+        description="Run the clipdistill chapters with papermill and build the book.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="execute the chapters in order (papermill)")
+    _add_profile_args(run)
+    run.add_argument("--only", help="comma-separated chapter numbers, e.g. 02,05")
+    run.set_defaults(func=cmd_run)
+
+    book = sub.add_parser("book", help="build the HTML book from the executed chapters")
+    book.add_argument("--no-strict", action="store_true", help="do not treat Sphinx warnings as errors")
+    book.set_defaults(func=cmd_book)
+
+    both = sub.add_parser("all", help="run every chapter, then build the book")
+    _add_profile_args(both)
+    both.add_argument("--no-strict", action="store_true", help=argparse.SUPPRESS)
+    both.set_defaults(func=cmd_all, only=None)
+
+    show = sub.add_parser("config", help="print the resolved parameters of a profile")
+    _add_profile_args(show)
+    show.set_defaults(func=cmd_config)
+
+    for p in (run, book, both, show):
+        p.add_argument("--root", default=None, help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.root = Path(args.root) if args.root else project_root()
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

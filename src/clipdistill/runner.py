@@ -1,0 +1,180 @@
+"""Execute the chapters headlessly with papermill, in order, and say clearly what happened.
+
+The sources in ``notebooks/`` are never written to: executed copies go to
+``book/chapters/`` (what the book renders), and a summary of the run (profile, time per
+chapter, status) to ``results/<profile>/run.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .config import ConfigError, resolve
+from .io import atomic_write_json
+
+__all__ = ["ChapterFailed", "RunSummary", "find_chapters", "run_chapters"]
+
+HIDDEN_TAGS = ("parameters", "injected-parameters")
+
+
+class ChapterFailed(RuntimeError):
+    """A chapter raised: carries what a reader needs to find the failing cell."""
+
+    def __init__(self, chapter: str, cell: str, error: str, notebook: Path):
+        self.chapter, self.cell, self.error, self.notebook = chapter, cell, error, notebook
+        super().__init__(
+            f"Chapter {chapter} failed at {cell}: {error}\n"
+            f"Partly executed notebook: {notebook}"
+        )
+
+
+@dataclass
+class RunSummary:
+    profile: str
+    smoke: bool
+    overrides: dict[str, Any]
+    chapters: list[dict[str, Any]] = field(default_factory=list)
+    started: str = ""
+    status: str = "running"
+
+
+def find_chapters(notebooks_dir: Path, only: Sequence[str] | None = None) -> list[Path]:
+    """The numbered chapter notebooks, in order; ``only`` picks by number ("02") or name."""
+    chapters = sorted(p for p in notebooks_dir.glob("[0-9][0-9]_*.ipynb"))
+    if not chapters:
+        raise ConfigError(f"No chapter notebooks (NN_name.ipynb) found in {notebooks_dir}.")
+    if not only:
+        return chapters
+    picked = []
+    for want in only:
+        want = want.strip()
+        match = [p for p in chapters if p.stem == want or p.stem.split("_", 1)[0] == want.zfill(2)]
+        if not match:
+            names = ", ".join(p.stem for p in chapters)
+            raise ConfigError(f"Unknown chapter {want!r}. Valid: {names}.")
+        picked.extend(m for m in match if m not in picked)
+    return sorted(picked)
+
+
+def _hide_parameter_cells(nb_path: Path) -> None:
+    """Tag the parameters cells ``remove-cell`` so the book shows prose, not plumbing."""
+    import nbformat
+
+    nb = nbformat.read(nb_path, as_version=4)
+    changed = False
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if any(t in tags for t in HIDDEN_TAGS) and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+            changed = True
+    if changed:
+        nbformat.write(nb, nb_path)
+
+
+def _failure(exc: Exception, chapter: str, out: Path) -> ChapterFailed:
+    exec_count = getattr(exc, "exec_count", None)
+    cell_index = getattr(exc, "cell_index", None)
+    # cell_index counts cells of the executed copy (papermill's injected cell included),
+    # which is the notebook the message points the reader to.
+    where = f"cell {cell_index}" if cell_index is not None else "a cell"
+    if exec_count is not None:
+        where += f" (In [{exec_count}])"
+    source = (getattr(exc, "source", "") or "").strip().splitlines()
+    if source:
+        where += f" `{source[0][:80]}`"
+    ename, evalue = getattr(exc, "ename", type(exc).__name__), getattr(exc, "evalue", str(exc))
+    return ChapterFailed(chapter, where, f"{ename}: {evalue}".strip(), out)
+
+
+def run_chapters(
+    profile: str = "auto",
+    *,
+    only: Sequence[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    root: Path | str = ".",
+    notebooks_dir: Path | str | None = None,
+    output_dir: Path | str | None = None,
+    progress: bool | None = None,
+    log: Any = None,
+) -> RunSummary:
+    """Run the chapters with papermill; raise ChapterFailed on the first failing chapter.
+
+    The profile and overrides are validated here first (a typo costs a second, not a
+    kernel start), and ``auto`` is resolved once so every chapter of a run agrees.
+    """
+    import papermill as pm
+
+    log = log or sys.stderr
+    root = Path(root).resolve()
+    notebooks_dir = Path(notebooks_dir) if notebooks_dir else root / "notebooks"
+    output_dir = Path(output_dir) if output_dir else root / "book" / "chapters"
+    overrides = dict(overrides or {})
+    if overrides.get("data_root"):
+        overrides["data_root"] = str(Path(overrides["data_root"]).expanduser().resolve())
+    cfg = resolve(profile, overrides)  # validates; raises ConfigError
+    chapters = find_chapters(notebooks_dir, only)
+    if progress is None:
+        progress = sys.stderr.isatty()
+
+    summary = RunSummary(profile=cfg.profile, smoke=cfg.smoke, overrides=overrides,
+                         started=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    results_dir = Path(cfg.results_dir)
+    if not results_dir.is_absolute():
+        results_dir = root / results_dir
+    summary_path = results_dir / cfg.profile / "run.json"
+    output_dir.mkdir(parents=True, exist_ok=True)
+    label = f"{cfg.profile} (SMOKE: random weights, numbers are not results)" if cfg.smoke else cfg.profile
+    print(f"clipdistill run: profile {label}; {len(chapters)} chapter(s)", file=log)
+    if cfg.profile_note:
+        print(f"  {cfg.profile_note}", file=log)
+
+    def save_summary() -> None:
+        atomic_write_json(summary_path, summary.__dict__)
+
+    for i, src in enumerate(chapters, 1):
+        out = output_dir / src.name
+        print(f"[{i}/{len(chapters)}] {src.stem} ...", file=log, flush=True)
+        start = time.perf_counter()
+        entry: dict[str, Any] = {"chapter": src.stem, "status": "running"}
+        summary.chapters.append(entry)
+        try:
+            pm.execute_notebook(
+                str(src), str(out),
+                parameters={"profile": cfg.profile, "overrides": overrides},
+                cwd=str(notebooks_dir),
+                progress_bar=progress,
+                request_save_on_cell_execute=True,
+                log_output=False,
+            )
+        except Exception as exc:  # papermill wraps kernel errors in PapermillExecutionError
+            entry.update(status="failed", seconds=round(time.perf_counter() - start, 1))
+            summary.status = "failed"
+            failure = _failure(exc, src.stem, out)
+            entry["error"] = str(failure)
+            save_summary()
+            if out.exists():
+                _hide_parameter_cells(out)
+            raise failure from exc
+        _hide_parameter_cells(out)
+        entry.update(status="ok", seconds=round(time.perf_counter() - start, 1))
+        print(f"      done in {entry['seconds']:.1f} s -> {out}", file=log, flush=True)
+        save_summary()
+    summary.status = "ok"
+    save_summary()
+    total = sum(c["seconds"] for c in summary.chapters)
+    print(f"All {len(chapters)} chapter(s) ran in {total:.0f} s. Build the book: clipdistill book",
+          file=log)
+    return summary
+
+
+def executed_parameters(nb_path: Path) -> dict[str, Any]:
+    """The profile/overrides papermill recorded in an executed chapter (for the front page)."""
+    meta = json.loads(Path(nb_path).read_text()).get("metadata", {}).get("papermill", {})
+    return {"parameters": meta.get("parameters", {}), "duration": meta.get("duration"),
+            "end_time": meta.get("end_time"), "exception": meta.get("exception")}

@@ -1,0 +1,125 @@
+"""The papermill runner and the book build, on six tiny chapters in a throwaway project.
+
+These check the machinery (parameters, executed copies, failure reporting, smoke banners,
+strict Sphinx build) in seconds; tests/test_end_to_end.py runs the real chapters.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from clipdistill.book import build_book
+from clipdistill.cli import main
+from clipdistill.config import ConfigError
+from clipdistill.results import CHAPTERS
+from clipdistill.runner import ChapterFailed, find_chapters, run_chapters
+from clipdistill.session import SMOKE_BANNER
+
+
+def make_chapter(path: Path, body: str = "x = 1 + 1\nprint(x)") -> None:
+    name = path.stem
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "auto"\noverrides = {}')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(f"# Chapter {name}"),
+        params,
+        nbformat.v4.new_code_cell(f"import clipdistill as cd\ncfg = cd.setup({name!r}, profile, overrides)"),
+        nbformat.v4.new_code_cell(body),
+        nbformat.v4.new_code_cell(f"cd.save_results(cfg, {name!r}, {{'answer': 2}})"),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture()
+def project(tmp_path: Path, repo_root: Path) -> Path:
+    """A copy of the book skeleton with six trivial chapters."""
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(repo_root / name, tmp_path / name)
+    shutil.copytree(repo_root / "book", tmp_path / "book",
+                    ignore=shutil.ignore_patterns("chapters", "_generated"))
+    (tmp_path / "notebooks").mkdir()
+    for chapter in CHAPTERS:
+        make_chapter(tmp_path / "notebooks" / f"{chapter}.ipynb")
+    return tmp_path
+
+
+def test_find_chapters_by_number_and_errors(project: Path):
+    nbs = project / "notebooks"
+    assert [p.stem for p in find_chapters(nbs, ["05", "2"])] == ["02_zero_shot_clip", "05_distillation"]
+    with pytest.raises(ConfigError, match="Unknown chapter '09'"):
+        find_chapters(nbs, ["09"])
+
+
+def test_run_then_book(project: Path):
+    summary = run_chapters("smoke", root=project, overrides={"data_root": str(project / "nodata")})
+    assert summary.status == "ok" and [c["status"] for c in summary.chapters] == ["ok"] * 6
+    out = project / "book" / "chapters"
+    for chapter in CHAPTERS:
+        executed = nbformat.read(out / f"{chapter}.ipynb", as_version=4)
+        # papermill injected the run's parameters, and both parameter cells are hidden
+        tags = [c.metadata.get("tags", []) for c in executed.cells if c.cell_type == "code"]
+        assert ["parameters", "remove-cell"] in tags
+        assert any("injected-parameters" in t and "remove-cell" in t for t in tags)
+        html = "".join(o.get("data", {}).get("text/html", "") for c in executed.cells
+                       if c.cell_type == "code" for o in c.outputs)
+        assert SMOKE_BANNER in html
+        res = json.loads((project / "results" / "smoke" / f"{chapter}.json").read_text())
+        assert res["smoke"] is True and res["profile"] == "smoke" and res["metrics"] == {"answer": 2}
+    # the sources were not touched
+    src = nbformat.read(project / "notebooks" / "01_data_prep.ipynb", as_version=4)
+    assert all(not c.get("outputs") for c in src.cells if c.cell_type == "code")
+    run = json.loads((project / "results" / "smoke" / "run.json").read_text())
+    assert run["status"] == "ok" and len(run["chapters"]) == 6
+
+    index = build_book(project, strict=True)
+    assert "book/intro.html" in index.read_text()  # the root page redirects to the front page
+    front = (index.parent / "book" / "intro.html").read_text()
+    assert "SMOKE BUILD" in front and SMOKE_BANNER in front
+    pages = list((project / "_build" / "html" / "book" / "chapters").glob("*.html"))
+    assert len(pages) == 6
+    for page in pages:
+        text = page.read_text()
+        assert SMOKE_BANNER in text
+        assert "overrides = {}" not in text  # the parameters cell is not shown
+
+
+def test_failing_chapter_names_the_cell_and_exits_nonzero(project: Path, capsys):
+    make_chapter(project / "notebooks" / "03_vlm_descriptions.ipynb",
+                 body="raise ValueError('the VLM is on fire')")
+    with pytest.raises(ChapterFailed) as info:
+        run_chapters("smoke", root=project, only=["02", "03", "04"])
+    err = info.value
+    assert err.chapter == "03_vlm_descriptions"
+    assert "ValueError: the VLM is on fire" in str(err)
+    assert "raise ValueError" in err.cell and "cell 4 (In [4])" in err.cell
+    assert err.notebook.exists()  # the partly executed copy is there to inspect
+    assert not (project / "book" / "chapters" / "04_prompt_ensembles.ipynb").exists()
+
+    rc = main(["run", "--profile", "smoke", "--only", "03", "--root", str(project)])
+    assert rc == 1
+    msg = capsys.readouterr().err
+    assert "Chapter 03_vlm_descriptions failed at cell 4 (In [4])" in msg and "Partly executed notebook" in msg
+
+
+def test_cli_rejects_bad_input_in_one_line(project: Path, capsys):
+    for argv, needle in [
+        (["run", "--profile", "fast"], "Unknown profile 'fast'"),
+        (["run", "--profile", "smoke", "--set", "knn=3"], "Unknown parameter 'knn'"),
+        (["run", "--profile", "smoke", "--set", "epochs=many"], "Bad value for 'epochs'"),
+        (["run", "--profile", "smoke", "--only", "42"], "Unknown chapter '42'"),
+    ]:
+        assert main([*argv, "--root", str(project)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert needle in err and len(err.splitlines()) == 1
+
+
+def test_book_refuses_to_build_unexecuted_chapters(project: Path, capsys):
+    assert main(["book", "--root", str(project)]) == 2
+    assert "Not executed yet" in capsys.readouterr().err
