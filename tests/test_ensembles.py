@@ -81,3 +81,44 @@ def test_template_set_key_is_content():
     a = TemplateSet("a", ("a photo of a {}.",))
     b = TemplateSet("b", ("a photo of a {}.",))
     assert a.fingerprint() == b.fingerprint()
+
+
+def _fake_results():
+    import pandas as pd
+
+    rows = []
+    for m, base in (("RN50/openai", 0.55), ("my-model/x", 0.40)):
+        for ds in ("imagenet", "cifar10"):
+            for k, s in enumerate(("openai80", "standard", "raw")):
+                rows.append({"model": m, "dataset": ds, "template_set": s, "accuracy": base + 0.02 * (2 - k)})
+    return pd.DataFrame(rows)
+
+
+def test_comparison_table_reference_layout_with_published_numbers():
+    table = E.comparison_table(_fake_results(), "imagenet")
+    assert list(table.columns) == ["Reported ~ CLIP", "Reported ~ SigLIP", "Results ~ CLIP 80",
+                                   "Results ~ Standard", "Results ~ Raw"]
+    assert list(table.index) == ["CLIP ResNet-50 (224px)", "my-model/x"]
+    assert table.loc["CLIP ResNet-50 (224px)", "Reported ~ CLIP"] == 59.6
+    assert table.loc["CLIP ResNet-50 (224px)", "Results ~ CLIP 80"] == 59.0
+    assert np.isnan(table.loc["my-model/x", "Reported ~ CLIP"])
+    # Not ImageNet: nothing published to set beside ours.
+    other = E.comparison_table(_fake_results(), "cifar10", order=["raw", "openai80"])
+    assert list(other.columns) == ["Results ~ Raw", "Results ~ CLIP 80"]
+    with pytest.raises(ValueError, match="No results for dataset 'mnist'"):
+        E.comparison_table(_fake_results(), "mnist")
+
+
+def test_ranking_summary_sorts_helpful_first():
+    import pandas as pd
+
+    ranking = pd.DataFrame([
+        {"model": "a", "dataset": "d", "template": "t1", "single": 0.5, "loo_delta": -0.01},
+        {"model": "a", "dataset": "d", "template": "t2", "single": 0.6, "loo_delta": 0.03},
+        {"model": "b", "dataset": "d", "template": "t1", "single": 0.7, "loo_delta": 0.01},
+        {"model": "b", "dataset": "d", "template": "t2", "single": 0.4, "loo_delta": 0.01},
+    ])
+    s = E.ranking_summary(ranking)
+    assert list(s.index) == ["t2", "t1"]
+    assert s.loc["t1", "single"] == pytest.approx(60.0)
+    assert s.loc["t2", "loo_delta"] == pytest.approx(2.0)

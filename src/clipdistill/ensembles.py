@@ -20,6 +20,8 @@ The pieces:
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -170,3 +172,219 @@ def resolve_template_set(spec: str, dataset: str, max_templates: int = 0) -> Tem
     if max_templates and not tset.is_per_class and len(tset.templates) > max_templates:
         tset = TemplateSet(tset.name, tset.templates[:max_templates], source=tset.source)
     return tset
+
+
+# -- the sweep --------------------------------------------------------------------------
+@dataclass
+class _Eval:
+    """One model on one dataset: what every template set is scored against."""
+
+    model: str
+    clip: Any
+    dataset: str
+    classnames: list[str]
+    image_emb: np.ndarray
+    labels: np.ndarray
+
+
+def _embed_cache(cfg: Any) -> Path:
+    """The per-text / per-image cache shared with chapter 02 (clipdistill.embed)."""
+    from . import embed
+
+    helper = getattr(embed, "cache_dir", None)
+    return Path(helper(cfg)) if callable(helper) else Path(cfg.work_dir) / "embeddings"
+
+
+def _load_model(cfg: Any, spec: str) -> Any:
+    from . import models
+
+    name, tag = models.parse_spec(spec)
+    return models.load_clip_from_config(cfg, name, tag)
+
+
+def _load_split(cfg: Any, dataset: str) -> tuple[list[str], np.ndarray, list[str]]:
+    """(paths, labels, class names for prompts), cut to cfg.ensemble_max_classes classes."""
+    from . import data
+
+    if dataset == "imagenet":
+        split = data.load_imagenet_val(cfg, cfg.ensemble_per_class)
+    else:
+        split = data.load_labelled(cfg, dataset, cfg.ensemble_per_class)
+    names = list(getattr(split, "prompt_names", None) or split.classes)
+    paths, labels = [str(p) for p in split.paths], np.asarray(split.labels)
+    if cfg.ensemble_max_classes and len(names) > cfg.ensemble_max_classes:
+        keep = labels < cfg.ensemble_max_classes
+        paths = [p for p, k in zip(paths, keep) if k]
+        labels, names = labels[keep], names[: cfg.ensemble_max_classes]
+    return paths, labels, names
+
+
+def _evaluations(cfg: Any, models: Sequence[str], datasets: Sequence[str],
+                 progress: bool) -> Iterator[_Eval]:
+    """Each model loaded once, each dataset's images embedded once per model (cached)."""
+    from . import embed
+
+    splits = {ds: _load_split(cfg, ds) for ds in datasets}
+    for spec in models:
+        clip = _load_model(cfg, spec)
+        for ds, (paths, labels, names) in splits.items():
+            x = embed.embed_images(clip, paths, cache_dir=_embed_cache(cfg), batch_size=cfg.batch_size,
+                                   num_workers=cfg.num_workers, progress=progress)
+            yield _Eval(spec, clip, ds, names, np.asarray(x, dtype=np.float32), labels)
+        del clip
+
+
+def _check_sets(template_sets: Sequence[str], datasets: Sequence[str]) -> None:
+    """Fail in a second on a bad set name or file, not after the first model's images."""
+    for spec in template_sets:
+        for ds in datasets:
+            get_template_set(spec, ds)
+
+
+def _text_encoder(cfg: Any, clip: Any, progress: bool) -> Callable[[list[str]], np.ndarray]:
+    from . import embed
+
+    return lambda texts: embed.embed_texts(clip, texts, cache_dir=_embed_cache(cfg),
+                                           batch_size=getattr(cfg, "embed_text_batch_size", 256),
+                                           progress=progress)
+
+
+def _ranking_rows(cfg: Any, ev: _Eval, tset: TemplateSet, progress: bool) -> list[dict[str, Any]]:
+    """template_ranking for one (model, dataset), cached as JSON beside the class embeddings."""
+    images = hashlib.sha256(np.ascontiguousarray(ev.image_emb).tobytes()).hexdigest()
+    key = stable_hash("ranking", ev.clip.key, tset.fingerprint(), ev.classnames, images, ev.labels)
+    path = _ensemble_dir(cfg) / "rankings" / f"{key}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    per_class = encode_prompts(_text_encoder(cfg, ev.clip, progress), tset.prompts(ev.classnames))
+    rows = template_ranking(np.stack(per_class), tset.templates, ev.image_emb, ev.labels)
+    atomic_write_json(path, rows)
+    return rows
+
+
+def sweep(cfg: Any, models: Sequence[str] | None = None, template_sets: Sequence[str] | None = None,
+          datasets: Sequence[str] | None = None, *, rank_set: str | None = None,
+          write: bool = True, progress: bool = True) -> "pd.DataFrame":  # noqa: F821
+    """Zero-shot top-1 accuracy for every model x template set x dataset.
+
+    Defaults come from cfg (ensemble_models, template_sets, ensemble_datasets). Every
+    expensive step is cached (image and prompt embeddings, class embeddings, rankings),
+    so a rerun or an interrupted run picks up where it was. With ``rank_set`` (default
+    ``cfg.ensemble_rank_set`` when it is among the sets) each of that set's templates is
+    also ranked; the ranking is in ``df.attrs["ranking"]``. With ``write`` both tables go to
+    ``results/<profile>/04_prompt_ensembles_{sweep,ranking}.csv``.
+    """
+    import pandas as pd
+
+    models = list(models or cfg.ensemble_models)
+    template_sets = list(template_sets or cfg.template_sets)
+    datasets = list(datasets or cfg.ensemble_datasets)
+    if rank_set is None and cfg.ensemble_rank_set in template_sets:
+        rank_set = cfg.ensemble_rank_set
+    _check_sets(template_sets + ([rank_set] if rank_set else []), datasets)
+
+    rows: list[dict[str, Any]] = []
+    ranking: list[dict[str, Any]] = []
+    for ev in _evaluations(cfg, models, datasets, progress):
+        base = {"model": ev.model, "dataset": ev.dataset, "classes": len(ev.classnames),
+                "images": len(ev.labels)}
+        for spec in template_sets:
+            tset = resolve_template_set(spec, ev.dataset, cfg.ensemble_max_templates)
+            w = class_embeddings(ev.clip, tset, ev.classnames, cache_dir=_ensemble_dir(cfg),
+                                 text_cache_dir=_embed_cache(cfg),
+                                 batch_size=getattr(cfg, "embed_text_batch_size", 256), progress=progress)
+            rows.append({**base, "template_set": spec, "templates": tset.name, "n_templates": len(tset),
+                         "accuracy": top1(ev.image_emb, w, ev.labels)})
+        if rank_set:
+            tset = resolve_template_set(rank_set, ev.dataset, cfg.ensemble_max_templates)
+            if not tset.is_per_class and len(tset) > 1:
+                ranking += [{**base, "template_set": rank_set, **r} for r in _ranking_rows(cfg, ev, tset, progress)]
+    df = pd.DataFrame(rows)
+    df.attrs["ranking"] = pd.DataFrame(ranking)
+    if write:
+        out = Path(cfg.profile_dir())
+        atomic_write_text(out / f"{CHAPTER}_sweep.csv", df.to_csv(index=False))
+        atomic_write_text(out / f"{CHAPTER}_ranking.csv", df.attrs["ranking"].to_csv(index=False))
+    return df
+
+
+# -- tables -----------------------------------------------------------------------------
+def _model_label(spec: str) -> str:
+    return PUBLISHED_IMAGENET.get(spec, {}).get("label", spec)
+
+
+def comparison_table(df: "pd.DataFrame", dataset: str, *,  # noqa: F821
+                     order: Sequence[str] | None = None, published: bool | None = None) -> "pd.DataFrame":  # noqa: F821
+    """One dataset's accuracies (%) in the reference layout: a row a model, a column a set.
+
+    For ImageNet-1k (``dataset == "imagenet"``) the published CLIP and SigLIP numbers are
+    set beside ours; elsewhere there is nothing published to compare with.
+    """
+    import pandas as pd
+
+    sub = df[df["dataset"] == dataset]
+    if sub.empty:
+        raise ValueError(f"No results for dataset {dataset!r}; have: {', '.join(sorted(df['dataset'].unique()))}.")
+    sets = list(order or dict.fromkeys(sub["template_set"]))
+    wide = sub.pivot_table(index="model", columns="template_set", values="accuracy", sort=False) * 100
+    table = pd.DataFrame(index=list(dict.fromkeys(sub["model"])))
+    if published if published is not None else dataset == "imagenet":
+        for col, key in (("Reported ~ CLIP", "reported_clip"), ("Reported ~ SigLIP", "reported_siglip")):
+            table[col] = [PUBLISHED_IMAGENET.get(m, {}).get(key) for m in table.index]
+    for s in sets:
+        table[f"Results ~ {LABELS.get(s, s)}"] = wide[s].reindex(table.index) if s in wide else float("nan")
+    table.index = [_model_label(m) for m in table.index]
+    table.index.name = "Model"
+    return table.astype(float).round(1)
+
+
+def ranking_summary(ranking: "pd.DataFrame") -> "pd.DataFrame":  # noqa: F821
+    """Per template, averaged over models and datasets: accuracy alone and leave-one-out delta
+    (in points), sorted from most helpful to most harmful to the ensemble."""
+    if ranking.empty:
+        raise ValueError("The ranking is empty: sweep with a multi-template rank set (e.g. openai80).")
+    out = ranking.groupby("template", sort=False)[["single", "loo_delta"]].mean() * 100
+    return out.sort_values("loo_delta", ascending=False).round(2)
+
+
+# -- command line -----------------------------------------------------------------------
+def add_sweep_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The sweep's own options; the caller adds --profile / --set / --data-root."""
+    parser.add_argument("--models", help="comma-separated model specs, e.g. RN50/openai,ViT-B-32/openai "
+                                         "(default: the profile's ensemble_models)")
+    parser.add_argument("--template-sets", help="comma-separated sets or files: raw, standard, openai80, "
+                                                "simple7, dataset, pets, cifar10, mnist, caltech101, or a "
+                                                ".txt/.json path (default: the profile's template_sets)")
+    parser.add_argument("--datasets", help="comma-separated: cats_dogs, oxford_pets_37, cifar10, mnist, "
+                                           "caltech101, imagenet (default: the profile's ensemble_datasets)")
+    parser.add_argument("--rank-set", help="rank the single templates of this set (default: ensemble_rank_set)")
+    return parser
+
+
+def _csv(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    """Run :func:`sweep` from parsed arguments; prints the tables, returns an exit code."""
+    import sys
+
+    from .config import ConfigError, parse_overrides
+    from .session import setup
+
+    try:
+        overrides = parse_overrides(getattr(args, "overrides", None) or [])
+        if getattr(args, "data_root", None):
+            overrides["data_root"] = str(Path(args.data_root).expanduser().resolve())
+        cfg = setup(CHAPTER, getattr(args, "profile", "auto"), overrides, show=False)
+        datasets = _csv(args.datasets)
+        df = sweep(cfg, _csv(args.models), _csv(args.template_sets), datasets, rank_set=args.rank_set)
+    except (ConfigError, TemplateError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if cfg.smoke:
+        print("SMOKE RUN: random weights, these numbers are not results.")
+    for ds in dict.fromkeys(df["dataset"]):
+        print(f"\n{ds}\n{comparison_table(df, ds).to_string()}")
+    print(f"\nwritten: {Path(cfg.profile_dir()) / (CHAPTER + '_sweep.csv')}")
+    return 0
