@@ -194,3 +194,15 @@ def test_pixel_cap_and_sampling_are_settings(cfg, images):
     a = capped.describe(images[:2], "p")
     assert capped.describe(images[:2], "p") == a  # seeded sampling repeats
     assert capped._generation_kwargs()["generation_config"].do_sample is True
+
+
+def test_cached_descriptions_never_generate(cfg, images):
+    vlm.describe_split(cfg, images[:1], "specific", progress=False)
+    got = vlm.cached_descriptions(cfg, images[:2], "specific")
+    assert isinstance(got[0], str) and got[1] is None
+
+
+def test_cap_per_class_keeps_order():
+    paths, labels = vlm.cap_per_class(["a", "b", "c", "d", "e"], [0, 1, 0, 0, 1], 2)
+    assert [p.name for p in paths] == ["a", "b", "c", "e"] and labels.tolist() == [0, 1, 0, 1]
+    assert len(vlm.cap_per_class(["a", "b"], [0, 0], 0)[0]) == 2

@@ -35,10 +35,14 @@ to an uninterrupted one.
 
 For chapter 05 (description embeddings as teachers)::
 
-    texts = vlm.describe_split(cfg, split.paths, "generic")   # cached after chapter 03
-    T = embed.embed_texts(clip, vlm.clip_truncate(texts, clip_model), cache_dir=...)
+    texts = vlm.describe_split(cfg, split.paths, "generic")   # read from chapter 03's cache
+    T = embed.embed_texts(clip, texts, cache_dir=...)          # CLIP cuts at 77 tokens itself
 
-or read the file directly with ``load_cache(description_cache_path(cfg, name))``.
+``describe_split`` generates only what the cache lacks (e.g. the distillation splits that
+chapter 03 never described), with the same describer and file. To read without ever
+generating, use ``cached_descriptions(cfg, paths, name)`` (None where missing) or read the
+records with ``load_cache(description_cache_path(cfg, name))``.
+``text_analysis.truncation_report(texts, cfg.clip_model)`` counts what CLIP will cut.
 """
 
 from ..config import TINY_VLM
@@ -51,7 +55,14 @@ from .base import (
     record_id,
     throughput,
 )
-from .factory import describe_split, description_cache_path, make_describer, prompt_text
+from .factory import (
+    cached_descriptions,
+    cap_per_class,
+    describe_split,
+    description_cache_path,
+    make_describer,
+    prompt_text,
+)
 from .hf import TransformersDescriber
 from .http import API_KEY_ENV, OpenAIDescriber
 from .tiny import build_tiny_vlm
@@ -68,6 +79,8 @@ __all__ = [
     "describe_split",
     "description_cache_path",
     "prompt_text",
+    "cap_per_class",
+    "cached_descriptions",
     "load_cache",
     "record_id",
     "throughput",

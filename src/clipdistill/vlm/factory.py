@@ -6,13 +6,16 @@ import re
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from ..config import TINY_VLM, Config
-from ..io import stable_hash
-from .base import Describer, describe_images
+from ..io import file_digest, stable_hash
+from .base import Describer, describe_images, load_cache, record_id
 from .http import OpenAIDescriber
 from .hf import TransformersDescriber
 
-__all__ = ["make_describer", "description_cache_path", "describe_split", "prompt_text"]
+__all__ = ["make_describer", "description_cache_path", "describe_split", "prompt_text", "cap_per_class",
+           "cached_descriptions"]
 
 
 def make_describer(cfg: Config) -> Describer:
@@ -78,3 +81,36 @@ def describe_split(cfg: Config, paths: Sequence[str | Path], prompt_name: str, *
         cache_path=description_cache_path(cfg, prompt_name, describer),
         batch_size=cfg.vlm_batch_size, progress=progress,
     )
+
+
+def cached_descriptions(cfg: Config, paths: Sequence[str | Path], prompt_name: str, *,
+                        describer: Describer | None = None) -> list[str | None]:
+    """What the cache already holds for ``paths`` (None where nothing is), generating
+    nothing: for a reader who wants descriptions only where chapter 03 made them."""
+    describer = describer or make_describer(cfg)
+    prompt = prompt_text(cfg, prompt_name)
+    records = load_cache(description_cache_path(cfg, prompt_name, describer))
+    out = []
+    for p in paths:
+        rec = records.get(record_id(file_digest(p), describer.key, prompt))
+        out.append(rec["text"] if rec else None)
+    return out
+
+
+def cap_per_class(paths: Sequence[str | Path], labels: Sequence[int], n: int
+                  ) -> tuple[list[Path], np.ndarray]:
+    """The first ``n`` images of each class, in their original order (``n <= 0``: all).
+
+    Splits are already shuffled with the run's seed, so the first ``n`` are a fair sample,
+    and a larger cap keeps every image a smaller one described (the cache is reused).
+    """
+    labels = np.asarray(labels)
+    if n <= 0:
+        return [Path(p) for p in paths], labels
+    seen: dict[int, int] = {}
+    keep = []
+    for i, y in enumerate(labels.tolist()):
+        if seen.get(y, 0) < n:
+            seen[y] = seen.get(y, 0) + 1
+            keep.append(i)
+    return [Path(paths[i]) for i in keep], labels[keep]
