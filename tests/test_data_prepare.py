@@ -1,0 +1,194 @@
+"""The pipeline end to end on tiny generated folders: sources, counts, manifests, caches."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from clipdistill import data
+from clipdistill.config import resolve
+from clipdistill.data import prepare as prepare_mod
+from clipdistill.data.synthetic import BAD_FILE_KINDS, make_bad_files, make_shapes_dataset
+
+SPLITS = {
+    "knn": {"train": 3, "test": 3},
+    "cat_dog_1k": {"train": 4, "validate": 2, "test": 2},
+    "cat_dog_10k": {"train": 6, "validate": 2, "test": 2},
+}
+N_GOOD = 20  # per class; the splits above need 3+3+2+2+6 = 16
+
+
+def _cfg(tmp: Path, **over):
+    base = {"work_dir": str(tmp / "work"), "splits": SPLITS, "image_size": 32, "num_workers": 1,
+            "pets_per_class_limit": 0, "data_root": ""}
+    base.update(over)
+    return resolve("smoke", base)
+
+
+@pytest.fixture(scope="module")
+def pet_tree(tmp_path_factory) -> Path:
+    """A PetImages-like download: Cat/ and Dog/ folders, plus every kind of bad file in Cat/."""
+    root = tmp_path_factory.mktemp("dl") / "PetImages"
+    make_shapes_dataset(root, ["circle", "square"], N_GOOD, seed=1)
+    (root / "circle").rename(root / "Cat")
+    (root / "square").rename(root / "Dog")
+    make_bad_files(root / "Cat")
+    (root / "Dog" / ".DS_Store").write_bytes(b"\0hidden")  # hidden files are not "found"
+    return root
+
+
+def test_prepare_counts_report_and_manifests(pet_tree, tmp_path):
+    cfg = _cfg(tmp_path, data_root=str(pet_tree.parent))
+    prep = data.prepare_pets(cfg, progress=False)
+    n_bad = sum(1 for o, _ in BAD_FILE_KINDS.values() if o == "skipped")
+    n_odd_ok = len(BAD_FILE_KINDS) - n_bad
+    assert prep.source == "petimages" and prep.classes == ["cat", "dog"]
+    assert prep.found == 2 * N_GOOD + len(BAD_FILE_KINDS)
+    assert prep.found == prep.used + prep.skipped and prep.skipped == n_bad
+    assert set(prep.report.columns) >= {"path", "reason"}
+    assert sorted(prep.report["reason"]) == sorted(r for o, r in BAD_FILE_KINDS.values() if o == "skipped")
+    assert len(prep.conversions) == n_odd_ok - 1, "every odd-but-usable file says what was done"
+    pc = prep.per_class
+    assert pc.loc["cat", "found"] == N_GOOD + len(BAD_FILE_KINDS) and pc.loc["dog", "skipped"] == 0
+
+    for fam, parts in SPLITS.items():
+        for part, n in parts.items():
+            split = data.load_split(cfg, fam, part)
+            assert split.name == f"{fam}/{part}" and split.classes == ["cat", "dog"]
+            assert split.counts() == {"cat": n, "dog": n}
+            assert split.labels.dtype == np.int64 and len(split.paths) == len(split.labels)
+            with Image.open(split.paths[0]) as im:
+                assert im.size == (32, 32) and im.mode == "RGB"
+            d = prep.splits_dir / fam / part
+            assert (d / "manifest.txt").read_text().count("\n") == 2 * n
+            assert np.array_equal(np.load(d / "y_true.npy"), split.labels)
+            assert json.loads((d / "classes.json").read_text()) == ["cat", "dog"]
+    row = prep.split_table.set_index("split").loc["cat_dog_10k/train"]
+    assert row["cat"] == 6 and row["total"] == 12
+    summary = prep.summary()
+    assert summary["found"] == prep.found and summary["splits"]["knn/test"]["total"] == 6
+    json.dumps(summary)  # saved by the chapter: must be JSON-able
+
+
+def test_same_seed_identical_manifests_other_seed_differs(pet_tree, tmp_path):
+    def manifests(work: str, seed: int) -> dict:
+        cfg = _cfg(tmp_path, data_root=str(pet_tree.parent), work_dir=str(tmp_path / work), seed=seed)
+        prep = data.prepare_pets(cfg, progress=False)
+        return {p: (prep.splits_dir / p / "manifest.txt").read_text()
+                for p in ("knn/train", "knn/test", "cat_dog_1k/train", "cat_dog_10k/test")}
+
+    a, b, c = manifests("a", 0), manifests("b", 0), manifests("c", 1)
+    assert a == b
+    assert a != c
+
+
+def test_second_run_is_cheap_and_changes_are_noticed(pet_tree, tmp_path, monkeypatch):
+    cfg = _cfg(tmp_path, data_root=str(pet_tree.parent))
+    data.prepare_pets(cfg, progress=False)
+    calls = []
+    real = prepare_mod.convert_many
+    monkeypatch.setattr(prepare_mod, "convert_many", lambda jobs, *a, **k: calls.append(len(jobs)) or real(jobs, *a, **k))
+    again = data.prepare_pets(cfg, progress=False)
+    assert calls == [], "nothing changed: nothing converted"
+    # a different split spec reuses the resized images and only writes new manifests
+    cfg2 = _cfg(tmp_path, data_root=str(pet_tree.parent), splits={"knn": {"train": 2, "test": 2}})
+    other = data.prepare_pets(cfg2, progress=False)
+    assert calls == [] and other.root == again.root and other.splits_dir != again.splits_dir
+    assert other.split("knn", "test").counts() == {"cat": 2, "dog": 2}
+
+
+def test_profiles_never_collide(pet_tree, tmp_path):
+    roots = {data.prepare_pets(_cfg(tmp_path, data_root=str(pet_tree.parent), **o), progress=False).root
+             for o in ({}, {"image_size": 24}, {"resize_mode": "crop"})}
+    assert len(roots) == 3
+
+
+def test_too_large_split_is_an_error_unless_allowed(pet_tree, tmp_path):
+    big = {"knn": {"train": 3, "test": 3}, "cat_dog_10k": {"train": 50, "validate": 2, "test": 2}}
+    cfg = _cfg(tmp_path, data_root=str(pet_tree.parent), splits=big)
+    with pytest.raises(data.DataError, match=r"cat_dog_10k/train needs 50 images of class 'cat' but only 19"):
+        data.prepare_pets(cfg, progress=False)
+    with pytest.warns(UserWarning, match="allow_fewer"):
+        prep = data.prepare_pets(_cfg(tmp_path, data_root=str(pet_tree.parent), splits=big, allow_fewer=True),
+                                 progress=False)
+    assert prep.split("cat_dog_10k", "train").counts() == {"cat": 19, "dog": 10}
+
+
+def test_unknown_split_names_the_valid_ones(tmp_path):
+    cfg = _cfg(tmp_path)
+    with pytest.raises(data.DataError, match="Valid: knn/train, knn/test"):
+        data.load_split(cfg, "knn", "validate")
+
+
+def test_no_data_smoke_uses_honest_synthetic_shapes(tmp_path):
+    cfg = _cfg(tmp_path, pets_source="auto")
+    split = data.load_split(cfg, "knn", "train")  # prepares lazily
+    assert split.classes == ["circle", "square"] and split.source == "synthetic"
+    prep = data.prepare_pets(cfg, progress=False)
+    assert prep.synthetic and prep.skipped == 0 and "smoke" in prep.note
+
+
+def test_folder_source_any_classes_and_limit(tmp_path):
+    tree = tmp_path / "mine"
+    make_shapes_dataset(tree, ["circle", "square", "triangle"], 30, seed=2)
+    shutil.move(str(tree / "triangle"), str(tree / "Big_Triangle"))
+    cfg = _cfg(tmp_path, pets_source="folder", pets_dir=str(tree), pets_per_class_limit=25)
+    prep = data.prepare_pets(cfg, progress=False)
+    assert prep.classes == ["big triangle", "circle", "square"]
+    assert prep.found == 75
+    with pytest.raises(data.DataError, match="pets_dir"):
+        data.prepare_pets(_cfg(tmp_path, pets_source="folder"), progress=False)
+    with pytest.raises(data.DataError, match="PetImages"):
+        data.prepare_pets(_cfg(tmp_path, pets_source="petimages"), progress=False)
+
+
+def test_load_labelled_from_folders_and_synthetic(tmp_path):
+    root = tmp_path / "data"
+    make_shapes_dataset(root / "cifar10" / "test", ["circle", "square"], 6, seed=3)
+    make_bad_files(root / "cifar10" / "test" / "circle")
+    cfg = _cfg(tmp_path, data_root=str(root))
+    ds = data.load_labelled(cfg, "cifar10", 5)
+    assert ds.source == "cifar10" and ds.counts() == {"circle": 5, "square": 5}
+    for p in ds.paths:
+        with Image.open(p) as im:
+            assert im.mode == "RGB"
+    assert data.load_labelled(cfg, "cifar10", 3).paths == [p for p in ds.paths if p.parent.name == "circle"][:3] + \
+        [p for p in ds.paths if p.parent.name == "square"][:3], "a smaller sample is a prefix"
+    with pytest.raises(data.DataError, match="needs 12 images of class 'square' but only 6"):
+        data.load_labelled(cfg, "cifar10", 12)
+    mnist = data.load_labelled(cfg, "mnist", 2)  # not in data_root, smoke: generated stand-in
+    assert mnist.source == "synthetic" and len(mnist.classes) == 10 and len(mnist) == 20
+    with pytest.raises(data.DataError, match="Valid: cats_dogs"):
+        data.load_labelled(cfg, "imagenet", 2)
+
+
+def test_other_pool_seeded_nested_resized_and_errors(tmp_path):
+    other = tmp_path / "openimages"
+    make_shapes_dataset(other, ["triangle", "ring"], 5, seed=4)
+    make_bad_files(other / "junk")
+    cfg = _cfg(tmp_path, other_source="folder", other_dir=str(other))
+    pool = data.load_other_pool(cfg, 8)
+    assert len(pool) == 8 and len(set(pool)) == 8
+    assert data.load_other_pool(cfg, 4) == pool[:4]
+    with Image.open(pool[0]) as im:
+        assert im.size == (32, 32), "others are resized exactly like the pets"
+    with pytest.raises(data.DataError, match=r"needs 50 images but only \d+ are usable"):
+        data.load_other_pool(cfg, 50)
+    with pytest.warns(UserWarning):
+        assert len(data.load_other_pool(_cfg(tmp_path, other_source="folder", other_dir=str(other),
+                                             allow_fewer=True), 50)) < 50
+    synth = data.load_other_pool(_cfg(tmp_path, other_source="auto"), 6)
+    assert len(synth) == 6 and all("synthetic" in str(p) for p in synth)
+
+
+def test_shared_data_petimages(shared_data, tmp_path):
+    cfg = _cfg(tmp_path, data_root=str(shared_data), pets_per_class_limit=20)
+    prep = data.prepare_pets(cfg, progress=False)
+    assert prep.source == "petimages" and prep.classes == ["cat", "dog"] and prep.found == 40
+    caltech = data.load_other_pool(_cfg(tmp_path, data_root=str(shared_data)), 5)
+    assert len(caltech) == 5 and "caltech101" in str(caltech[0])
