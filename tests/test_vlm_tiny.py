@@ -206,3 +206,11 @@ def test_cap_per_class_keeps_order():
     paths, labels = vlm.cap_per_class(["a", "b", "c", "d", "e"], [0, 1, 0, 0, 1], 2)
     assert [p.name for p in paths] == ["a", "b", "c", "e"] and labels.tolist() == [0, 1, 0, 1]
     assert len(vlm.cap_per_class(["a", "b"], [0, 0], 0)[0]) == 2
+
+
+def test_a_bad_image_fails_clearly(describer, images, tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not an image at all")
+    with pytest.raises(vlm.DescribeError, match="broken.jpg: not an image"):
+        vlm.describe_images(describer, [images[0], bad], "p", cache_path=tmp_path / "c.jsonl",
+                            progress=False)

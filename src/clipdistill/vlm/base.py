@@ -55,16 +55,11 @@ class DescribeError(RuntimeError):
 
 
 def open_rgb(path: str | os.PathLike) -> "Image.Image":  # noqa: F821
-    """An image as upright RGB (EXIF rotation applied; palette, alpha, CMYK converted)."""
-    from PIL import Image, ImageOps
+    """An image as upright 8-bit RGB, via chapter 01's safe loader (EXIF, alpha, 16-bit,
+    CMYK handled; a bad file raises ``data.BadImage`` with a one-line reason)."""
+    from ..data.images import open_rgb as _open_rgb
 
-    with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im)
-        if im.mode != "RGB":
-            im = im.convert("RGBA").convert("RGB") if "A" in im.mode or im.mode == "P" else im.convert("RGB")
-        else:
-            im.load()
-        return im
+    return _open_rgb(path)[0]
 
 
 def record_id(image_digest: str, describer_key: str, prompt: str) -> str:

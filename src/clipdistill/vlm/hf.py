@@ -135,10 +135,14 @@ class TransformersDescriber:
         import torch
 
         self.load()
-        try:
-            images = [open_rgb(p) for p in paths]
-        except OSError as exc:
-            raise DescribeError(f"Could not read an image to describe: {exc}") from exc
+        from ..data.images import BadImage
+
+        images = []
+        for p in paths:
+            try:
+                images.append(open_rgb(p))
+            except BadImage as exc:
+                raise DescribeError(f"Cannot describe {Path(p).name}: {exc}.") from exc
         message = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
         chat = self.processor.apply_chat_template(message, tokenize=False, add_generation_prompt=True)
         inputs = self.processor(text=[chat] * len(images), images=images, padding=True,
