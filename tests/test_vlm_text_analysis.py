@@ -70,3 +70,12 @@ def test_figures_draw(tmp_path):
                                 ["cat", "dog"])
     fig = figures.plot_separating_words({"generic": table, "specific": table})
     fig.savefig(tmp_path / "w.png")
+
+
+def test_transformers_tokenizers_are_counted_too():
+    from clipdistill.vlm.tiny import _tokenizer
+
+    tok = _tokenizer()  # any fast tokenizer will do: the count is its own input_ids
+    tok.model_max_length = 10
+    counts, context = ta.clip_token_counts(["a cat", "a dog " * 20], tok)
+    assert context == 10 and counts[1] > 10 > counts[0]

@@ -49,7 +49,8 @@ def clip_token_counts(texts: Sequence[str], tokenizer_or_model: Any = "ViT-B-32"
     """Tokens each text needs in CLIP's text tower, markers included, before any cut,
     and that tower's context length.
 
-    Takes an open_clip tokenizer (``open_clip.get_tokenizer(name)``) or a model name.
+    Takes an open_clip tokenizer (``open_clip.get_tokenizer(name)``), a model name for
+    it, or a transformers tokenizer (CLIP models loaded through transformers).
     """
     tok = _tokenizer(tokenizer_or_model)
     context = int(getattr(tok, "context_length", None) or CLIP_CONTEXT)
@@ -58,6 +59,9 @@ def clip_token_counts(texts: Sequence[str], tokenizer_or_model: Any = "ViT-B-32"
         counts = [len(tok.encode(t)) + 2 for t in texts]
     elif hasattr(tok, "tokenizer"):  # open_clip HFTokenizer / SigLipTokenizer
         counts = [len(tok.tokenizer(clean(t))["input_ids"]) for t in texts]
+    elif hasattr(tok, "model_max_length") and callable(tok):  # a transformers tokenizer
+        context = int(tok.model_max_length) if tok.model_max_length < 100_000 else CLIP_CONTEXT
+        counts = [len(ids) for ids in tok(list(texts))["input_ids"]]
     else:
         raise TypeError(f"Cannot count tokens with {type(tok).__name__}: pass an open_clip tokenizer.")
     return np.asarray(counts, dtype=np.int64), context
