@@ -43,7 +43,7 @@ def write_run_status(root: Path) -> tuple[Path, bool]:
     table = "\n".join(["| chapter | profile | run time | finished (UTC) |", "|---|---|---|---|", *rows])
     if any_smoke:
         head = (
-            f":::{{danger}} SMOKE BUILD: {SMOKE_BANNER}\n"
+            f":::{{admonition}} SMOKE BUILD: {SMOKE_BANNER}\n:class: danger\n\n"
             "This copy of the book was executed offline with the real model architectures "
             "but **seeded random weights**. It proves that every step runs end to end; no "
             "accuracy, F1 or speed in it says anything about CLIP, the VLM or the students. "
@@ -51,8 +51,8 @@ def write_run_status(root: Path) -> tuple[Path, bool]:
         )
     else:
         head = (
-            f":::{{note}} Built from a `{'`, `'.join(sorted(profiles))}` run with pretrained "
-            "weights.\n:::\n"
+            f":::{{admonition}} Built from a `{'`, `'.join(sorted(profiles))}` run\n:class: note\n\n"
+            "Every chapter below ran with pretrained weights.\n:::\n"
         )
     out = root / "book" / "_generated" / "run_status.md"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,49 @@
+"""Every real chapter executes in `smoke`, writes labelled results, and the book builds.
+
+This is the CLIP_benchmark habit: the whole pipeline, end to end, on small real data.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from clipdistill.results import CHAPTERS
+from clipdistill.session import SMOKE_BANNER
+
+pytestmark = pytest.mark.slow
+
+
+def test_every_chapter_ran_and_labelled_itself(smoke_book: Path):
+    run = json.loads((smoke_book / "results" / "smoke" / "run.json").read_text())
+    assert run["status"] == "ok"
+    assert [c["chapter"] for c in run["chapters"]] == list(CHAPTERS)
+    for chapter in CHAPTERS:
+        res = json.loads((smoke_book / "results" / "smoke" / f"{chapter}.json").read_text())
+        assert res["smoke"] is True and res["profile"] == "smoke"
+        assert res["metrics"], f"{chapter} saved no metrics"
+        nb = nbformat.read(smoke_book / "book" / "chapters" / f"{chapter}.ipynb", as_version=4)
+        outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+        assert not [o for o in outputs if o.get("output_type") == "error"], chapter
+        html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
+        assert SMOKE_BANNER in html, f"{chapter} has no smoke banner"
+
+
+def test_each_chapter_saved_figures(smoke_book: Path):
+    for chapter in CHAPTERS:
+        pngs = list((smoke_book / "results" / "smoke").glob(f"{chapter}_*.png"))
+        assert pngs, f"{chapter} saved no figure"
+        assert all(p.stat().st_size > 1000 for p in pngs)
+
+
+def test_book_has_six_chapter_pages_with_banner(smoke_book: Path):
+    html = smoke_book / "_build" / "html"
+    front = (html / "book" / "intro.html").read_text()
+    assert "SMOKE BUILD" in front
+    for chapter in CHAPTERS:
+        page = html / "book" / "chapters" / f"{chapter}.html"
+        assert page.is_file(), chapter
+        assert SMOKE_BANNER in page.read_text()
