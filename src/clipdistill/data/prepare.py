@@ -32,7 +32,7 @@ from .splits import Split, assign, read_split, seeded_order, split_key, split_ta
 
 __all__ = ["PetsPrep", "prepare_pets", "load_split", "load_labelled", "load_other_pool", "image_hw"]
 
-PREP_VERSION = "v1"  # bump when the resizing code changes what it writes
+PREP_VERSION = "v2"  # bump when the resizing code changes what it writes
 
 
 def image_hw(cfg: Config) -> tuple[int, int]:
@@ -81,7 +81,7 @@ class PetsPrep:
     source_root: Path
     root: Path  # the prepared folder
     classes: list[str]
-    images: pd.DataFrame  # used images: path, class, source, note, width, height
+    images: pd.DataFrame  # used images: path (relative to root), class, source (original file), note, width, height
     report: pd.DataFrame  # skipped files: path, class, reason, detail
     split_table: pd.DataFrame
     splits_dir: Path
@@ -201,7 +201,7 @@ def _resize_pets(cfg: Config, source: Source, files: Mapping[str, Mapping[str, P
         if res.ok:
             old = previous.get(rel, {})
             w, h = res.src_size if res.src_size else (old.get("width", ""), old.get("height", ""))
-            used.append({"path": rel, "class": cls, "source": key,
+            used.append({"path": rel, "class": cls, "source": str(files[cls][key]),
                          "note": res.note if res.status == "done" else old.get("note", ""),
                          "width": w, "height": h})
         else:
