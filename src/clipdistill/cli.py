@@ -63,6 +63,12 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .ensembles import run_sweep
+
+    return run_sweep(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="clipdistill",
@@ -88,7 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_profile_args(show)
     show.set_defaults(func=cmd_config)
 
-    for p in (run, book, both, show):
+    from .ensembles import add_sweep_arguments
+
+    sweep = sub.add_parser("sweep", help="zero-shot accuracy of models x template sets x datasets "
+                                         "(chapter 04's experiment from the command line)")
+    _add_profile_args(sweep)
+    add_sweep_arguments(sweep)
+    sweep.set_defaults(func=cmd_sweep)
+
+    for p in (run, book, both, show, sweep):
         p.add_argument("--root", default=None, help=argparse.SUPPRESS)
     return parser
 
