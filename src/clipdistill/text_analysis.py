@@ -99,7 +99,8 @@ def separating_words(texts: Sequence[str], labels: Sequence[int], classes: Seque
     log-odds ratio of a word in class vs rest, smoothed by a Dirichlet ``prior`` per word,
     is divided by its standard error (Monroe, Colaresi & Quinn 2008), so a word seen in
     three descriptions cannot outrank one seen in three hundred by luck.
-    Stopwords and words in fewer than ``min_docs`` descriptions are left out.
+    Stopwords, words in fewer than ``min_docs`` descriptions and words that point away
+    from the class (z <= 0) are left out.
     """
     import pandas as pd
 
@@ -125,5 +126,6 @@ def separating_words(texts: Sequence[str], labels: Sequence[int], classes: Seque
     frame = pd.DataFrame(rows, columns=["class", "word", "z", "frac_in_class", "frac_in_rest"])
     if frame.empty:
         return frame
+    frame = frame[frame["z"] > 0]  # a word that predicts "not this class" belongs to another
     frame = frame.sort_values(["class", "z"], ascending=[True, False])
     return frame.groupby("class", sort=False).head(top).reset_index(drop=True)

@@ -14,8 +14,9 @@ __all__ = ["plot_examples", "plot_lengths", "plot_separating_words"]
 
 
 def _printable(text: str) -> str:
-    """Matplotlib shows control characters and lone surrogates as boxes or fails: drop them."""
-    return "".join(ch if ch.isprintable() else " " for ch in text).replace("$", r"\$")
+    """Control characters and U+FFFD (half a UTF-8 character) show as boxes: drop them."""
+    text = "".join(ch if ch.isprintable() and ch != "\ufffd" else " " for ch in text)
+    return " ".join(text.split()).replace("$", r"\$")
 
 
 def plot_examples(paths: Sequence[str | Path], texts: Mapping[str, Sequence[str]],
