@@ -48,6 +48,17 @@ VLM_PROMPTS: dict[str, str] = {
     ),
 }
 
+# Chapter 02's MNIST prompt strategies: templates take the class name through "{}";
+# "classnames" says whether that name is the digit ("7") or the word ("seven").
+MNIST_PROMPTS: dict[str, dict[str, Any]] = {
+    "bare digit": {"templates": ["{}"], "classnames": "digits"},
+    "photo of the number": {"templates": ['a photo of the number: "{}".'], "classnames": "digits"},
+    "handwritten digit": {"templates": ["a handwritten digit {}.", "a black and white image of the digit {}."],
+                          "classnames": "digits"},
+    "spelled out": {"templates": ["a photo of the number {}.", "the handwritten number {}."],
+                    "classnames": "words"},
+}
+
 # Smoke-profile stand-in for a hub VLM: a tiny Qwen2.5-VL architecture built offline with
 # random weights (see clipdistill.vlm).
 TINY_VLM = "tiny-random-qwen2.5-vl"
@@ -102,6 +113,13 @@ class Config:
         "a photo of a sleeping cat", "a dog playing outside", "a black and white pet",
     ])
     retrieval_top_k: int = 5
+    clip_amp: str = "auto"  # GPU autocast while embedding: auto (bf16 where supported, else fp16) | fp16 | bf16 | off
+    embed_text_batch_size: int = 256  # prompts per text-encoder batch
+    zero_shot_templates: list = field(default_factory=lambda: ["a photo of a {}."])  # cats/dogs, CIFAR-10
+    mnist_prompts: dict = field(default_factory=lambda: {k: dict(v) for k, v in MNIST_PROMPTS.items()})
+    projection: str = "pca"  # 2-D map of the embedding space: pca | tsne
+    random_floor_repeats: int = 5  # seeds averaged for the random-embedding kNN floor
+    benchmark_images: int = 256  # images timed for throughput, cold then warm cache
 
     # -- 03 VLM descriptions ----------------------------------------------------------
     vlm_backend: str = "transformers"  # transformers | openai (any compatible server)
@@ -170,6 +188,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "other_source": ("auto", "caltech101", "openimages", "folder", "synthetic"),
     "resize_mode": ("pad", "crop"),
     "vlm_backend": ("transformers", "openai"),
+    "clip_amp": ("auto", "fp16", "bf16", "off"),
+    "projection": ("pca", "tsne"),
     "vlm_dtype": ("auto", "bfloat16", "float16", "float32"),
     "vlm_attn": ("auto", "sdpa", "flash_attention_2", "eager"),
 }
@@ -193,6 +213,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "pets_per_class_limit": 400,
         "clip_model": "ViT-B-32",
         "explore_models": ["RN50/openai", "ViT-B-32/openai", "MobileCLIP-S1/datacompdr"],
+        "benchmark_images": 32,
+        "random_floor_repeats": 3,
         "num_workers": 2,
         "batch_size": 16,
         "vlm_model": TINY_VLM,
