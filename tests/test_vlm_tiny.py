@@ -214,3 +214,18 @@ def test_a_bad_image_fails_clearly(describer, images, tmp_path):
     with pytest.raises(vlm.DescribeError, match="broken.jpg: not an image"):
         vlm.describe_images(describer, [images[0], bad], "p", cache_path=tmp_path / "c.jsonl",
                             progress=False)
+
+
+def test_the_checkpoints_sampling_defaults_do_not_leak_in(describer, images):
+    """Qwen's hub generation_config samples; greedy decoding must ignore it."""
+    before = describer.describe(images[:2], "p")
+    gc = describer.model.generation_config
+    saved = gc.to_dict()
+    try:
+        gc.do_sample, gc.temperature, gc.top_p, gc.top_k, gc.repetition_penalty = True, 0.1, 0.001, 1, 1.05
+        gen = describer._generation_kwargs()["generation_config"]
+        assert (gen.do_sample, gen.temperature, gen.top_p, gen.repetition_penalty) == (False, 1.0, 1.0, 1.0)
+        assert describer.describe(images[:2], "p") == before
+    finally:
+        for k in ("do_sample", "temperature", "top_p", "top_k", "repetition_penalty"):
+            setattr(gc, k, saved.get(k))

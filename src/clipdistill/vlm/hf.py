@@ -122,12 +122,14 @@ class TransformersDescriber:
 
         greedy = self.temperature == 0
         # Start from the checkpoint's config (eos/pad ids) but set every sampling knob
-        # ourselves: the hub's Qwen config samples by default, which would break caching.
+        # ourselves: the hub's Qwen config samples (with top_k=1, top_p=0.001) by default.
+        # Neutral values, not None: generate() fills None from the checkpoint's config.
+        # Sampling, when asked for, is plain temperature sampling (no top-k, no top-p).
         gen = GenerationConfig.from_dict({
             **self.model.generation_config.to_dict(),
-            "do_sample": not greedy, "temperature": None if greedy else self.temperature,
-            "top_p": None, "top_k": None, "repetition_penalty": self.repetition_penalty,
-            "max_new_tokens": self.max_new_tokens,
+            "do_sample": not greedy, "temperature": 1.0 if greedy else self.temperature,
+            "top_p": 1.0, "top_k": 50 if greedy else 0,
+            "repetition_penalty": self.repetition_penalty, "max_new_tokens": self.max_new_tokens,
         })
         return {"generation_config": gen}
 
