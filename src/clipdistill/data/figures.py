@@ -10,7 +10,8 @@ import pandas as pd
 
 from ..config import Config
 from .images import BadImage, ConvertJob, convert_file, fit, hw, open_rgb
-from .prepare import PetsPrep
+from .prepare import PetsPrep, load_labelled
+from .sources import DataError
 from .splits import layout, seeded_order
 from .sources import find_petimages
 from .synthetic import BAD_FILE_KINDS, make_bad_files
@@ -23,6 +24,9 @@ __all__ = [
     "split_layout",
     "bad_file_table",
     "bad_file_grid",
+    "source_note",
+    "labelled_overview",
+    "image_row",
 ]
 
 
@@ -82,34 +86,37 @@ def class_balance(prep: PetsPrep):
 
 
 def aspect_examples(prep: PetsPrep, cfg: Config, n: int = 4) -> list[Path]:
-    """Originals whose aspect ratio is furthest from square: where pad and crop differ most.
+    """Originals whose aspect ratio is furthest from square (where pad and crop differ most),
+    taken from each class in turn.
 
-    PetImages copies in ``../shared/data`` are all 180x180, so when the pets are square
-    this falls back to the full-size Kaggle *dogs-vs-cats* originals next to them.
+    The PetImages copies in ``../shared/data`` are all 180x180, so when the pets are square
+    this falls back to the full-size Kaggle *dogs-vs-cats* originals beside them.
     """
-    img = prep.images.copy()
-    img = img[pd.to_numeric(img["width"], errors="coerce").notna()]
-    if len(img):
-        ratio = img["width"].astype(float) / img["height"].astype(float)
-        img = img.assign(skew=np.abs(np.log(ratio)))
-        img = img[img["skew"] > 0.1]
-    if len(img):
-        picks = []
-        for cls in prep.classes:  # the most skewed of each class, in turn
-            picks += list(img[img["class"] == cls].sort_values("skew", ascending=False)["source"][: -(-n // len(prep.classes))])
-        return [Path(p) for p in picks[:n]]
-    pets = find_petimages(cfg.data_root)
-    dvc = (pets.parent if pets else Path(cfg.data_root or ".")) / "dogs-vs-cats" / "train"
-    if dvc.is_dir():
+    img = prep.images
+    sizes = {c: [(Path(r["source"]), float(r["width"]), float(r["height"]))
+                 for r in img[img["class"] == c].to_dict("records")
+                 if str(r["width"]).strip() not in ("", "nan")] for c in prep.classes}
+    if not any(abs(np.log(w / h)) > 0.1 for v in sizes.values() for _, w, h in v):
+        pets = find_petimages(cfg.data_root)
+        dvc = (pets.parent if pets else Path(cfg.data_root or ".")) / "dogs-vs-cats" / "train"
+        if not dvc.is_dir():
+            return []
         from PIL import Image
 
-        cands = sorted(dvc.glob("*.jpg"))[:200]
-        skew = []
-        for p in cands:
-            with Image.open(p) as im:
-                skew.append((abs(np.log(im.size[0] / im.size[1])), p))
-        return [p for _, p in sorted(skew, reverse=True)[:n]]
-    return []
+        sizes = {}
+        for cls in ("cat", "dog"):
+            rows = []
+            for p in sorted(dvc.glob(f"{cls}.*.jpg"))[:150]:
+                with Image.open(p) as im:
+                    rows.append((p, float(im.size[0]), float(im.size[1])))
+            sizes[cls] = rows
+    ranked = {c: [p for p, w, h in sorted(v, key=lambda t: -abs(np.log(t[1] / t[2])))] for c, v in sizes.items()}
+    picks: list[Path] = []
+    for i in range(n):
+        for c in ranked:
+            if len(picks) < n and i < len(ranked[c]):
+                picks.append(ranked[c][i])
+    return picks
 
 
 def before_after(paths: Sequence[Path], size: int | Sequence[int], pad_color: Sequence[int] = (124, 116, 104)):
@@ -130,27 +137,37 @@ def before_after(paths: Sequence[Path], size: int | Sequence[int], pad_color: Se
 
 
 def split_layout(spec: Mapping[str, Mapping[str, int]], available: int | None = None):
-    """Where each split's images sit in one class's seeded order (see ``splits.layout``)."""
+    """Where each split's images sit in one class's seeded order (see ``splits.layout``).
+
+    Not to scale: each stretch between two boundaries is drawn with a width that grows
+    with the log of its size, so a 100-image test set and a 10,000-image train set both
+    stay readable. The ticks give the true positions.
+    """
     plt = _plt()
-    ranges = layout(spec)
+    ranges = [r for r in layout(spec) if r[3] > r[2]]
     fams = list(dict.fromkeys(f for f, *_ in ranges))
+    bounds = sorted({b for *_, start, stop in ranges for b in (start, stop)})
+    xs = np.concatenate([[0.0], np.cumsum([np.log1p(b - a) for a, b in zip(bounds, bounds[1:])])])
+    pos = dict(zip(bounds, xs))
     colours = {"test": "#c44e52", "validate": "#dd8452", "train": "#4c72b0"}
-    fig, ax = plt.subplots(figsize=(8, 0.55 * len(fams) + 1.2))
+    fig, ax = plt.subplots(figsize=(8.5, 0.6 * len(fams) + 1.3))
     for y, fam in enumerate(fams):
         for f, part, start, stop in ranges:
-            if f == fam and stop > start:
-                ax.barh(y, stop - start, left=start, color=colours.get(part, "#8172b3"), edgecolor="white")
-                ax.text((start + stop) / 2, y, part, ha="center", va="center", fontsize=7, color="white")
-    end = max(stop for *_, stop in ranges)
-    if available:
-        ax.axvline(available, color="black", ls="--", lw=1)
-        ax.text(available, len(fams) - 0.5, f" usable: {available:,}", fontsize=8, va="bottom")
+            if f != fam:
+                continue
+            x0, x1 = pos[start], pos[stop]
+            ax.barh(y, x1 - x0, left=x0, color=colours.get(part, "#8172b3"), edgecolor="white")
+            ax.text((x0 + x1) / 2, y, f"{part}\n{stop - start:,}", ha="center", va="center",
+                    fontsize=7, color="white")
     ax.set_yticks(range(len(fams)), fams)
     ax.invert_yaxis()
-    ax.set_xscale("symlog", linthresh=max(1, end // 50))
-    ax.set_xlabel("position in the class's seeded order (images per class, symlog)")
-    ax.set_title("split layout per class: ranges never overlap; cat_dog families share validate/test",
-                 fontsize=9)
+    ax.set_xticks(xs, [f"{b:,}" for b in bounds], fontsize=7)
+    ax.set_xlabel("position in each class's seeded order (not to scale)")
+    need = bounds[-1]
+    title = f"split layout, per class: needs {need:,} usable images per class"
+    if available is not None:
+        title += f"; the smallest class has {available:,}"
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -196,5 +213,50 @@ def bad_file_grid(folder: str | Path):
     for ax, p in zip(axes[0], outs):
         with Image.open(p) as im:
             _show(ax, im.copy(), p.stem.replace("_", " "))
+    fig.tight_layout()
+    return fig
+
+
+def source_note(prep: PetsPrep) -> str:
+    """One Markdown paragraph: which source was used and why; a loud note for generated data."""
+    text = (f"**Source:** `{prep.source}` ({prep.note}). **Classes:** {', '.join(prep.classes)}. "
+            f"**Found** {prep.found:,} files, **used** {prep.used:,}, **skipped** {prep.skipped:,}; "
+            f"resized to {prep.size[0]}x{prep.size[1]} with `{prep.mode}`.")
+    if prep.synthetic:
+        text += ("\n\n> **These are generated shapes, not pets.** No pet images were available "
+                 "(no `data_root` with PetImages, and a smoke run does not download), so two classes "
+                 "of drawn shapes stand in for cat and dog. Everything below runs the real pipeline on "
+                 "them; nothing here says anything about cats and dogs.")
+    return text
+
+
+def labelled_overview(cfg: Config, names: Sequence[str], per_class: int) -> pd.DataFrame:
+    """Prepare each labelled set chapter 04 uses and say where it came from; a set that cannot
+    be had (offline, no folder) is listed with the reason instead of stopping the chapter."""
+    rows = []
+    for name in names:
+        try:
+            ds = load_labelled(cfg, name, per_class)
+        except DataError as exc:
+            rows.append({"set": name, "source": "unavailable", "classes": 0, "images": 0, "note": str(exc)})
+            continue
+        rows.append({"set": name, "source": ds.source, "classes": len(ds.classes), "images": len(ds),
+                     "note": ds.extra.get("note", "")})
+    return pd.DataFrame(rows)
+
+
+def image_row(paths: Sequence[Path], title: str = ""):
+    """A single row of thumbnails (e.g. the first images of the "other" pool)."""
+    from PIL import Image
+
+    plt = _plt()
+    fig, axes = plt.subplots(1, max(1, len(paths)), figsize=(1.5 * max(1, len(paths)), 1.8), squeeze=False)
+    for ax, p in zip(axes[0], paths):
+        with Image.open(p) as im:
+            _show(ax, im.copy())
+    for ax in axes[0][len(paths):]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig

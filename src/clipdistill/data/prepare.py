@@ -126,6 +126,16 @@ class PetsPrep:
         return {c: [self.root / p for p in self.images.loc[self.images["class"] == c, "path"]]
                 for c in self.classes}
 
+    def overlap_matrix(self) -> pd.DataFrame:
+        """Images shared by every pair of splits, read back from the written manifests.
+
+        Zero everywhere except where the layout shares on purpose: a split with itself, the
+        nested cat_dog families' identical validate/test and their prefix train sets.
+        """
+        names = list(self.split_table["split"])
+        sets = {n: set(self.split(*n.split("/")).paths) for n in names}
+        return pd.DataFrame([[len(sets[a] & sets[b]) for b in names] for a in names], index=names, columns=names)
+
     def summary(self) -> dict:
         """The numbers chapter 01 saves: counts and split sizes."""
         return {
