@@ -122,3 +122,168 @@ def test_ranking_summary_sorts_helpful_first():
     assert list(s.index) == ["t2", "t1"]
     assert s.loc["t1", "single"] == pytest.approx(60.0)
     assert s.loc["t2", "loo_delta"] == pytest.approx(2.0)
+
+
+# -- with a tiny model ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny():
+    from tiny_clip import TINY, register
+
+    from clipdistill import models
+
+    register()
+    return models.load_clip(TINY, "openai", random_weights=True)
+
+
+def test_class_embeddings_agree_with_the_pure_ensemble_and_are_cached(tiny, tmp_path, monkeypatch):
+    from clipdistill import embed
+    from clipdistill.templates import get_template_set
+
+    tset = get_template_set("simple7")
+    classes = ["cat", "dog", "bird"]
+    got = E.class_embeddings(tiny, tset, classes, cache_dir=tmp_path / "ens",
+                             text_cache_dir=tmp_path / "emb", progress=False)
+    by_hand = E.ensemble(E.encode_prompts(lambda t: embed.embed_texts(tiny, t, progress=False),
+                                          tset.prompts(classes)))
+    assert got.shape == (3, tiny.embed_dim)
+    np.testing.assert_allclose(got, by_hand, atol=1e-5)
+    files = sorted((tmp_path / "ens" / "class_embeddings").iterdir())
+    assert [f.suffix for f in files] == [".json", ".npy"]
+
+    def boom(*a, **k):
+        raise AssertionError("the class-embedding cache should have answered")
+
+    monkeypatch.setattr(embed, "embed_texts", boom)
+    np.testing.assert_array_equal(
+        E.class_embeddings(tiny, tset, classes, cache_dir=tmp_path / "ens", progress=False), got)
+    monkeypatch.undo()
+    # Another class list (or order) is another entry.
+    E.class_embeddings(tiny, tset, ["dog", "cat", "bird"], cache_dir=tmp_path / "ens", progress=False)
+    assert len(list((tmp_path / "ens" / "class_embeddings").glob("*.npy"))) == 2
+
+
+def test_class_embeddings_of_per_class_sentences(tiny, tmp_path):
+    from clipdistill import embed
+
+    tset = TemplateSet("cupl", per_class={"cat": ("A cat.", "A small feline."), "dog": ("A dog.",)})
+    got = E.class_embeddings(tiny, tset, ["dog", "cat"], cache_dir=None, progress=False)
+    emb = embed.embed_texts(tiny, ["A dog.", "A cat.", "A small feline."], progress=False)
+    np.testing.assert_allclose(got[0], emb[0], atol=1e-6)
+    np.testing.assert_allclose(got[1], E.ensemble([emb[1:]])[0], atol=1e-6)
+
+
+def _smoke_cfg(tmp_path, **over):
+    from clipdistill.config import resolve
+
+    base = {"work_dir": str(tmp_path / "work"), "results_dir": str(tmp_path / "results"),
+            "num_workers": 0, "ensemble_max_templates": 0, "ensemble_max_classes": 0}
+    return resolve("smoke", {**base, **over}, accelerator=False, weights_reachable=(False, "test"))
+
+
+def _fake_split(tmp_path):
+    from tiny_clip import make_images
+
+    paths = [str(p) for p in make_images(tmp_path / "imgs", 6, size=32)]
+    return paths, np.array([0, 0, 1, 1, 2, 2]), ["airplane", "cat", "ship"]
+
+
+def test_sweep_writes_accuracy_and_ranking_and_reuses_its_caches(tiny, tmp_path, monkeypatch):
+    from tiny_clip import TINY
+
+    from clipdistill import embed
+
+    split = _fake_split(tmp_path)
+    monkeypatch.setattr(E, "_load_split", lambda cfg, ds: split)
+    cfg = _smoke_cfg(tmp_path, ensemble_rank_set="simple7")
+    df = E.sweep(cfg, [f"{TINY}/openai"], ["raw", "standard", "simple7", "dataset"], ["cifar10"],
+                 progress=False)
+    assert list(df["template_set"]) == ["raw", "standard", "simple7", "dataset"]
+    assert list(df["n_templates"]) == [1, 1, 7, 18]
+    assert df["accuracy"].between(0, 1).all() and (df["images"] == 6).all()
+    ranking = df.attrs["ranking"]
+    assert len(ranking) == 7 and set(ranking["template"]) == set(E.resolve_template_set("simple7", "x").templates)
+    out = cfg.profile_dir()
+    assert (out / "04_prompt_ensembles_sweep.csv").is_file()
+    assert (out / "04_prompt_ensembles_ranking.csv").is_file()
+    table = E.comparison_table(df, "cifar10")
+    assert list(table.columns) == ["Results ~ Raw", "Results ~ Standard", "Results ~ Simple 7",
+                                   "Results ~ Dataset-specific"]
+    assert set(E.metrics(df)[f"{TINY}/openai"]["cifar10"]) == {"raw", "standard", "simple7", "dataset"}
+
+    # A second sweep encodes no text at all: class embeddings and ranking come from the cache.
+    monkeypatch.setattr(embed, "_encode_texts", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
+    again = E.sweep(cfg, [f"{TINY}/openai"], ["raw", "standard", "simple7", "dataset"], ["cifar10"],
+                    progress=False)
+    assert again["accuracy"].tolist() == df["accuracy"].tolist()
+    assert again.attrs["ranking"]["loo_delta"].tolist() == ranking["loo_delta"].tolist()
+
+
+def test_sweep_caps_classes_and_templates_for_smoke(tiny, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from tiny_clip import TINY
+
+    from clipdistill import data
+
+    paths, labels, classes = _fake_split(tmp_path)
+    monkeypatch.setattr(data, "load_labelled",
+                        lambda cfg, name, n: SimpleNamespace(paths=paths, labels=labels, classes=classes))
+    cfg = _smoke_cfg(tmp_path, ensemble_max_classes=2, ensemble_max_templates=3)
+    df = E.sweep(cfg, [f"{TINY}/openai"], ["openai80"], ["cifar10"], progress=False, write=False)
+    assert df.loc[0, "classes"] == 2 and df.loc[0, "images"] == 4 and df.loc[0, "n_templates"] == 3
+    assert not (cfg.profile_dir() / "04_prompt_ensembles_sweep.csv").exists()
+
+
+def test_bad_set_fails_before_any_model_loads(tmp_path, monkeypatch):
+    from clipdistill.templates import TemplateError
+
+    monkeypatch.setattr(E, "_evaluations", lambda *a, **k: pytest.fail("should not get this far"))
+    with pytest.raises(TemplateError, match="Unknown template set 'opeani80'"):
+        E.sweep(_smoke_cfg(tmp_path), ["RN50/openai"], ["raw", "opeani80"], ["cifar10"])
+
+
+def test_imagenet_val_folder_maps_sorted_wnids_to_open_clip_names(tmp_path):
+    from clipdistill.data import DataError
+    from clipdistill.templates import IMAGENET_CLASSNAMES
+
+    root = tmp_path / "val"
+    for i in range(1000):
+        d = root / f"n{i:08d}"
+        d.mkdir(parents=True)
+        for j in range(3):
+            (d / f"ILSVRC2012_val_{i * 3 + j:08d}.JPEG").write_bytes(b"x")
+    cfg = _smoke_cfg(tmp_path, imagenet_root=str(root))
+    assert E.sweep_datasets(cfg)[-1] == "imagenet"
+    paths, labels, names = E._imagenet_val(cfg, 2)
+    assert len(paths) == 2000 and names == list(IMAGENET_CLASSNAMES)
+    assert labels[0] == 0 and "n00000000" in paths[0] and "n00000999" in paths[-1]
+    (root / "n00000999" / "ILSVRC2012_val_00002997.JPEG").unlink()
+    for f in (root / "n00000999").iterdir():
+        f.unlink()
+    (root / "n00000999").rmdir()
+    with pytest.raises(DataError, match="holds 999 class folders"):
+        E._imagenet_val(cfg, 2)
+
+
+def test_run_sweep_from_the_command_line(tiny, tmp_path, monkeypatch, capsys):
+    import argparse
+
+    from tiny_clip import TINY
+
+    split = _fake_split(tmp_path)
+    monkeypatch.setattr(E, "_load_split", lambda cfg, ds: split)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--profile", default="smoke")
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--data-root")
+    E.add_sweep_arguments(parser)
+    sets = [f"work_dir={tmp_path / 'work'}", f"results_dir={tmp_path / 'results'}", "num_workers=0"]
+    args = parser.parse_args(["--models", f"{TINY}/openai", "--template-sets", "raw,standard",
+                              "--datasets", "mnist", *[a for s in sets for a in ("--set", s)]])
+    assert E.run_sweep(args) == 0
+    out = capsys.readouterr().out
+    assert "SMOKE RUN" in out and "Results ~ Standard" in out
+    bad = parser.parse_args(["--template-sets", "raw,nope", "--datasets", "mnist",
+                             *[a for s in sets for a in ("--set", s)]])
+    assert E.run_sweep(bad) == 2
+    assert "Unknown template set 'nope'" in capsys.readouterr().err

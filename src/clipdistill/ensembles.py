@@ -42,6 +42,11 @@ __all__ = [
     "sweep",
     "comparison_table",
     "ranking_summary",
+    "published_table",
+    "sweep_datasets",
+    "metrics",
+    "plot_ranking",
+    "plot_accuracy",
     "add_sweep_arguments",
     "run_sweep",
     "CHAPTER",
@@ -106,9 +111,10 @@ def encode_prompts(encode: Callable[[list[str]], np.ndarray],
 
 
 def top1(image_emb: np.ndarray, class_emb: np.ndarray, labels: np.ndarray) -> float:
-    """Zero-shot top-1 accuracy; the logit scale does not change the argmax."""
-    pred = np.argmax(np.asarray(image_emb) @ np.asarray(class_emb).T, axis=1)
-    return float(np.mean(pred == np.asarray(labels)))
+    """Zero-shot top-1 accuracy of (C, D) class embeddings; the logit scale does not change the argmax."""
+    from .zeroshot import accuracy
+
+    return accuracy(np.asarray(labels), np.argmax(np.asarray(image_emb) @ np.asarray(class_emb).T, axis=1))
 
 
 def template_ranking(prompt_embeddings: np.ndarray, templates: Sequence[str],
@@ -141,9 +147,11 @@ def class_embeddings(clip: Any, tset: TemplateSet, classnames: Sequence[str], *,
 
     The cache file is ``<cache_dir>/class_embeddings/<hash>.npy`` with a ``.json`` note of
     what it holds; the hash covers ``clip.key``, the set's content and the class names, so
-    1000 classes x 80 templates are embedded once, ever.
+    1000 classes x 80 templates are embedded once, ever. A template list goes through
+    :func:`clipdistill.zeroshot.build_zero_shot_classifier` (chapter 02's classifier, the
+    same numbers as open_clip's); per-class sentences through :func:`ensemble`.
     """
-    from . import embed
+    from . import embed, zeroshot
 
     path = None
     if cache_dir is not None:
@@ -152,11 +160,15 @@ def class_embeddings(clip: Any, tset: TemplateSet, classnames: Sequence[str], *,
         if path.is_file():
             return np.load(path)
     prompts = tset.prompts(classnames)
-    per_class = encode_prompts(
-        lambda texts: embed.embed_texts(clip, texts, cache_dir=text_cache_dir,
-                                        batch_size=batch_size, progress=progress),
-        prompts)
-    out = ensemble(per_class)
+    if tset.is_per_class:
+        out = ensemble(encode_prompts(
+            lambda texts: embed.embed_texts(clip, texts, cache_dir=text_cache_dir,
+                                            batch_size=batch_size, progress=progress),
+            prompts))
+    else:
+        out = zeroshot.build_zero_shot_classifier(clip, list(classnames), list(tset.templates),
+                                                  cache_dir=text_cache_dir, batch_size=batch_size,
+                                                  progress=progress).T
     if path is not None:
         atomic_save_npy(path, out)
         atomic_write_json(path.with_suffix(".json"), {
@@ -189,10 +201,9 @@ class _Eval:
 
 def _embed_cache(cfg: Any) -> Path:
     """The per-text / per-image cache shared with chapter 02 (clipdistill.embed)."""
-    from . import embed
+    from .embed import cache_dir_for
 
-    helper = getattr(embed, "cache_dir", None)
-    return Path(helper(cfg)) if callable(helper) else Path(cfg.work_dir) / "embeddings"
+    return cache_dir_for(cfg)
 
 
 def _load_model(cfg: Any, spec: str) -> Any:
@@ -207,16 +218,43 @@ def _load_split(cfg: Any, dataset: str) -> tuple[list[str], np.ndarray, list[str
     from . import data
 
     if dataset == "imagenet":
-        split = data.load_imagenet_val(cfg, cfg.ensemble_per_class)
+        paths, labels, names = _imagenet_val(cfg, cfg.ensemble_per_class)
     else:
         split = data.load_labelled(cfg, dataset, cfg.ensemble_per_class)
-    names = list(getattr(split, "prompt_names", None) or split.classes)
-    paths, labels = [str(p) for p in split.paths], np.asarray(split.labels)
+        paths, labels, names = [str(p) for p in split.paths], np.asarray(split.labels), list(split.classes)
     if cfg.ensemble_max_classes and len(names) > cfg.ensemble_max_classes:
         keep = labels < cfg.ensemble_max_classes
         paths = [p for p, k in zip(paths, keep) if k]
         labels, names = labels[keep], names[: cfg.ensemble_max_classes]
     return paths, labels, names
+
+
+def _imagenet_val(cfg: Any, per_class: int) -> tuple[list[str], np.ndarray, list[str]]:
+    """A seeded ``per_class`` sample of ImageNet-1k val in ``cfg.imagenet_root``.
+
+    The folder holds one sub-folder per WordNet id (``n01440764/`` ...), the usual layout of
+    the val set; sorted ids are the standard class order, which is the order of open_clip's
+    ImageNet class names used for the prompts.
+    """
+    from .data.sources import DataError, scan_class_folders
+    from .data.splits import seeded_order
+    from .templates import IMAGENET_CLASSNAMES
+
+    root = Path(cfg.imagenet_root)
+    if not cfg.imagenet_root or not root.is_dir():
+        raise DataError(f"imagenet_root {cfg.imagenet_root!r} is not a folder: point it at ImageNet-1k val "
+                        "(one n######## folder per class).")
+    files = scan_class_folders(root)
+    if len(files) != len(IMAGENET_CLASSNAMES):
+        raise DataError(f"{root} holds {len(files)} class folders, ImageNet-1k val has "
+                        f"{len(IMAGENET_CLASSNAMES)} (n01440764/ ... n15075141/).")
+    paths: list[str] = []
+    labels: list[int] = []
+    for i, wnid in enumerate(sorted(files)):
+        take = seeded_order(list(files[wnid]), cfg.seed, f"imagenet/{wnid}")[:per_class]
+        paths += [str(files[wnid][k]) for k in take]
+        labels += [i] * len(take)
+    return paths, np.asarray(labels, dtype=np.int64), list(IMAGENET_CLASSNAMES)
 
 
 def _evaluations(cfg: Any, models: Sequence[str], datasets: Sequence[str],
@@ -241,12 +279,15 @@ def _check_sets(template_sets: Sequence[str], datasets: Sequence[str]) -> None:
             get_template_set(spec, ds)
 
 
+def _text_batch(cfg: Any) -> int:
+    return int(getattr(cfg, "embed_text_batch_size", 256))  # chapter 02's knob
+
+
 def _text_encoder(cfg: Any, clip: Any, progress: bool) -> Callable[[list[str]], np.ndarray]:
     from . import embed
 
     return lambda texts: embed.embed_texts(clip, texts, cache_dir=_embed_cache(cfg),
-                                           batch_size=getattr(cfg, "embed_text_batch_size", 256),
-                                           progress=progress)
+                                           batch_size=_text_batch(cfg), progress=progress)
 
 
 def _ranking_rows(cfg: Any, ev: _Eval, tset: TemplateSet, progress: bool) -> list[dict[str, Any]]:
@@ -278,7 +319,7 @@ def sweep(cfg: Any, models: Sequence[str] | None = None, template_sets: Sequence
 
     models = list(models or cfg.ensemble_models)
     template_sets = list(template_sets or cfg.template_sets)
-    datasets = list(datasets or cfg.ensemble_datasets)
+    datasets = list(datasets or sweep_datasets(cfg))
     if rank_set is None and cfg.ensemble_rank_set in template_sets:
         rank_set = cfg.ensemble_rank_set
     _check_sets(template_sets + ([rank_set] if rank_set else []), datasets)
@@ -292,7 +333,7 @@ def sweep(cfg: Any, models: Sequence[str] | None = None, template_sets: Sequence
             tset = resolve_template_set(spec, ev.dataset, cfg.ensemble_max_templates)
             w = class_embeddings(ev.clip, tset, ev.classnames, cache_dir=_ensemble_dir(cfg),
                                  text_cache_dir=_embed_cache(cfg),
-                                 batch_size=getattr(cfg, "embed_text_batch_size", 256), progress=progress)
+                                 batch_size=_text_batch(cfg), progress=progress)
             rows.append({**base, "template_set": spec, "templates": tset.name, "n_templates": len(tset),
                          "accuracy": top1(ev.image_emb, w, ev.labels)})
         if rank_set:
@@ -308,7 +349,13 @@ def sweep(cfg: Any, models: Sequence[str] | None = None, template_sets: Sequence
     return df
 
 
-# -- tables -----------------------------------------------------------------------------
+def sweep_datasets(cfg: Any) -> list[str]:
+    """cfg.ensemble_datasets, plus ImageNet-1k val when cfg.imagenet_root points at it."""
+    extra = ["imagenet"] if cfg.imagenet_root and "imagenet" not in cfg.ensemble_datasets else []
+    return [*cfg.ensemble_datasets, *extra]
+
+
+# -- tables and figures -----------------------------------------------------------------
 def _model_label(spec: str) -> str:
     return PUBLISHED_IMAGENET.get(spec, {}).get("label", spec)
 
@@ -345,6 +392,69 @@ def ranking_summary(ranking: "pd.DataFrame") -> "pd.DataFrame":  # noqa: F821
         raise ValueError("The ranking is empty: sweep with a multi-template rank set (e.g. openai80).")
     out = ranking.groupby("template", sort=False)[["single", "loo_delta"]].mean() * 100
     return out.sort_values("loo_delta", ascending=False).round(2)
+
+
+def published_table() -> "pd.DataFrame":  # noqa: F821
+    """The reference table itself (ImageNet-1k top-1, %), as PUBLISHED_IMAGENET holds it."""
+    import pandas as pd
+
+    cols = {"reported_clip": "Reported ~ CLIP", "reported_siglip": "Reported ~ SigLIP",
+            "openai80": "Results ~ CLIP 80", "standard": "Results ~ Standard", "raw": "Results ~ Raw"}
+    table = pd.DataFrame([{cols[k]: row[k] for k in cols} for row in PUBLISHED_IMAGENET.values()],
+                         index=[row["label"] for row in PUBLISHED_IMAGENET.values()], dtype=float)
+    table.index.name = "Model"
+    return table
+
+
+def metrics(df: "pd.DataFrame") -> dict[str, dict[str, dict[str, float]]]:  # noqa: F821
+    """``{model: {dataset: {template_set: accuracy}}}`` for the chapter's results file."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for row in df.itertuples(index=False):
+        out.setdefault(row.model, {}).setdefault(row.dataset, {})[row.template_set] = float(row.accuracy)
+    return out
+
+
+def plot_ranking(summary: "pd.DataFrame", top: int = 15, title: str = ""):  # noqa: F821
+    """Bars of the leave-one-out delta (points): the most helpful and most harmful templates."""
+    import matplotlib.pyplot as plt
+
+    shown = summary if len(summary) <= 2 * top else summary.iloc[np.r_[:top, len(summary) - top:len(summary)]]
+    shown = shown.iloc[::-1]
+    fig, ax = plt.subplots(figsize=(7, 0.28 * len(shown) + 1.2))
+    colors = ["#2e7d32" if v >= 0 else "#c62828" for v in shown["loo_delta"]]
+    ax.barh(range(len(shown)), shown["loo_delta"], color=colors)
+    ax.set_yticks(range(len(shown)), shown.index, fontsize=8)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel("ensemble accuracy minus ensemble without this template (points)")
+    ax.set_title(title or "Which templates help (green) or hurt (red) the ensemble")
+    fig.tight_layout()
+    return fig
+
+
+def plot_accuracy(df: "pd.DataFrame", title: str = ""):  # noqa: F821
+    """Grouped bars: accuracy per template set, a panel a dataset, a group a model."""
+    import matplotlib.pyplot as plt
+
+    datasets = list(dict.fromkeys(df["dataset"]))
+    sets = list(dict.fromkeys(df["template_set"]))
+    models = list(dict.fromkeys(df["model"]))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(3.2 * len(datasets) + 1, 3.4), squeeze=False)
+    width = 0.8 / len(sets)
+    for ax, ds in zip(axes[0], datasets):
+        sub = df[df["dataset"] == ds]
+        for i, s in enumerate(sets):
+            acc = [sub[(sub["model"] == m) & (sub["template_set"] == s)]["accuracy"].mean() * 100 for m in models]
+            ax.bar(np.arange(len(models)) + i * width, acc, width, label=LABELS.get(s, s))
+        ax.set_xticks(np.arange(len(models)) + 0.4 - width / 2, [_model_label(m) for m in models],
+                      rotation=30, ha="right", fontsize=8)
+        ax.set_title(ds)
+        ax.set_ylim(0, 100)
+    axes[0][0].set_ylabel("top-1 accuracy (%)")
+    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
 
 
 # -- command line -----------------------------------------------------------------------

@@ -44,6 +44,7 @@ __all__ = [
     "get_template_set",
     "load_template_file",
     "template_set_names",
+    "describe_sets",
 ]
 
 SLOT = "{}"
@@ -286,3 +287,15 @@ def get_template_set(spec: str | TemplateSet, dataset: str | None = None) -> Tem
         f"Unknown template set {spec!r}{hint}. Valid: {', '.join(valid)}, or a path to a "
         ".txt (one template a line) or .json ({class: [sentences]}) file."
     )
+
+
+def describe_sets(names: Iterable[str] | None = None) -> "pd.DataFrame":  # noqa: F821
+    """A table of the named sets: how many templates, and a few of them."""
+    import pandas as pd
+
+    rows = []
+    for name in names or TEMPLATE_SETS:
+        tset = get_template_set(name)
+        rows.append({"set": name, "label": LABELS.get(name, name), "templates": len(tset),
+                     "examples": " | ".join(tset.templates[:3]) + (" ..." if len(tset) > 3 else "")})
+    return pd.DataFrame(rows).set_index("set")
