@@ -268,3 +268,17 @@ def test_urls_and_image_encoding(tmp_path):
     url = image_data_url(rotated)  # the server may ignore EXIF: send it upright
     assert url.startswith("data:image/png;base64,")
     assert Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).size == (4, 10)
+
+
+def test_describe_split_over_http_fills_the_config_cache(server, images, tmp_path):
+    cfg = resolve("quick", {"vlm_backend": "openai", "vlm_api_base": server.base,
+                            "work_dir": str(tmp_path), "vlm_batch_size": 1, "vlm_concurrency": 3},
+                  accelerator=False, weights_reachable=(True, "test"))
+    texts = vlm.describe_split(cfg, images, "specific", progress=False)
+    assert texts == [reply_text(sha1(p)) for p in images]
+    assert server.requests[0]["body"]["messages"][0]["content"][1]["text"] == cfg.vlm_prompts["specific"]
+    path = vlm.description_cache_path(cfg, "specific")
+    assert len(vlm.load_cache(path)) == 6
+    n = len(server.requests)
+    assert vlm.describe_split(cfg, images, "specific", progress=False) == texts
+    assert len(server.requests) == n  # identical settings: nothing asked again

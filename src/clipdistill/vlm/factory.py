@@ -76,10 +76,13 @@ def describe_split(cfg: Config, paths: Sequence[str | Path], prompt_name: str, *
     """Descriptions of ``paths`` with ``cfg.vlm_prompts[prompt_name]``, generating only
     what the cache lacks (nothing, when chapter 03 already ran with this cfg)."""
     describer = describer or make_describer(cfg)
+    batch_size = cfg.vlm_batch_size
+    if isinstance(describer, OpenAIDescriber):  # keep every request slot busy
+        batch_size = max(batch_size, 2 * describer.concurrency)
     return describe_images(
         describer, paths, prompt_text(cfg, prompt_name),
         cache_path=description_cache_path(cfg, prompt_name, describer),
-        batch_size=cfg.vlm_batch_size, progress=progress,
+        batch_size=batch_size, progress=progress,
     )
 
 
