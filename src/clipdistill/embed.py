@@ -1,0 +1,421 @@
+"""The embedding engine: every image and prompt goes through the encoder once, ever.
+
+Images stream through a DataLoader: each worker reads a file's bytes *once*, hashes them
+(the cache key is the content, not the name) and decodes and preprocesses only the images
+the cache does not already hold. Batches run under ``torch.inference_mode()`` (and
+autocast on a GPU); the L2-normalised rows are written to the cache after every batch, so
+an interrupted run resumes where it stopped.
+
+Cache layout (all writes atomic, through :mod:`clipdistill.io`)::
+
+    <cache_dir>/<clip.key>/model.json         what the key stands for (name, weights, preprocessing)
+    <cache_dir>/<clip.key>/images/*.npz       shards: keys (sha1 of the file bytes), emb (N, D) float32
+    <cache_dir>/<clip.key>/texts/*.npz        shards: keys (sha1 of the UTF-8 text), emb (N, D) float32
+
+``clip.key`` covers the architecture, the weights (tag source, checkpoint bytes or the
+seed of random weights), the preprocessing, the precision and the autocast dtype, so a
+different model or preprocessing never reads another's rows. Each batch adds one small
+shard; many shards are merged into one when a call ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io as _io
+import math
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from .io import atomic_write_bytes, atomic_write_json, stable_hash
+
+__all__ = [
+    "embed_images",
+    "embed_texts",
+    "EmbeddingStore",
+    "cache_dir_for",
+    "content_digest",
+    "benchmark",
+    "progress_bar",
+]
+
+DIGEST_ALGO = "sha1"  # the same as clipdistill.io.file_digest's default
+MERGE_ABOVE = 64  # shards per store before a call merges them into one file
+
+
+def content_digest(data: bytes) -> str:
+    """Hash of bytes already in memory; equals ``clipdistill.io.file_digest`` of the file."""
+    return hashlib.new(DIGEST_ALGO, data).hexdigest()
+
+
+def cache_dir_for(cfg: Any) -> Path:
+    """Where a chapter keeps embeddings: ``<work_dir>/embeddings`` (shared by profiles)."""
+    return Path(cfg.work_dir) / "embeddings"
+
+
+# ---------------------------------------------------------------------------------------
+# Progress bars
+# ---------------------------------------------------------------------------------------
+def _in_kernel() -> bool:
+    if "ipykernel" not in sys.modules:
+        return False
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:  # pragma: no cover
+        return False
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def progress_bar(total: int | None, desc: str, *, enabled: bool = True, unit: str = "it"):
+    """A tqdm bar that reads well in a terminal, in Jupyter and in papermill's saved output.
+
+    In a Jupyter kernel the bar is one display output updated in place: live while you
+    watch, and the saved notebook (papermill applies the updates) keeps only the final
+    line, e.g. ``images: 100%|##########| 64/64 [00:04<00:00, 15.2img/s]``. Elsewhere it is
+    plain tqdm on stderr. ``CLIPDISTILL_PROGRESS=off`` silences every bar.
+    """
+    from tqdm.std import tqdm
+
+    if not enabled or os.environ.get("CLIPDISTILL_PROGRESS", "auto") == "off":
+        return tqdm(total=total, disable=True)
+    if _in_kernel():
+        return _DisplayBar(total=total, desc=desc, unit=unit)
+    return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True)
+
+
+def _display_bar_class():
+    from tqdm.std import tqdm
+
+    class DisplayBar(tqdm):
+        """tqdm drawn into an IPython display handle instead of a stream."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            from IPython.display import display
+
+            kwargs.update(file=_io.StringIO(), ncols=90, ascii=True, mininterval=0.5)
+            self._handle = None
+            super().__init__(*args, **kwargs)
+            self._handle = display({"text/plain": self.__str__()}, raw=True, display_id=True)
+
+        def display(self, msg: str | None = None, pos: int | None = None) -> bool:
+            if getattr(self, "_handle", None) is not None:
+                self._handle.update({"text/plain": self.__str__() if msg is None else msg}, raw=True)
+            return True
+
+    return DisplayBar
+
+
+def _DisplayBar(**kwargs: Any):  # noqa: N802 - built lazily: tqdm/IPython only when needed
+    return _display_bar_class()(**kwargs)
+
+
+# ---------------------------------------------------------------------------------------
+# The on-disk store
+# ---------------------------------------------------------------------------------------
+class EmbeddingStore:
+    """Content-keyed rows in small ``.npz`` shards; a shard is written whole or not at all.
+
+    Readers in the same process keep what they loaded and only read shards that appeared
+    since, so asking again is cheap.
+    """
+
+    _memo: dict[str, tuple[frozenset[str], dict[str, np.ndarray]]] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, folder: str | os.PathLike, dim: int) -> None:
+        self.folder = Path(folder)
+        self.dim = int(dim)
+
+    def _shards(self) -> list[Path]:
+        return sorted(self.folder.glob("*.npz")) if self.folder.is_dir() else []
+
+    def load(self) -> dict[str, np.ndarray]:
+        """key -> float32 row, for everything stored so far."""
+        with self._lock:
+            names, rows = self._memo.get(str(self.folder), (frozenset(), {}))
+            shards = self._shards()
+            current = frozenset(p.name for p in shards)
+            if not names <= current:  # shards vanished (merged, or the cache was wiped): reread all
+                names, rows = frozenset(), {}
+            rows = dict(rows)
+            for path in shards:
+                if path.name in names:
+                    continue
+                try:
+                    with np.load(path, allow_pickle=False) as z:
+                        keys, emb = z["keys"], z["emb"]
+                except FileNotFoundError:  # merged away by another process meanwhile
+                    continue
+                except Exception as exc:  # noqa: BLE001 - a damaged shard costs a recompute only
+                    import warnings
+
+                    warnings.warn(f"Ignoring unreadable cache shard {path}: {exc}", stacklevel=2)
+                    continue
+                if emb.ndim != 2 or emb.shape[1] != self.dim or len(keys) != len(emb):
+                    continue
+                for k, row in zip(keys.tolist(), emb):
+                    rows[k] = row
+            self._memo[str(self.folder)] = (current, rows)
+            return rows
+
+    def put(self, keys: Sequence[str], emb: np.ndarray) -> Path:
+        """Write one shard (atomically) and return its path."""
+        emb = np.ascontiguousarray(emb, dtype=np.float32)
+        if emb.shape != (len(keys), self.dim):
+            raise ValueError(f"shard shape {emb.shape} does not match {len(keys)} keys x {self.dim}")
+        name = f"part-{stable_hash(list(keys), length=20)}.npz"
+        return self._write(self.folder / name, list(keys), emb)
+
+    @staticmethod
+    def _write(path: Path, keys: list[str], emb: np.ndarray) -> Path:
+        buf = _io.BytesIO()
+        np.savez(buf, keys=np.asarray(keys, dtype=str), emb=emb)
+        return atomic_write_bytes(path, buf.getvalue())
+
+    def merge(self, above: int | None = None) -> None:
+        """Fold many shards into one (written first, then the parts removed)."""
+        shards = self._shards()
+        if len(shards) <= (MERGE_ABOVE if above is None else above):
+            return
+        rows: dict[str, np.ndarray] = {}
+        for path in shards:
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    rows.update(zip(z["keys"].tolist(), z["emb"]))
+            except Exception:  # noqa: BLE001 - leave what cannot be read where it is
+                shards.remove(path)
+        if not rows:
+            return
+        keys = sorted(rows)
+        merged = self.folder / f"merged-{stable_hash(keys, length=20)}.npz"
+        self._write(merged, keys, np.stack([rows[k] for k in keys]))
+        for path in shards:
+            if path != merged:
+                path.unlink(missing_ok=True)
+
+    def __len__(self) -> int:
+        return len(self.load())
+
+
+def _store(cache_dir: str | os.PathLike | None, clip: Any, kind: str) -> EmbeddingStore | None:
+    if cache_dir is None:
+        return None
+    root = Path(cache_dir) / clip.key
+    meta = root / "model.json"
+    if not meta.is_file():
+        atomic_write_json(meta, {
+            "key": clip.key, "name": clip.name, "pretrained": clip.pretrained,
+            "random_weights": clip.random_weights, "backend": clip.backend,
+            "precision": clip.precision, "amp": str(clip.amp_dtype), "embed_dim": clip.embed_dim,
+            **{k: v for k, v in clip.info.items() if k != "params"},
+        })
+    return EmbeddingStore(root / kind, clip.embed_dim)
+
+
+# ---------------------------------------------------------------------------------------
+# Images
+# ---------------------------------------------------------------------------------------
+class _ImageFiles(torch.utils.data.Dataset):
+    """Reads each file once: hash its bytes, and decode them only if the cache misses."""
+
+    def __init__(self, paths: Sequence[str], known: frozenset[str], preprocess: Callable) -> None:
+        self.paths, self.known, self.preprocess = paths, known, preprocess
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> tuple[int, str, torch.Tensor | None]:
+        path = self.paths[i]
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            raise RuntimeError(f"Cannot read image {path}: {exc}") from None
+        digest = content_digest(data)
+        if digest in self.known:
+            return i, digest, None
+        return i, digest, self.preprocess(_decode_rgb(data, path))
+
+
+def _decode_rgb(data: bytes, path: str):
+    """Bytes -> upright RGB PIL image (chapter 01 hands us clean RGB copies already)."""
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(_io.BytesIO(data)) as im:
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                rgba = im.convert("RGBA")
+                base = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                return Image.alpha_composite(base, rgba).convert("RGB")
+            return im.convert("RGB")
+    except Exception as exc:  # noqa: BLE001 - name the file, whatever Pillow raised
+        raise RuntimeError(f"Cannot decode image {path}: {type(exc).__name__}: {exc}") from None
+
+
+def _collate(items: list[tuple[int, str, torch.Tensor | None]]) -> dict[str, Any]:
+    misses = [t for _, _, t in items if t is not None]
+    return {
+        "index": [i for i, _, _ in items],
+        "digest": [d for _, d, _ in items],
+        "miss": [t is not None for _, _, t in items],
+        "pixels": torch.stack(misses) if misses else None,
+    }
+
+
+@torch.inference_mode()
+def _encode_images(clip: Any, pixels: torch.Tensor) -> np.ndarray:
+    with clip.autocast():
+        feats = clip.encode_image(pixels)
+    return torch.nn.functional.normalize(feats.float(), dim=-1).cpu().numpy()
+
+
+def embed_images(clip: Any, paths: Sequence[str | os.PathLike], *, cache_dir: str | os.PathLike | None = None,
+                 batch_size: int = 32, num_workers: int = 2, progress: bool = True,
+                 desc: str = "embedding images") -> np.ndarray:
+    """(N, D) float32, L2-normalised; row i is ``paths[i]``. Cached by content when ``cache_dir``.
+
+    A changed file (same path, new bytes) has a new digest and is re-embedded; rows
+    computed before an interruption are reused. A file that cannot be read raises an
+    error naming it (chapter 01 filters bad files before anything gets here).
+    """
+    paths = [os.fspath(p) for p in paths]
+    out = np.zeros((len(paths), clip.embed_dim), dtype=np.float32)
+    if not paths:
+        return out
+    store = _store(cache_dir, clip, "images")
+    cached = store.load() if store is not None else {}
+    dataset = _ImageFiles(paths, frozenset(cached), clip.preprocess)
+    n_batches = math.ceil(len(paths) / batch_size)
+    workers = min(int(num_workers), n_batches) if n_batches > 1 else 0  # one batch: no process start-up
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=_collate,
+        pin_memory=clip.device.type == "cuda", persistent_workers=False,
+    )
+    bar = progress_bar(len(paths), desc, enabled=progress, unit="img")
+    try:
+        for batch in loader:
+            index, digests, miss = batch["index"], batch["digest"], batch["miss"]
+            if batch["pixels"] is not None:
+                emb = _encode_images(clip, batch["pixels"])
+                new_keys = [d for d, m in zip(digests, miss) if m]
+                if store is not None:
+                    store.put(new_keys, emb)
+                fresh = dict(zip(new_keys, emb))
+            else:
+                fresh = {}
+            for i, d in zip(index, digests):
+                out[i] = fresh[d] if d in fresh else cached[d]
+            bar.update(len(index))
+    finally:
+        bar.close()
+    if store is not None:
+        store.merge()
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Texts
+# ---------------------------------------------------------------------------------------
+def text_digest(text: str) -> str:
+    return content_digest(text.encode("utf-8"))
+
+
+@torch.inference_mode()
+def _encode_texts(clip: Any, texts: list[str]) -> np.ndarray:
+    tokens = clip.tokenize(texts)
+    with clip.autocast():
+        feats = clip.encode_text(tokens)
+    return torch.nn.functional.normalize(feats.float(), dim=-1).cpu().numpy()
+
+
+def embed_texts(clip: Any, texts: Sequence[str], *, cache_dir: str | os.PathLike | None = None,
+                batch_size: int = 256, progress: bool = True, desc: str = "embedding texts") -> np.ndarray:
+    """(N, D) float32, L2-normalised; row i is ``texts[i]``. Cached per exact text."""
+    texts = [str(t) for t in texts]
+    out = np.zeros((len(texts), clip.embed_dim), dtype=np.float32)
+    if not texts:
+        return out
+    store = _store(cache_dir, clip, "texts")
+    cached = store.load() if store is not None else {}
+    keys = [text_digest(t) for t in texts]
+    todo: dict[str, str] = {}
+    for k, t in zip(keys, texts):
+        if k not in cached and k not in todo:
+            todo[k] = t
+    rows = dict(cached) if todo else cached
+    if todo:
+        items = list(todo.items())
+        bar = progress_bar(len(items), desc, enabled=progress and len(items) > batch_size, unit="text")
+        try:
+            for start in range(0, len(items), batch_size):
+                chunk = items[start:start + batch_size]
+                emb = _encode_texts(clip, [t for _, t in chunk])
+                if store is not None:
+                    store.put([k for k, _ in chunk], emb)
+                rows.update(zip((k for k, _ in chunk), emb))
+                bar.update(len(chunk))
+        finally:
+            bar.close()
+        if store is not None:
+            store.merge()
+    for i, k in enumerate(keys):
+        out[i] = rows[k]
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Throughput
+# ---------------------------------------------------------------------------------------
+def _peak_memory_mb(device: torch.device) -> tuple[float, str]:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20, "GPU peak allocated"
+    try:
+        import resource
+
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return kb / 1024 / (1024 if sys.platform == "darwin" else 1), "process peak RSS"
+    except ImportError:  # pragma: no cover - Windows
+        return float("nan"), "unavailable"
+
+
+def benchmark(clip: Any, paths: Sequence[str | os.PathLike], *, batch_size: int = 32,
+              num_workers: int = 2, texts: Sequence[str] = ()) -> dict[str, Any]:
+    """Images/s end to end (read, decode, preprocess, encode) with an empty cache, then warm.
+
+    Uses a throwaway cache so "cold" is really cold however often the chapter ran. Peak
+    memory is the GPU's allocator peak, or the process's peak RSS on a CPU.
+    """
+    paths = list(paths)
+    if clip.device.type == "cuda":
+        torch.cuda.synchronize(clip.device)
+        torch.cuda.reset_peak_memory_stats(clip.device)
+    result: dict[str, Any] = {"images": len(paths), "batch_size": batch_size, "device": clip.device.type}
+    with tempfile.TemporaryDirectory(prefix="clipdistill-bench-") as tmp:
+        for phase in ("cold", "warm"):
+            start = time.perf_counter()
+            embed_images(clip, paths, cache_dir=tmp, batch_size=batch_size, num_workers=num_workers,
+                         progress=False)
+            if clip.device.type == "cuda":
+                torch.cuda.synchronize(clip.device)
+            seconds = time.perf_counter() - start
+            result[f"{phase}_seconds"] = seconds
+            result[f"{phase}_images_per_s"] = len(paths) / seconds if seconds > 0 else float("inf")
+        if texts:
+            start = time.perf_counter()
+            embed_texts(clip, list(texts), cache_dir=None, progress=False)
+            seconds = time.perf_counter() - start
+            result["texts"] = len(texts)
+            result["texts_per_s"] = len(texts) / seconds if seconds > 0 else float("inf")
+    result["peak_memory_mb"], result["memory_kind"] = _peak_memory_mb(clip.device)
+    return result
