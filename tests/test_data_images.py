@@ -59,6 +59,11 @@ def test_conversions_keep_the_right_colours(zoo):
     row = np.asarray(ramp, dtype=int)[0, :, 0]
     assert row[0] == 0 and row[-1] == 255 and abs(row[80] - 128) <= 2, "16-bit is scaled, not clipped"
 
+    rgb16, _ = open_rgb(zoo["sixteen_bit_rgb_png"])
+    red = np.asarray(rgb16, dtype=int)[0, :, 0]
+    assert red[0] == 0 and red[-1] == 255 and abs(red[80] - 128) <= 2
+    assert abs(_px(rgb16, 5, 5)[2] - 40_000 / 257) <= 1
+
 
 def test_exif_orientation_is_honoured(zoo):
     im, note = open_rgb(zoo["exif_rotated_jpeg"])

@@ -136,6 +136,7 @@ BAD_FILE_KINDS: dict[str, tuple[str, str]] = {
     "rgba_png": ("used", "alpha over white"),
     "gray_alpha_png": ("used", "alpha over white"),
     "sixteen_bit_png": ("used", "scaled to 8 bits"),
+    "sixteen_bit_rgb_png": ("used", ""),  # Pillow itself reduces 16-bit RGB to 8 bits, scaled
     "exif_rotated_jpeg": ("used", "EXIF orientation 6"),
     "decompression_bomb": ("skipped", "decompression bomb"),
 }
@@ -153,12 +154,24 @@ def _png(im: Image.Image, **kw: object) -> bytes:
     return buf.getvalue()
 
 
+def _chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+
+def _png16_rgb(width: int = 160, height: int = 40) -> bytes:
+    """A 16-bit-per-channel RGB PNG (Pillow cannot write one): a red ramp on blue."""
+    arr = np.zeros((height, width, 3), dtype=">u2")
+    arr[..., 0] = np.linspace(0, 65535, width).astype(np.uint16)[None, :]
+    arr[..., 2] = 40_000
+    raw = b"".join(b"\x00" + arr[y].tobytes() for y in range(height))
+    ihdr = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(raw)) + _chunk(b"IEND", b"")
+
+
 def _png_bomb(width: int, height: int) -> bytes:
     """A *real* decompression bomb: a valid 1-bit PNG of width x height whose pixel data
     compresses to a few kilobytes. Decoding it would need ``width*height`` bytes of RAM."""
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
-
+    chunk = _chunk
     row = b"\x00" + b"\x00" * ((width + 7) // 8)
     comp = zlib.compressobj(9)
     body = b"".join(comp.compress(row * 256) for _ in range(height // 256))
@@ -202,6 +215,7 @@ def make_bad_files(folder: str | Path, seed: int = 0) -> dict[str, Path]:
         "rgba_png.png": _png(rgba),
         "gray_alpha_png.png": _png(gray_alpha),
         "sixteen_bit_png.png": _png(Image.fromarray(ramp16)),
+        "sixteen_bit_rgb_png.png": _png16_rgb(),
         "exif_rotated_jpeg.jpg": _jpeg(two_halves, exif=exif.tobytes()),
         "decompression_bomb.png": _png_bomb(20_000, 20_000),
     }
