@@ -193,3 +193,17 @@ def test_shared_data_petimages(shared_data, tmp_path):
     assert prep.source == "petimages" and prep.classes == ["cat", "dog"] and prep.found == 40
     caltech = data.load_other_pool(_cfg(tmp_path, data_root=str(shared_data)), 5)
     assert len(caltech) == 5 and "caltech101" in str(caltech[0])
+
+
+def test_a_replaced_source_file_is_resized_again(tmp_path):
+    tree = tmp_path / "pets"
+    make_shapes_dataset(tree, ["circle", "square"], N_GOOD, seed=5)
+    cfg = _cfg(tmp_path, pets_source="folder", pets_dir=str(tree))
+    before = data.prepare_pets(cfg, progress=False)
+    target = tree / "circle" / "00003.jpg"
+    shutil.copyfile(tree / "square" / "00000.jpg", target)  # same name, new bytes
+    after = data.prepare_pets(cfg, progress=False)
+    old = set(before.images["path"]) - set(after.images["path"])
+    new = set(after.images["path"]) - set(before.images["path"])
+    assert len(old) == 1 and len(new) == 1 and "00003" in next(iter(new))
+    assert after.used == before.used

@@ -16,6 +16,7 @@ content, so two profiles or two sizes never share a folder by accident)::
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,7 @@ from .splits import Split, assign, read_split, seeded_order, split_key, split_ta
 
 __all__ = ["PetsPrep", "prepare_pets", "load_split", "load_labelled", "load_other_pool", "image_hw"]
 
-PREP_VERSION = "v2"  # bump when the resizing code changes what it writes
+PREP_VERSION = "v3"  # bump when the resizing code changes what it writes
 
 
 def image_hw(cfg: Config) -> tuple[int, int]:
@@ -44,13 +45,23 @@ def _safe(cls: str) -> str:
     return cls.replace(" ", "_").replace("/", "_")
 
 
-def _out_name(key: str, keep_png: bool = False) -> str:
-    """Unique output file name for a source file's relative name."""
+def _out_name(key: str, src: Path, keep_png: bool = False) -> str:
+    """Output file name for a source file: its stem plus a tag of (name, size, mtime).
+
+    The tag makes the cache follow the data: a replaced or edited source file gets a new
+    output name instead of silently reusing the old copy, and ``a.jpg``/``a.png`` in one
+    folder never collide. (Size and mtime stand in for the bytes: hashing every file's
+    content on each call would cost more than the resizing saves.)
+    """
+    try:
+        st = src.stat()
+        stamp = (st.st_size, st.st_mtime_ns)
+    except OSError:
+        stamp = (-1, -1)
     flat = key.replace("/", "__")
-    low = flat.lower()
-    if low.endswith((".jpg", ".jpeg")) or (keep_png and low.endswith(".png")):
-        return flat
-    return flat + ".jpg"
+    stem, ext = os.path.splitext(flat)
+    out_ext = ".png" if keep_png and ext.lower() == ".png" else ".jpg"
+    return f"{stem}.{stable_hash(key, *stamp, length=8)}{out_ext}"
 
 
 def _job(cfg: Config, src: Path, dst: Path, size: tuple[int, int] | None, max_side: int = 0) -> ConvertJob:
@@ -201,7 +212,7 @@ def _resize_pets(cfg: Config, source: Source, files: Mapping[str, Mapping[str, P
     entries, jobs = [], []
     for cls in sorted(files):
         for key, path in sorted(files[cls].items()):
-            rel = f"images/{_safe(cls)}/{_out_name(key)}"
+            rel = f"images/{_safe(cls)}/{_out_name(key, path)}"
             entries.append((cls, key, rel))
             jobs.append(_job(cfg, path, root / rel, size))
     results = convert_many(jobs, cfg.num_workers, desc=f"resizing {source.name} to {size[0]}x{size[1]}",
@@ -291,7 +302,7 @@ def load_labelled(cfg: Config, name: str, per_class: int) -> Split:
     jobs = {}
     for cls in source.classes:
         order = seeded_order(list(source.files[cls]), cfg.seed, f"{name}/{cls}")
-        jobs[cls] = [_job(cfg, source.files[cls][k], root / _safe(cls) / _out_name(k, keep_png=True), None, max_side)
+        jobs[cls] = [_job(cfg, source.files[cls][k], root / _safe(cls) / _out_name(k, source.files[cls][k], keep_png=True), None, max_side)
                      for k in order]
     usable, skipped = _take_usable(cfg, jobs, per_class, f"preparing {name}")
     paths, labels = [], []
@@ -317,7 +328,7 @@ def load_other_pool(cfg: Config, n: int) -> list[Path]:
     size = image_hw(cfg)
     root = Path(cfg.work_dir) / "other" / f"{source.name}-{size[0]}x{size[1]}-{cfg.resize_mode}-{_content_key(cfg, source, size)}"
     order = seeded_order(list(source.files["other"]), cfg.seed, "other")
-    jobs = {"other": [_job(cfg, source.files["other"][k], root / "images" / _out_name(k), size) for k in order]}
+    jobs = {"other": [_job(cfg, source.files["other"][k], root / "images" / _out_name(k, source.files["other"][k]), size) for k in order]}
     usable, skipped = _take_usable(cfg, jobs, n, f"preparing other pool ({source.name})")
     if len(usable["other"]) < n:
         _shortfall(cfg, "The other pool", None, n, len(usable["other"]), source, len(skipped["other"]))
