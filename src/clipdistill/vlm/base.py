@@ -207,14 +207,14 @@ def describe_images(
 def _generate(describer: Describer, todo: dict[str, tuple[Path, str]], prompt: str,
               cache_path: Path, cached: dict[str, dict[str, Any]], batch_size: int,
               progress: bool, total: int) -> None:
-    from tqdm.auto import tqdm
+    from ..embed import progress_bar  # the project's bar: clean in papermill's saved output
 
     load = getattr(describer, "load", None)
     if callable(load):
         load()  # outside the timed loop: images/s measures generation, not loading
     key = describer.key
-    bar = tqdm(total=total, initial=total - len(todo), desc="describing", unit="img",
-               disable=not progress)
+    bar = progress_bar(total, "describing", enabled=progress, unit="img")
+    bar.update(total - len(todo))  # already cached
     try:
         for batch in chunked(list(todo.items()), batch_size):
             start = time.perf_counter()
