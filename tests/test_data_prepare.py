@@ -108,16 +108,33 @@ def test_profiles_never_collide(pet_tree, tmp_path):
     assert len(roots) == 3
 
 
-def test_too_large_split_is_an_error_unless_allowed(pet_tree, tmp_path):
+def test_too_large_split_fails_before_resizing(pet_tree, tmp_path, monkeypatch):
     big = {"knn": {"train": 3, "test": 3}, "cat_dog_10k": {"train": 50, "validate": 2, "test": 2}}
     cfg = _cfg(tmp_path, data_root=str(pet_tree.parent), splits=big)
-    cats = N_GOOD + sum(1 for o, _ in BAD_FILE_KINDS.values() if o == "used") - 10  # after knn, validate, test
-    with pytest.raises(data.DataError, match=rf"cat_dog_10k/train needs 50 images of class 'cat' but only {cats}"):
+    monkeypatch.setattr(prepare_mod, "convert_many", lambda *a, **k: pytest.fail("resized although doomed"))
+    found = N_GOOD + len(BAD_FILE_KINDS)
+    with pytest.raises(data.DataError, match=rf"cat_dog_10k/train needs 50 images of class 'cat' but only "
+                                             rf"{found - 10} are available \({found} found"):
+        data.prepare_pets(cfg, progress=False)
+
+
+def test_too_large_split_after_skipping_bad_files_unless_allowed(tmp_path):
+    tree = tmp_path / "pets"
+    make_shapes_dataset(tree, ["circle", "square"], 30, seed=6)
+    for p in sorted((tree / "circle").iterdir())[10:]:
+        p.unlink()
+    make_bad_files(tree / "circle")
+    usable = 10 + sum(1 for o, _ in BAD_FILE_KINDS.values() if o == "used")
+    found = 10 + len(BAD_FILE_KINDS)
+    spec = {"knn": {"train": 3, "test": 3}, "cat_dog_10k": {"train": found - 10, "validate": 2, "test": 2}}
+    cfg = _cfg(tmp_path, pets_source="folder", pets_dir=str(tree), splits=spec)
+    with pytest.raises(data.DataError, match=rf"cat_dog_10k/train needs {found - 10} images of class 'circle' "
+                                             rf"but only {usable - 10} are available \({usable} usable"):
         data.prepare_pets(cfg, progress=False)
     with pytest.warns(UserWarning, match="allow_fewer"):
-        prep = data.prepare_pets(_cfg(tmp_path, data_root=str(pet_tree.parent), splits=big, allow_fewer=True),
-                                 progress=False)
-    assert prep.split("cat_dog_10k", "train").counts() == {"cat": cats, "dog": N_GOOD - 10}
+        prep = data.prepare_pets(_cfg(tmp_path, pets_source="folder", pets_dir=str(tree), splits=spec,
+                                      allow_fewer=True), progress=False)
+    assert prep.split("cat_dog_10k", "train").counts() == {"circle": usable - 10, "square": found - 10}
 
 
 def test_unknown_split_names_the_valid_ones(tmp_path):

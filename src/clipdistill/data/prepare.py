@@ -178,6 +178,8 @@ def prepare_pets(cfg: Config, *, progress: bool = True) -> PetsPrep:
     meta_path = root / "prep.json"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     if meta.get("fingerprint") != fingerprint:
+        if not cfg.allow_fewer:  # fail before resizing anything if the files cannot suffice
+            assign({c: list(v) for c, v in files.items()}, cfg.splits, cfg.seed, what="found")
         _resize_pets(cfg, source, files, root, size, fingerprint, progress)
         meta = json.loads(meta_path.read_text())
     images = pd.read_csv(root / "images.csv", dtype={"note": str}, keep_default_na=False)

@@ -93,7 +93,8 @@ def seeded_order(names: list[str], seed: int, tag: str) -> list[str]:
 
 
 def assign(images: Mapping[str, list[str]], spec: Mapping[str, Mapping[str, int]], seed: int,
-           allow_fewer: bool = False) -> tuple[dict[tuple[str, str], dict[str, list[str]]], list[str]]:
+           allow_fewer: bool = False, what: str = "usable"
+           ) -> tuple[dict[tuple[str, str], dict[str, list[str]]], list[str]]:
     """Cut each class's seeded order into the ranges of :func:`layout`.
 
     Returns ``({(family, part): {class: [image, ...]}}, shortfalls)``. A range with fewer
@@ -110,7 +111,7 @@ def assign(images: Mapping[str, list[str]], spec: Mapping[str, Mapping[str, int]
             needed, available = stop - start, max(0, min(stop, len(order)) - start)
             if available < needed:
                 msg = (f"Split {fam}/{part} needs {needed} images of class {cls!r} but only {available} are "
-                       f"available ({len(order)} usable {cls!r} images; the splits laid out before it take "
+                       f"available ({len(order)} {what} {cls!r} images; the splits laid out before it take "
                        f"{min(start, len(order))})")
                 if not allow_fewer:
                     raise DataError(msg + ". Ask for fewer in cfg.splits, add images, or set allow_fewer=True.")
