@@ -225,7 +225,12 @@ def _store(cache_dir: str | os.PathLike | None, clip: Any, kind: str) -> Embeddi
 # Images
 # ---------------------------------------------------------------------------------------
 class _ImageFiles(torch.utils.data.Dataset):
-    """Reads each file once: hash its bytes, and decode them only if the cache misses."""
+    """Hash each file's bytes; decode (with chapter 01's safe loader) only cache misses.
+
+    A warm run reads every file exactly once and decodes nothing. A miss is opened again
+    by :func:`clipdistill.data.open_rgb` (from the page cache: cheap next to the encoder),
+    so every chapter turns files into RGB the same way.
+    """
 
     def __init__(self, paths: Sequence[str], known: frozenset[str], preprocess: Callable) -> None:
         self.paths, self.known, self.preprocess = paths, known, preprocess
@@ -234,33 +239,21 @@ class _ImageFiles(torch.utils.data.Dataset):
         return len(self.paths)
 
     def __getitem__(self, i: int) -> tuple[int, str, torch.Tensor | None]:
+        from .data.images import BadImage, open_rgb
+
         path = self.paths[i]
         try:
             with open(path, "rb") as fh:
-                data = fh.read()
+                digest = content_digest(fh.read())
         except OSError as exc:
             raise RuntimeError(f"Cannot read image {path}: {exc}") from None
-        digest = content_digest(data)
         if digest in self.known:
             return i, digest, None
-        return i, digest, self.preprocess(_decode_rgb(data, path))
-
-
-def _decode_rgb(data: bytes, path: str):
-    """Bytes -> upright RGB PIL image (chapter 01 hands us clean RGB copies already)."""
-    from PIL import Image, ImageOps
-
-    try:
-        with Image.open(_io.BytesIO(data)) as im:
-            im.load()
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                rgba = im.convert("RGBA")
-                base = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                return Image.alpha_composite(base, rgba).convert("RGB")
-            return im.convert("RGB")
-    except Exception as exc:  # noqa: BLE001 - name the file, whatever Pillow raised
-        raise RuntimeError(f"Cannot decode image {path}: {type(exc).__name__}: {exc}") from None
+        try:
+            image, _ = open_rgb(path)
+        except BadImage as exc:
+            raise RuntimeError(f"Cannot embed image {path}: {exc.reason} {exc.detail}".rstrip()) from None
+        return i, digest, self.preprocess(image)
 
 
 def _collate(items: list[tuple[int, str, torch.Tensor | None]]) -> dict[str, Any]:

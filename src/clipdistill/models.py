@@ -259,6 +259,27 @@ def _seeded(seed: int):
         yield
 
 
+class _DropRandomInitNotice:
+    """open_clip logs "No pretrained weights loaded ... initialized randomly" on the root
+    logger; for random_weights=True that is the request, not news."""
+
+    def filter(self, record) -> bool:  # logging.Filter protocol
+        return "initialized randomly" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_random_init():
+    import logging
+
+    notice = _DropRandomInitNotice()
+    root = logging.getLogger()
+    root.addFilter(notice)
+    try:
+        yield
+    finally:
+        root.removeFilter(notice)
+
+
 def _weights_id(kind: str, name: str, pretrained: str | None) -> Any:
     """What identifies the weights: the tag's source, or the checkpoint bytes."""
     if kind == "open_clip" and pretrained:
@@ -344,7 +365,7 @@ def _load_open_clip(kind: str, name: str, pretrained: str | None, random_weights
     if kind == "open_clip_hub" and random_weights:
         raise UnknownModelError(f"{name!r} reads its architecture from the hub: random weights need a "
                                 "built-in open_clip name or a local folder.")
-    with _seeded(seed), warnings.catch_warnings():
+    with _seeded(seed), warnings.catch_warnings(), _quiet_random_init():
         warnings.filterwarnings("ignore", message=".*QuickGELU mismatch.*")
         if random_weights:
             # Same architecture and preprocessing as the tag, no weights fetched.
@@ -540,7 +561,7 @@ def describe(spec: str, random_weights: bool = True) -> dict[str, Any]:
     if kind == "open_clip":
         tag_cfg = _open_clip_tag_cfg(name, tag, True)
         overlay = {k: v for k, v in tag_cfg.items() if k in ("mean", "std", "interpolation", "resize_mode")}
-        with warnings.catch_warnings(), torch.device("meta"):  # shapes only: nothing allocated
+        with warnings.catch_warnings(), torch.device("meta"), _quiet_random_init():  # shapes only
             warnings.simplefilter("ignore")
             model = _open_clip().create_model(
                 name, pretrained=None, load_weights=False, device="meta",

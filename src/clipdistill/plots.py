@@ -202,7 +202,7 @@ def bar_chart(values: Mapping[str, float] | Any, *, title: str = "", xlabel: str
     ax.barh([k for k, _ in items][::-1], [float(v) for _, v in items][::-1], color="#4c72b0")
     for name, x in (reference or {}).items():
         ax.axvline(x, color="grey", ls="--", lw=1)
-        ax.text(x, len(items) - 0.4, f" {name}", fontsize=8, color="grey", va="top")
+        ax.text(x, -0.45, f" {name}", fontsize=8, color="grey", va="bottom")
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     fig.tight_layout()
