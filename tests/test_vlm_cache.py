@@ -52,6 +52,23 @@ def make_images(folder: Path, n: int, seed: int = 0) -> list[Path]:
     return paths
 
 
+def kill_once_written(script: str, cache: Path, lines: int = 2, timeout: float = 60) -> int:
+    """Run ``script`` in a fresh Python, SIGKILL it as soon as ``cache`` holds ``lines``
+    lines, and return its exit code (``-SIGKILL`` when the kill landed mid-run)."""
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            if cache.is_file() and cache.read_bytes().count(b"\n") >= lines:
+                break
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    return proc.returncode
+
+
 @pytest.fixture
 def images(tmp_path):
     return make_images(tmp_path / "imgs", 10)
@@ -155,17 +172,7 @@ def test_kill_mid_run_then_rerun_equals_uninterrupted_run(images, tmp_path):
         paths = {[str(p) for p in images]!r}
         describe_images(Slow(), paths, "p", cache_path={str(cache)!r}, batch_size=2, progress=False)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO)
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if cache.is_file() and cache.read_bytes().count(b"\n") >= 2:
-                break
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert kill_once_written(script, cache) == -signal.SIGKILL, "the run ended before the kill"
     done_before = len(load_cache(cache, repair=False))
     assert 2 <= done_before < len(images)
 

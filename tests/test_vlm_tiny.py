@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +17,7 @@ from PIL import Image
 
 from clipdistill import resolve, vlm
 from clipdistill.config import TINY_VLM, VLM_PROMPTS
-
-REPO = Path(__file__).resolve().parents[1]
-
+from test_vlm_cache import kill_once_written
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory) -> Path:
@@ -156,18 +151,7 @@ def test_killed_tiny_process_resumes_without_duplicates(cfg, describer, images, 
         vlm.describe_images(Slow(), {[str(p) for p in images]!r}, {prompt!r},
                             cache_path={str(cache)!r}, batch_size=2, progress=False)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            if cache.is_file() and cache.read_bytes().count(b"\n") >= 2:
-                break
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert kill_once_written(script, cache) == -signal.SIGKILL, "the run ended before the kill"
     assert 2 <= len(vlm.load_cache(cache)) < len(images)
     vlm.describe_images(describer, images, prompt, cache_path=cache, batch_size=2, progress=False)
     assert cache.read_bytes() == clean.read_bytes()

@@ -95,7 +95,7 @@ class Config:
     cifar10_per_class: int = 100
     mnist_per_class: int = 100
     image_width: int = 0  # 0 = square copies; else they are image_size (height) x image_width
-    pad_color: list = field(default_factory=lambda: [124, 116, 104])  # letterbox fill: CLIP's mean colour (~0 once normalised)
+    pad_color: list = field(default_factory=lambda: [123, 117, 104])  # letterbox fill: CLIP's mean colour (~0 once normalised)
     jpeg_quality: int = 95  # resized copies are JPEGs at this quality (4:4:4 from 90 up)
     max_image_pixels: int = 89_478_485  # bigger images are skipped as decompression bombs (Pillow's limit)
     pets_per_class_limit: int = 0  # 0 = every file; N = a seeded sample of N files per class (smoke: seconds)

@@ -19,6 +19,7 @@ from ..io import atomic_write_json, atomic_write_text, chunked, file_digest, sta
 
 __all__ = [
     "Describer",
+    "KeyedBySettings",
     "DescribeError",
     "describe_images",
     "load_cache",
@@ -41,6 +42,36 @@ class Describer(Protocol):
     def describe(self, paths: Sequence[Path], prompt: str) -> list[str]:
         """One text per path, in order; raise :class:`DescribeError` on failure."""
         ...
+
+
+class KeyedBySettings:
+    """Shared by the backends: ``settings`` lists what changes the text, ``key`` is its JSON.
+
+    Subclasses set ``backend``, ``max_new_tokens``, ``temperature``, ``repetition_penalty``
+    and ``seed``, and return their model-specific entries from ``_model_settings``.
+    """
+
+    backend: str
+    max_new_tokens: int
+    temperature: float
+    repetition_penalty: float
+    seed: int
+
+    def _model_settings(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        s = {"backend": self.backend, **self._model_settings(),
+             "max_new_tokens": self.max_new_tokens, "temperature": self.temperature,
+             "repetition_penalty": self.repetition_penalty}
+        if self.temperature > 0:
+            s["seed"] = self.seed  # sampling: the seed is part of the output
+        return s
+
+    @property
+    def key(self) -> str:
+        return json.dumps(self.settings, sort_keys=True, separators=(",", ":"))
 
 
 class DescribeError(RuntimeError):

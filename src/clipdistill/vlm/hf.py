@@ -7,12 +7,11 @@ left padding, greedy by default.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
 from ..io import file_digest, stable_hash
-from .base import DescribeError, open_rgb
+from .base import DescribeError, KeyedBySettings, open_rgb
 
 __all__ = ["TransformersDescriber", "resolve_dtype", "resolve_attention"]
 
@@ -49,7 +48,7 @@ def _weights_id(source: str) -> str:
     return f"{folder.name}@{stable_hash(parts, length=12)}"
 
 
-class TransformersDescriber:
+class TransformersDescriber(KeyedBySettings):
     """A Qwen2.5-VL-Instruct model answering one prompt per image, a batch at a time.
 
     The model loads on first use (``load()``), so building a describer to read its
@@ -80,20 +79,10 @@ class TransformersDescriber:
         self.model = None
         self.processor = None
 
-    @property
-    def settings(self) -> dict[str, Any]:
-        """Everything that changes the text (attention kernels are the same maths: left out)."""
-        s = {"backend": self.backend, "model": self.name, "weights": self._weights,
-             "dtype": self.dtype, "max_new_tokens": self.max_new_tokens,
-             "temperature": self.temperature, "repetition_penalty": self.repetition_penalty,
-             "max_pixels": self.max_pixels}
-        if self.temperature > 0:
-            s["seed"] = self.seed  # sampling: the seed is part of the output
-        return s
-
-    @property
-    def key(self) -> str:
-        return json.dumps(self.settings, sort_keys=True, separators=(",", ":"))
+    def _model_settings(self) -> dict[str, Any]:
+        """Attention kernels compute the same maths: left out. Precision is not."""
+        return {"model": self.name, "weights": self._weights, "dtype": self.dtype,
+                "max_pixels": self.max_pixels}
 
     def __repr__(self) -> str:
         return f"TransformersDescriber({self.name!r}, dtype={self.dtype}, attn={self.attn})"

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
 
-from .base import DescribeError
+from .base import DescribeError, KeyedBySettings
 
 __all__ = ["OpenAIDescriber", "API_KEY_ENV", "image_data_url", "chat_completions_url"]
 
@@ -76,7 +76,7 @@ def _mask(text: str) -> str:
     return text.replace(key, "***") if len(key) >= 4 else text
 
 
-class OpenAIDescriber:
+class OpenAIDescriber(KeyedBySettings):
     """Concurrent chat-completions requests with timeouts and retries (exponential backoff).
 
     Failures a retry can fix (5xx, 429, timeouts, dropped connections, malformed replies)
@@ -106,19 +106,10 @@ class OpenAIDescriber:
         self.backoff_s = float(backoff_s)
         self.seed = int(seed)
 
-    @property
-    def settings(self) -> dict[str, Any]:
-        """What changes the text. The server's URL is left out: the same model moved to
-        another port gives the same descriptions."""
-        s = {"backend": self.backend, "model": self.model, "max_new_tokens": self.max_new_tokens,
-             "temperature": self.temperature, "repetition_penalty": self.repetition_penalty}
-        if self.temperature > 0:
-            s["seed"] = self.seed
-        return s
-
-    @property
-    def key(self) -> str:
-        return json.dumps(self.settings, sort_keys=True, separators=(",", ":"))
+    def _model_settings(self) -> dict[str, Any]:
+        """The server's URL is left out: the same model moved to another port gives the
+        same descriptions. The API key is never part of anything."""
+        return {"model": self.model}
 
     def __repr__(self) -> str:
         return f"OpenAIDescriber({self.model!r}, url={self.url!r}, concurrency={self.concurrency})"
