@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -78,6 +79,8 @@ def setup(chapter: str, profile: str = "auto", overrides: Mapping[str, Any] | No
     """
     cfg = resolve(profile, overrides)
     cfg = _absolute(cfg, project_root())
+    # tqdm.auto nags when ipywidgets is absent; our bars render as text either way.
+    warnings.filterwarnings("ignore", message="IProgress not found")
     if cfg.smoke:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
