@@ -224,3 +224,24 @@ def test_a_replaced_source_file_is_resized_again(tmp_path):
     new = set(after.images["path"]) - set(before.images["path"])
     assert len(old) == 1 and len(new) == 1 and "00003" in next(iter(new))
     assert after.used == before.used
+
+
+def test_splits_follow_source_names_not_file_times(tmp_path):
+    """A copy of the same data elsewhere (new mtimes, so new output names) gets the same splits."""
+    a = tmp_path / "a"
+    make_shapes_dataset(a, ["circle", "square"], N_GOOD, seed=7)
+    (a / "circle").rename(a / "0")  # digit class names must stay strings
+    (a / "square").rename(a / "1")
+    b = tmp_path / "b"
+    shutil.copytree(a, b, copy_function=shutil.copyfile)  # fresh mtimes
+
+    def chosen(tree: Path, work: str) -> dict:
+        cfg = _cfg(tmp_path, pets_source="folder", pets_dir=str(tree), work_dir=str(tmp_path / work))
+        prep = data.prepare_pets(cfg, progress=False)
+        key = dict(zip(prep.images["path"], prep.images["key"]))
+        return {s: [key[p.relative_to(prep.root).as_posix()] for p in prep.split(*s.split("/")).paths]
+                for s in prep.split_table["split"]}
+
+    assert chosen(a, "wa") == chosen(b, "wb")
+    assert data.prepare_pets(_cfg(tmp_path, pets_source="folder", pets_dir=str(a), work_dir=str(tmp_path / "wa")),
+                             progress=False).classes == ["0", "1"]

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import Config
-from .images import BadImage, ConvertJob, convert_file, fit, hw, open_rgb
+from .images import CLIP_MEAN_RGB, BadImage, ConvertJob, convert_file, fit, hw, open_rgb
 from .prepare import PetsPrep, load_labelled
 from .sources import DataError
 from .splits import layout, seeded_order
@@ -119,7 +119,7 @@ def aspect_examples(prep: PetsPrep, cfg: Config, n: int = 4) -> list[Path]:
     return picks
 
 
-def before_after(paths: Sequence[Path], size: int | Sequence[int], pad_color: Sequence[int] = (124, 116, 104)):
+def before_after(paths: Sequence[Path], size: int | Sequence[int], pad_color: Sequence[int] = CLIP_MEAN_RGB):
     """Each original next to its ``pad`` and ``crop`` versions at the chapter's size."""
     plt = _plt()
     fig, axes = plt.subplots(len(paths), 3, figsize=(7.5, 2.3 * len(paths)), squeeze=False)

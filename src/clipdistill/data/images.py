@@ -33,6 +33,9 @@ __all__ = [
     "hw",
 ]
 
+# Letterbox fill: CLIP's mean pixel colour (0.481, 0.458, 0.408) x 255, which CLIP's
+# normalisation maps to ~0, so borders carry next to no signal. cfg.pad_color overrides it.
+CLIP_MEAN_RGB = (123, 117, 104)
 # Pillow's own default: above this many pixels an image is treated as a decompression bomb
 # (a tiny file that would expand into gigabytes of memory).
 DEFAULT_MAX_PIXELS = 89_478_485
@@ -158,7 +161,7 @@ def open_rgb(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
 
 
 def fit(im: Image.Image, size: int | Sequence[int], mode: str = "pad",
-        pad_color: Sequence[int] = (124, 116, 104)) -> Image.Image:
+        pad_color: Sequence[int] = CLIP_MEAN_RGB) -> Image.Image:
     """Resize ``im`` to exactly ``size`` (height, width) keeping its aspect ratio.
 
     ``pad`` scales the longer side to fit and fills the rest with ``pad_color`` (the whole
@@ -191,7 +194,7 @@ class ConvertJob:
     dst: str
     size: tuple[int, int] | None = None
     mode: str = "pad"
-    pad_color: tuple[int, int, int] = (124, 116, 104)
+    pad_color: tuple[int, int, int] = CLIP_MEAN_RGB
     quality: int = 95
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_side: int = 0

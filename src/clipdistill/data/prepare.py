@@ -33,7 +33,7 @@ from .splits import Split, assign, read_split, seeded_order, split_key, split_ta
 
 __all__ = ["PetsPrep", "prepare_pets", "load_split", "load_labelled", "load_other_pool", "image_hw"]
 
-PREP_VERSION = "v3"  # bump when the resizing code changes what it writes
+PREP_VERSION = "v4"  # bump when the resizing code changes what it writes
 
 
 def image_hw(cfg: Config) -> tuple[int, int]:
@@ -92,7 +92,7 @@ class PetsPrep:
     source_root: Path
     root: Path  # the prepared folder
     classes: list[str]
-    images: pd.DataFrame  # used images: path (relative to root), class, source (original file), note, width, height
+    images: pd.DataFrame  # used: path (relative to root), class, key (name in the source), source (file), note, width, height
     report: pd.DataFrame  # skipped files: path, class, reason, detail
     split_table: pd.DataFrame
     splits_dir: Path
@@ -182,11 +182,14 @@ def prepare_pets(cfg: Config, *, progress: bool = True) -> PetsPrep:
             assign({c: list(v) for c, v in files.items()}, cfg.splits, cfg.seed, what="found")
         _resize_pets(cfg, source, files, root, size, fingerprint, progress)
         meta = json.loads(meta_path.read_text())
-    images = pd.read_csv(root / "images.csv", dtype={"note": str}, keep_default_na=False)
-    report = pd.read_csv(root / "skipped.csv", dtype={"detail": str}, keep_default_na=False)
+    text = {c: str for c in ("path", "class", "key", "source", "note", "reason", "detail")}
+    images = pd.read_csv(root / "images.csv", dtype=text, keep_default_na=False)
+    report = pd.read_csv(root / "skipped.csv", dtype=text, keep_default_na=False)
     classes = list(meta["classes"])
 
-    by_class = {c: list(images.loc[images["class"] == c, "path"]) for c in classes}
+    # Splits are drawn on each file's name in its source (not on the output name, whose tag
+    # depends on file times), so the same seed gives the same splits on every machine.
+    by_class = {c: list(images.loc[images["class"] == c, "key"]) for c in classes}
     key = split_key(cfg.splits, cfg.seed, cfg.allow_fewer, by_class)
     splits_dir = root / "splits" / key
     if (splits_dir / "done.json").is_file():
@@ -197,6 +200,9 @@ def prepare_pets(cfg: Config, *, progress: bool = True) -> PetsPrep:
         short = done.get("shortfalls", [])
     else:
         assigned, short = assign(by_class, cfg.splits, cfg.seed, cfg.allow_fewer)
+        out_path = {(c, k): p for c, k, p in zip(images["class"], images["key"], images["path"])}
+        assigned = {split: {c: [out_path[(c, k)] for k in keys] for c, keys in parts.items()}
+                    for split, parts in assigned.items()}
         table = split_table(assigned, classes, cfg.splits)
         atomic_write_text(splits_dir / "split_table.csv", table.to_csv(index=False))
         write_splits(splits_dir, assigned, classes, short, cfg.splits)
@@ -209,7 +215,7 @@ def _resize_pets(cfg: Config, source: Source, files: Mapping[str, Mapping[str, P
     """Resize every file (skipping outputs already there) and write the three reports."""
     previous = {}
     if (root / "images.csv").is_file():  # notes of images resized by an earlier run
-        old = pd.read_csv(root / "images.csv", keep_default_na=False)
+        old = pd.read_csv(root / "images.csv", dtype=str, keep_default_na=False)
         previous = {r["path"]: r for r in old.to_dict("records")}
     entries, jobs = [], []
     for cls in sorted(files):
@@ -224,14 +230,14 @@ def _resize_pets(cfg: Config, source: Source, files: Mapping[str, Mapping[str, P
         if res.ok:
             old = previous.get(rel, {})
             w, h = res.src_size if res.src_size else (old.get("width", ""), old.get("height", ""))
-            used.append({"path": rel, "class": cls, "source": str(files[cls][key]),
+            used.append({"path": rel, "class": cls, "key": key, "source": str(files[cls][key]),
                          "note": res.note if res.status == "done" else old.get("note", ""),
                          "width": w, "height": h})
         else:
             skipped.append({"path": str(files[cls][key]), "class": cls, "reason": res.reason, "detail": res.detail})
     found = sum(len(v) for v in files.values())
     assert found == len(used) + len(skipped), "every file is either used or skipped"
-    atomic_write_text(root / "images.csv", pd.DataFrame(used, columns=["path", "class", "source", "note", "width", "height"]).to_csv(index=False))
+    atomic_write_text(root / "images.csv", pd.DataFrame(used, columns=["path", "class", "key", "source", "note", "width", "height"]).to_csv(index=False))
     atomic_write_text(root / "skipped.csv", pd.DataFrame(skipped, columns=["path", "class", "reason", "detail"]).to_csv(index=False))
     atomic_write_json(root / "prep.json", {
         "version": PREP_VERSION, "fingerprint": fingerprint, "source": source.identity(),

@@ -38,8 +38,10 @@ class DataError(ValueError):
 
 
 LABELLED_SETS: tuple[str, ...] = ("cats_dogs", "oxford_pets_37", "cifar10", "mnist", "caltech101")
-# Caltech-101 classes that are pets (or not pictures of anything) never enter the "other" pool.
-CALTECH_NOT_OTHER = {"dalmatian", "background google"}
+# Caltech-101 classes that show cats or dogs (real, wild or drawn) never enter the "other"
+# pool; neither does the background class. The copy in ../shared/data already lacks them.
+CALTECH_NOT_OTHER = {"dalmatian", "wild cat", "leopards", "cougar body", "cougar face", "snoopy",
+                     "garfield", "background google"}
 CALTECH_NOT_A_CLASS = {"background google"}
 _DONE = ".complete"  # marker written last when a folder has been exported completely
 
