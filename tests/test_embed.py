@@ -208,3 +208,16 @@ def test_progress_can_be_switched_off(monkeypatch):
     bar = embed.progress_bar(10, "x")
     assert bar.disable
     bar.close()
+
+
+def test_hugging_face_models_go_through_the_same_engine(images, tmp_path):
+    import pickle
+
+    from tiny_clip import TINY_HF
+
+    hf = models.load_clip(TINY_HF, random_weights=True)
+    pickle.dumps(hf.preprocess)  # workers can receive it even where processes are spawned
+    X = embed.embed_images(hf, images[:6], cache_dir=tmp_path / "c", batch_size=3, num_workers=1, progress=False)
+    assert X.shape == (6, 32) and np.allclose(X[4], _direct(hf, images[4]), atol=1e-5)
+    T = embed.embed_texts(hf, ["a cat"], cache_dir=tmp_path / "c", progress=False)
+    assert np.isclose(np.linalg.norm(T[0]), 1, atol=1e-5)

@@ -191,3 +191,14 @@ def test_model_table_reports_the_plan_figures_for_vit_b16():
     assert (sig["context length"], sig["vocab size"], sig["embed dim"]) == (64, 32000, 768)
     assert table.loc["MobileCLIP-S1/datacompdr", "resolution"] == 256
     assert np.isclose(row["total params (M)"], row["image params (M)"] + row["text params (M)"])
+
+
+def test_autocast_is_for_cuda_only_and_follows_the_setting():
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert models._amp_dtype("fp16", cuda, "fp32") is torch.float16
+    assert models._amp_dtype("bf16", cuda, "fp32") is torch.bfloat16
+    assert models._amp_dtype("off", cuda, "fp32") is None
+    assert models._amp_dtype("fp16", cuda, "fp16") is None  # weights already half precision
+    assert models._amp_dtype("auto", cpu, "fp32") is None
+    with pytest.raises(ValueError, match="auto, fp16, bf16, off"):
+        models._amp_dtype("half", cuda, "fp32")

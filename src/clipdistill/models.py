@@ -494,6 +494,20 @@ def _hf_config(kind: str, name: str, random_weights: bool):
     return config
 
 
+class _HFPreprocess:
+    """PIL image -> pixel tensor with the model's own image processor. A class, not a
+    closure, so DataLoader workers can pickle it where processes are spawned (macOS)."""
+
+    def __init__(self, processor: Any) -> None:
+        self.processor = processor
+
+    def __call__(self, image: Any) -> torch.Tensor:
+        return self.processor(images=image, return_tensors="pt")["pixel_values"][0]
+
+    def __repr__(self) -> str:
+        return f"HFPreprocess({type(self.processor).__name__})"
+
+
 def _load_hf(kind: str, name: str, random_weights: bool, device: torch.device, seed: int,
              precision: str) -> ClipModel:
     from transformers import CLIPImageProcessor, CLIPModel, CLIPTokenizer
@@ -513,8 +527,7 @@ def _load_hf(kind: str, name: str, random_weights: bool, device: torch.device, s
         processor = CLIPImageProcessor.from_pretrained(name)
     context_length = int(config.text_config.max_position_embeddings)
 
-    def preprocess(image: Any) -> torch.Tensor:
-        return processor(images=image, return_tensors="pt")["pixel_values"][0]
+    preprocess = _HFPreprocess(processor)
 
     def make_tokenizer() -> Callable[[list[str]], torch.Tensor]:
         tok = _openai_bpe_tokenizer(context_length) if random_weights else CLIPTokenizer.from_pretrained(name)
