@@ -237,7 +237,7 @@ def test_sweep_caps_classes_and_templates_for_smoke(tiny, tmp_path, monkeypatch)
 def test_bad_set_fails_before_any_model_loads(tmp_path, monkeypatch):
     from clipdistill.templates import TemplateError
 
-    monkeypatch.setattr(E, "_evaluations", lambda *a, **k: pytest.fail("should not get this far"))
+    monkeypatch.setattr(E, "_load_split", lambda *a, **k: pytest.fail("should not get this far"))
     with pytest.raises(TemplateError, match="Unknown template set 'opeani80'"):
         E.sweep(_smoke_cfg(tmp_path), ["RN50/openai"], ["raw", "opeani80"], ["cifar10"])
 

@@ -226,7 +226,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "template_sets": ["raw", "standard", "openai80", "dataset"],
         "ensemble_per_class": 4,
         "ensemble_max_templates": 3,  # a CPU encodes ~15 prompts/s: 80 x 94 would take 8 min
-        "ensemble_max_classes": 10,
+        "ensemble_max_classes": 5,
         "students": ["tiny_cnn", "mobilenet_v3_small"],
         "distill_families": ["cat_dog_1k", "cat_dog_10k"],
         "extra_images": [0, 48],

@@ -22,9 +22,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -140,6 +139,14 @@ def _ensemble_dir(cfg: Any) -> Path:
     return Path(cfg.work_dir) / "ensembles"
 
 
+def _class_cache(clip: Any, tset: TemplateSet, classnames: Sequence[str],
+                 cache_dir: str | Path | None) -> Path | None:
+    if cache_dir is None:
+        return None
+    key = stable_hash("class_embeddings", clip.key, tset.fingerprint(), list(classnames))
+    return Path(cache_dir) / "class_embeddings" / f"{key}.npy"
+
+
 def class_embeddings(clip: Any, tset: TemplateSet, classnames: Sequence[str], *,
                      cache_dir: str | Path | None, text_cache_dir: str | Path | None = None,
                      batch_size: int = 256, progress: bool = True) -> np.ndarray:
@@ -153,12 +160,9 @@ def class_embeddings(clip: Any, tset: TemplateSet, classnames: Sequence[str], *,
     """
     from . import embed, zeroshot
 
-    path = None
-    if cache_dir is not None:
-        key = stable_hash("class_embeddings", clip.key, tset.fingerprint(), list(classnames))
-        path = Path(cache_dir) / "class_embeddings" / f"{key}.npy"
-        if path.is_file():
-            return np.load(path)
+    path = _class_cache(clip, tset, classnames, cache_dir)
+    if path is not None and path.is_file():
+        return np.load(path)
     prompts = tset.prompts(classnames)
     if tset.is_per_class:
         out = ensemble(encode_prompts(
@@ -187,18 +191,6 @@ def resolve_template_set(spec: str, dataset: str, max_templates: int = 0) -> Tem
 
 
 # -- the sweep --------------------------------------------------------------------------
-@dataclass
-class _Eval:
-    """One model on one dataset: what every template set is scored against."""
-
-    model: str
-    clip: Any
-    dataset: str
-    classnames: list[str]
-    image_emb: np.ndarray
-    labels: np.ndarray
-
-
 def _embed_cache(cfg: Any) -> Path:
     """The per-text / per-image cache shared with chapter 02 (clipdistill.embed)."""
     from .embed import cache_dir_for
@@ -257,19 +249,16 @@ def _imagenet_val(cfg: Any, per_class: int) -> tuple[list[str], np.ndarray, list
     return paths, np.asarray(labels, dtype=np.int64), list(IMAGENET_CLASSNAMES)
 
 
-def _evaluations(cfg: Any, models: Sequence[str], datasets: Sequence[str],
-                 progress: bool) -> Iterator[_Eval]:
-    """Each model loaded once, each dataset's images embedded once per model (cached)."""
+def _embed_all_images(cfg: Any, clip: Any, splits: dict[str, tuple[list[str], np.ndarray, list[str]]],
+                      progress: bool) -> dict[str, np.ndarray]:
+    """Every dataset's images in one pass (one DataLoader start-up), then cut per dataset."""
     from . import embed
 
-    splits = {ds: _load_split(cfg, ds) for ds in datasets}
-    for spec in models:
-        clip = _load_model(cfg, spec)
-        for ds, (paths, labels, names) in splits.items():
-            x = embed.embed_images(clip, paths, cache_dir=_embed_cache(cfg), batch_size=cfg.batch_size,
-                                   num_workers=cfg.num_workers, progress=progress)
-            yield _Eval(spec, clip, ds, names, np.asarray(x, dtype=np.float32), labels)
-        del clip
+    paths = [p for ps, _, _ in splits.values() for p in ps]
+    x = np.asarray(embed.embed_images(clip, paths, cache_dir=_embed_cache(cfg), batch_size=cfg.batch_size,
+                                      num_workers=cfg.num_workers, progress=progress), dtype=np.float32)
+    bounds = np.cumsum([len(ps) for ps, _, _ in splits.values()])[:-1]
+    return dict(zip(splits, np.split(x, bounds)))
 
 
 def _check_sets(template_sets: Sequence[str], datasets: Sequence[str]) -> None:
@@ -290,15 +279,16 @@ def _text_encoder(cfg: Any, clip: Any, progress: bool) -> Callable[[list[str]], 
                                            batch_size=_text_batch(cfg), progress=progress)
 
 
-def _ranking_rows(cfg: Any, ev: _Eval, tset: TemplateSet, progress: bool) -> list[dict[str, Any]]:
+def _ranking_rows(cfg: Any, clip: Any, tset: TemplateSet, classnames: list[str], image_emb: np.ndarray,
+                  labels: np.ndarray, progress: bool) -> list[dict[str, Any]]:
     """template_ranking for one (model, dataset), cached as JSON beside the class embeddings."""
-    images = hashlib.sha256(np.ascontiguousarray(ev.image_emb).tobytes()).hexdigest()
-    key = stable_hash("ranking", ev.clip.key, tset.fingerprint(), ev.classnames, images, ev.labels)
+    images = hashlib.sha256(np.ascontiguousarray(image_emb).tobytes()).hexdigest()
+    key = stable_hash("ranking", clip.key, tset.fingerprint(), classnames, images, labels)
     path = _ensemble_dir(cfg) / "rankings" / f"{key}.json"
     if path.is_file():
         return json.loads(path.read_text())
-    per_class = encode_prompts(_text_encoder(cfg, ev.clip, progress), tset.prompts(ev.classnames))
-    rows = template_ranking(np.stack(per_class), tset.templates, ev.image_emb, ev.labels)
+    per_class = encode_prompts(_text_encoder(cfg, clip, progress), tset.prompts(classnames))
+    rows = template_ranking(np.stack(per_class), tset.templates, image_emb, labels)
     atomic_write_json(path, rows)
     return rows
 
@@ -324,22 +314,33 @@ def sweep(cfg: Any, models: Sequence[str] | None = None, template_sets: Sequence
         rank_set = cfg.ensemble_rank_set
     _check_sets(template_sets + ([rank_set] if rank_set else []), datasets)
 
+    splits = {ds: _load_split(cfg, ds) for ds in datasets}
     rows: list[dict[str, Any]] = []
     ranking: list[dict[str, Any]] = []
-    for ev in _evaluations(cfg, models, datasets, progress):
-        base = {"model": ev.model, "dataset": ev.dataset, "classes": len(ev.classnames),
-                "images": len(ev.labels)}
-        for spec in template_sets:
-            tset = resolve_template_set(spec, ev.dataset, cfg.ensemble_max_templates)
-            w = class_embeddings(ev.clip, tset, ev.classnames, cache_dir=_ensemble_dir(cfg),
-                                 text_cache_dir=_embed_cache(cfg),
-                                 batch_size=_text_batch(cfg), progress=progress)
-            rows.append({**base, "template_set": spec, "templates": tset.name, "n_templates": len(tset),
-                         "accuracy": top1(ev.image_emb, w, ev.labels)})
-        if rank_set:
-            tset = resolve_template_set(rank_set, ev.dataset, cfg.ensemble_max_templates)
-            if not tset.is_per_class and len(tset) > 1:
-                ranking += [{**base, "template_set": rank_set, **r} for r in _ranking_rows(cfg, ev, tset, progress)]
+    for spec in models:
+        clip = _load_model(cfg, spec)
+        image_emb = _embed_all_images(cfg, clip, splits, progress)
+        sets = {(ds, s): resolve_template_set(s, ds, cfg.ensemble_max_templates)
+                for ds in datasets for s in dict.fromkeys(template_sets + ([rank_set] if rank_set else []))}
+        # One text pass for every prompt not yet in a class-embedding cache: big batches, one bar.
+        todo = [p for (ds, _), t in sets.items()
+                if not _class_cache(clip, t, splits[ds][2], _ensemble_dir(cfg)).is_file()
+                for per_class in t.prompts(splits[ds][2]) for p in per_class]
+        if todo:
+            _text_encoder(cfg, clip, progress)(list(dict.fromkeys(todo)))
+        for ds, (_, labels, names) in splits.items():
+            base = {"model": spec, "dataset": ds, "classes": len(names), "images": len(labels)}
+            for s in template_sets:
+                w = class_embeddings(clip, sets[ds, s], names, cache_dir=_ensemble_dir(cfg),
+                                     text_cache_dir=_embed_cache(cfg), batch_size=_text_batch(cfg),
+                                     progress=progress)
+                rows.append({**base, "template_set": s, "templates": sets[ds, s].name,
+                             "n_templates": len(sets[ds, s]), "accuracy": top1(image_emb[ds], w, labels)})
+            tset = sets.get((ds, rank_set))
+            if tset is not None and not tset.is_per_class and len(tset) > 1:
+                ranking += [{**base, "template_set": rank_set, **r}
+                            for r in _ranking_rows(cfg, clip, tset, names, image_emb[ds], labels, progress)]
+        del clip
     df = pd.DataFrame(rows)
     df.attrs["ranking"] = pd.DataFrame(ranking)
     if write:
