@@ -9,9 +9,11 @@ renormalising puts it back on the sphere where cosine similarity is measured.
 The pieces:
 
 - :func:`ensemble` is the math alone, over an array of prompt embeddings (tested by hand);
-- :func:`class_embeddings` runs it for a model through :func:`clipdistill.embed.embed_texts`
-  (which caches each prompt) and caches the result per (model, template set, class names);
-- :func:`sweep` evaluates models x template sets x datasets and writes a CSV;
+- :func:`class_embeddings` builds a model's class matrix (template lists through chapter 02's
+  :func:`clipdistill.zeroshot.build_zero_shot_classifier`, per-class sentences through
+  :func:`ensemble`; :func:`clipdistill.embed.embed_texts` caches each prompt) and caches it
+  per (model, template set, class names) under ``work_dir/ensembles/class_embeddings``;
+- :func:`sweep` evaluates models x template sets x datasets and writes CSVs;
 - :func:`template_ranking` scores each template alone and its effect on the ensemble;
 - :data:`PUBLISHED_IMAGENET` and :func:`comparison_table` set our numbers beside the
   published ones in the layout of the reference table.
@@ -55,7 +57,7 @@ CHAPTER = "04_prompt_ensembles"
 
 # ImageNet-1k top-1 accuracy (%) from the reference tutorial's results table (seed 004).
 # reported_clip: Table 11 of the CLIP paper (Radford et al., 2021); reported_siglip:
-# Table 3 of the SigLIP paper (Zhai et al., 2023); clip80 / standard / raw: the tutorial's
+# Table 3 of the SigLIP paper (Zhai et al., 2023); openai80 / standard / raw: the tutorial's
 # own runs with the 80 OpenAI templates, "a photo of a {}." and the bare class name.
 PUBLISHED_IMAGENET: dict[str, dict[str, Any]] = {
     "RN50/openai": {"label": "CLIP ResNet-50 (224px)", "reported_clip": 59.6, "reported_siglip": None,
