@@ -266,24 +266,20 @@ def test_imagenet_val_folder_maps_sorted_wnids_to_open_clip_names(tmp_path):
 
 
 def test_run_sweep_from_the_command_line(tiny, tmp_path, monkeypatch, capsys):
-    import argparse
-
     from tiny_clip import TINY
 
     split = _fake_split(tmp_path)
     monkeypatch.setattr(E, "_load_split", lambda cfg, ds: split)
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--profile", default="smoke")
-    parser.add_argument("--set", dest="overrides", action="append", default=[])
-    parser.add_argument("--data-root")
-    E.add_sweep_arguments(parser)
+    from clipdistill.cli import _overrides, build_parser
+
+    parser = build_parser()
     sets = [f"work_dir={tmp_path / 'work'}", f"results_dir={tmp_path / 'results'}", "num_workers=0"]
-    args = parser.parse_args(["--models", f"{TINY}/openai", "--template-sets", "raw,standard",
-                              "--datasets", "mnist", *[a for s in sets for a in ("--set", s)]])
-    assert E.run_sweep(args) == 0
+    common = ["--profile", "smoke", *[a for s in sets for a in ("--set", s)]]
+    args = parser.parse_args(["sweep", "--models", f"{TINY}/openai", "--template-sets", "raw,standard",
+                              "--datasets", "mnist", *common])
+    assert E.run_sweep(args, _overrides(args)) == 0
     out = capsys.readouterr().out
     assert "SMOKE RUN" in out and "Results ~ Standard" in out
-    bad = parser.parse_args(["--template-sets", "raw,nope", "--datasets", "mnist",
-                             *[a for s in sets for a in ("--set", s)]])
-    assert E.run_sweep(bad) == 2
+    bad = parser.parse_args(["sweep", "--template-sets", "raw,nope", "--datasets", "mnist", *common])
+    assert E.run_sweep(bad, _overrides(bad)) == 2
     assert "Unknown template set 'nope'" in capsys.readouterr().err

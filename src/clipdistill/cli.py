@@ -66,7 +66,20 @@ def cmd_config(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from .ensembles import run_sweep
 
-    return run_sweep(args)
+    return run_sweep(args, _overrides(args))
+
+
+def add_sweep_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """`clipdistill sweep`'s own options (kept here so --help never imports torch)."""
+    parser.add_argument("--models", help="comma-separated model specs, e.g. RN50/openai,ViT-B-32/openai "
+                                         "(default: the profile's ensemble_models)")
+    parser.add_argument("--template-sets", help="comma-separated sets or files: raw, standard, openai80, "
+                                                "simple7, dataset, pets, cifar10, mnist, caltech101, or a "
+                                                ".txt/.json path (default: the profile's template_sets)")
+    parser.add_argument("--datasets", help="comma-separated: cats_dogs, oxford_pets_37, cifar10, mnist, "
+                                           "caltech101, imagenet (default: the profile's ensemble_datasets)")
+    parser.add_argument("--rank-set", help="rank the single templates of this set (default: ensemble_rank_set)")
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,8 +106,6 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("config", help="print the resolved parameters of a profile")
     _add_profile_args(show)
     show.set_defaults(func=cmd_config)
-
-    from .ensembles import add_sweep_arguments
 
     sweep = sub.add_parser("sweep", help="zero-shot accuracy of models x template sets x datasets "
                                          "(chapter 04's experiment from the command line)")

@@ -234,6 +234,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         "epochs": 2,
         "patience": 2,
         "distill_batch_size": 16,
+        "distill_speed_batches": 2,
+        # Describing every distillation image with the tiny VLM costs ~0.1 s each on a CPU:
+        # smoke runs one description teacher (the specific prompt is the same code path).
+        "teachers": ["image", "generic"],
     },
     "quick": {
         # The default with internet: ViT-B-32 (OpenAI weights), Oxford-IIIT Pet
@@ -262,11 +266,14 @@ PROFILE_NAMES: tuple[str, ...] = ("auto", *PROFILES)
 HARDWARE_ADJUSTMENTS: dict[str, dict[str, Any]] = {
     "quick": {"vlm_max_images": 5, "vlm_max_new_tokens": 40, "vlm_batch_size": 2,
               "epochs": 8, "students": ["tiny_cnn", "mobilenet_v3_small"],
-              "ensemble_per_class": 20, "explore_models": ["ViT-B-32/openai", "RN50/openai"]},
+              "teachers": ["image"],  # a CPU cannot describe thousands of images with a 3B VLM
+              "ensemble_per_class": 20, "ensemble_models": ["ViT-B-32/openai"],
+              "explore_models": ["ViT-B-32/openai", "RN50/openai"]},
     "paper": {"vlm_max_images": 5, "vlm_max_new_tokens": 40, "vlm_batch_size": 2,
               "vlm_model": "Qwen/Qwen2.5-VL-3B-Instruct", "epochs": 8,
               "distill_families": ["cat_dog_1k"], "extra_images": [0, 1000],
-              "ensemble_per_class": 20},
+              "teachers": ["image"],
+              "ensemble_per_class": 20, "ensemble_models": ["ViT-B-32/openai", "ViT-B-16/openai"]},
 }
 
 _FIELDS = {f.name: f for f in fields(Config)}

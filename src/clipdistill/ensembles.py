@@ -48,7 +48,6 @@ __all__ = [
     "metrics",
     "plot_ranking",
     "plot_accuracy",
-    "add_sweep_arguments",
     "run_sweep",
     "CHAPTER",
 ]
@@ -461,37 +460,25 @@ def plot_accuracy(df: "pd.DataFrame", title: str = ""):  # noqa: F821
 
 
 # -- command line -----------------------------------------------------------------------
-def add_sweep_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The sweep's own options; the caller adds --profile / --set / --data-root."""
-    parser.add_argument("--models", help="comma-separated model specs, e.g. RN50/openai,ViT-B-32/openai "
-                                         "(default: the profile's ensemble_models)")
-    parser.add_argument("--template-sets", help="comma-separated sets or files: raw, standard, openai80, "
-                                                "simple7, dataset, pets, cifar10, mnist, caltech101, or a "
-                                                ".txt/.json path (default: the profile's template_sets)")
-    parser.add_argument("--datasets", help="comma-separated: cats_dogs, oxford_pets_37, cifar10, mnist, "
-                                           "caltech101, imagenet (default: the profile's ensemble_datasets)")
-    parser.add_argument("--rank-set", help="rank the single templates of this set (default: ensemble_rank_set)")
-    return parser
-
-
 def _csv(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
 
-def run_sweep(args: argparse.Namespace) -> int:
-    """Run :func:`sweep` from parsed arguments; prints the tables, returns an exit code."""
+def run_sweep(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
+    """`clipdistill sweep`: run :func:`sweep` and print the tables; returns an exit code.
+
+    ``args`` carries the sweep's own options (defined in :mod:`clipdistill.cli`);
+    ``overrides`` the already parsed ``--set``/``--data-root`` values.
+    """
     import sys
 
-    from .config import ConfigError, parse_overrides
+    from .config import ConfigError
     from .session import setup
 
     try:
-        overrides = parse_overrides(getattr(args, "overrides", None) or [])
-        if getattr(args, "data_root", None):
-            overrides["data_root"] = str(Path(args.data_root).expanduser().resolve())
         cfg = setup(CHAPTER, getattr(args, "profile", "auto"), overrides, show=False)
-        datasets = _csv(args.datasets)
-        df = sweep(cfg, _csv(args.models), _csv(args.template_sets), datasets, rank_set=args.rank_set)
+        df = sweep(cfg, _csv(args.models), _csv(args.template_sets), _csv(args.datasets),
+                   rank_set=args.rank_set)
     except (ConfigError, TemplateError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

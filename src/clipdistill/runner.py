@@ -108,8 +108,6 @@ def run_chapters(
     The profile and overrides are validated here first (a typo costs a second, not a
     kernel start), and ``auto`` is resolved once so every chapter of a run agrees.
     """
-    import papermill as pm
-
     log = log or sys.stderr
     root = Path(root).resolve()
     notebooks_dir = Path(notebooks_dir) if notebooks_dir else root / "notebooks"
@@ -119,6 +117,8 @@ def run_chapters(
         overrides["data_root"] = str(Path(overrides["data_root"]).expanduser().resolve())
     cfg = resolve(profile, overrides)  # validates; raises ConfigError
     chapters = find_chapters(notebooks_dir, only)
+    import papermill as pm  # after validation: a typo should not wait for this import
+
     if progress is None:
         progress = sys.stderr.isatty()
 
