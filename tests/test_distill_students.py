@@ -13,6 +13,16 @@ from clipdistill.distill import (STUDENTS, DimensionMismatchError, TargetProject
                                  images_per_second, model_cost)
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: these nets are tiny, and on a shared 2-core box extra threads
+    only wait on each other (results are the same either way)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("name", list(STUDENTS))
 def test_every_student_gives_unit_embeddings_of_the_asked_size(name):
     torch.manual_seed(0)

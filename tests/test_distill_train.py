@@ -15,6 +15,16 @@ from clipdistill.distill.train import image_store, run_key
 SIZE = 32
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: these nets are tiny, and on a shared 2-core box extra threads
+    only wait on each other (results are the same either way)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def make_images(folder, n, seed=0):
     """``n`` small distinct images: coloured blocks over noise (quick to decode)."""
     rng = np.random.default_rng(seed)
@@ -157,3 +167,19 @@ def test_image_store_is_built_once(toy, tmp_path):
     mtime = store.path.stat().st_mtime_ns
     assert image_store(paths, SIZE, tmp_path, progress=False).path.stat().st_mtime_ns == mtime
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_augmentation_is_seeded_per_image_and_identity_params_do_nothing():
+    from clipdistill.distill.train import augment_batch, augment_params
+
+    a = augment_params(0, 3, [5, 9])
+    np.testing.assert_array_equal(a[1], augment_params(0, 3, [9])[0])  # not batch-dependent
+    assert not torch.equal(a, augment_params(0, 4, [5, 9]))  # a new epoch, new crops
+    x = torch.rand(2, 3, 16, 16)
+    identity = torch.tensor([[1, 1, 0, 0, 1, 1, 1, 1]] * 2, dtype=torch.float32)
+    assert torch.allclose(augment_batch(x, identity), x, atol=1e-5)
+    flip = identity.clone()
+    flip[:, 4] = -1
+    assert torch.allclose(augment_batch(x, flip), x.flip(-1), atol=1e-5)
+    out = augment_batch(x, a)
+    assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1

@@ -4,18 +4,23 @@
 - ``train``     (image, teacher embedding) training with checkpoints, resume, early stop
 - ``evaluate``  kNN report, fidelity, parameters, FLOPs, images/s
 - ``teachers``  the three teachers' embeddings, read from chapters 02/03's caches
-- ``sweep``     students x train sizes x extra images x teachers, resumable
+- ``sweep``     students x train sizes x extra images x teachers (resumable), costs, headline
+- ``figures``   the chapter's plots
 """
 
+from . import figures
 from .evaluate import (count_flops, count_params, embed_with_student, fidelity,
                        images_per_second, knn_report, model_cost)
 from .students import (STUDENTS, DimensionMismatchError, Student, TargetProjection,
                        build_student, student_names)
+from .sweep import SweepSpec, cost_table, headline, headline_metrics, run_sweep
+from .teachers import TEACHERS, Teachers, teacher_embeddings
 from .train import TrainResult, TrainSettings, cosine_loss, train_student
 
 __all__ = [
     "STUDENTS", "Student", "build_student", "student_names", "TargetProjection",
     "DimensionMismatchError", "TrainSettings", "TrainResult", "train_student", "cosine_loss",
     "embed_with_student", "fidelity", "knn_report", "count_params", "count_flops",
-    "images_per_second", "model_cost",
+    "images_per_second", "model_cost", "TEACHERS", "Teachers", "teacher_embeddings",
+    "SweepSpec", "run_sweep", "cost_table", "headline", "headline_metrics", "figures",
 ]

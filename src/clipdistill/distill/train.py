@@ -8,11 +8,13 @@ Design choices, and why:
 
 - **Images are decoded once.** Every run of a sweep reads the same images (one store per
   image list, ``work_dir/distill/images/``): a memory-mapped ``uint8`` array of
-  ``image_size`` squares, so an epoch costs the network, not JPEG decoding.
+  ``image_size`` squares, so an epoch costs the network, not JPEG decoding. Batches are
+  slices of that map; augmentation runs vectorised on the training device (no loader
+  processes to start every epoch, nothing to pickle).
 - **Randomness is a function of (seed, epoch, index).** The epoch's order and each
   image's augmentation come from their own seeded generators, not from a global stream,
-  so the result does not depend on the number of data-loader workers, and a run resumed
-  at an epoch boundary continues exactly where it stopped.
+  so a run resumed at an epoch boundary continues exactly where it stopped (the global
+  RNG, which dropout uses, is saved and restored too).
 - **A checkpoint every epoch**, written atomically under ``work_dir/distill/runs/<key>/``
   where ``<key>`` hashes the run's settings *and* its data (paths and teacher targets): a
   changed teacher, image list or learning rate is a new run, never a stale resume.
@@ -36,7 +38,6 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from ..io import atomic_write_bytes, atomic_write_json, stable_hash
@@ -46,7 +47,11 @@ __all__ = [
     "TrainSettings",
     "ImageStore",
     "image_store",
-    "DistillDataset",
+    "augment_params",
+    "augment_batch",
+    "iter_batches",
+    "to_input",
+    "normalise",
     "TrainResult",
     "train_student",
     "run_key",
@@ -89,19 +94,12 @@ class TrainSettings:
 
 # -- images -----------------------------------------------------------------------------
 def _load_square(path: str | os.PathLike, size: int) -> np.ndarray:
-    """An RGB image as a ``size`` x ``size`` uint8 array: shorter side resized, centre crop."""
-    from PIL import Image, ImageOps
+    """An RGB image as a ``size`` x ``size`` uint8 array (chapter 01's safe loader; the
+    shorter side is fitted and the centre kept, like CLIP's own preprocessing)."""
+    from ..data.images import fit, open_rgb
 
-    with Image.open(path) as im:
-        im.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, much faster
-        im = ImageOps.exif_transpose(im).convert("RGB")
-        w, h = im.size
-        scale = size / min(w, h)
-        nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-        im = im.resize((nw, nh), Image.BICUBIC)
-        left, top = (nw - size) // 2, (nh - size) // 2
-        im = im.crop((left, top, left + size, top + size))
-        return np.asarray(im, dtype=np.uint8)
+    im, _ = open_rgb(path, draft=(size, size))
+    return np.asarray(fit(im, size, mode="crop"), dtype=np.uint8)
 
 
 def _files_key(paths: Sequence[str | os.PathLike]) -> list[Any]:
@@ -151,83 +149,79 @@ def image_store(paths: Sequence[str | os.PathLike], size: int, cache_dir: str | 
     return ImageStore(path=target, size=size, count=len(paths))
 
 
-# -- dataset and augmentation --------------------------------------------------------------
+# -- batches and augmentation ----------------------------------------------------------------
 def _sample_seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
 
 
-def _normalise(img: torch.Tensor) -> torch.Tensor:
-    """uint8 (3, H, W) -> float, ImageNet-normalised."""
-    mean = torch.tensor(IMAGE_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGE_STD).view(3, 1, 1)
-    return (img.float() / 255.0 - mean) / std
+def to_input(images: np.ndarray | torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """uint8 (B, H, W, 3) -> float (B, 3, H, W) in [0, 1] on ``device``."""
+    x = torch.as_tensor(np.asarray(images)) if not isinstance(images, torch.Tensor) else images
+    return x.to(device).permute(0, 3, 1, 2).float().div_(255.0)
 
 
-def _augment(img: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Random resized crop (scale 0.5-1), horizontal flip, mild colour jitter.
+def normalise(x: torch.Tensor) -> torch.Tensor:
+    """[0, 1] pixels -> ImageNet-normalised (what the students see, train and test)."""
+    mean = torch.tensor(IMAGE_MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGE_STD, device=x.device).view(1, 3, 1, 1)
+    return (x - mean) / std
 
-    Label-free augmentations that keep "what is in the picture": the teacher's target was
-    computed on the whole image, so crops stay large and colours stay plausible.
+
+def augment_params(seed: int, epoch: int, indices: Sequence[int]) -> torch.Tensor:
+    """(B, 8) augmentation parameters, each row a function of (seed, epoch, image index).
+
+    Columns: crop width/height as fractions of the image, crop centre (x, y) in [-1, 1],
+    flip (+1/-1), brightness, contrast, saturation factors. Random resized crop keeps
+    0.5-1 of the area at aspect 3/4-4/3: the teacher embedded the whole image, so crops
+    stay large and colours plausible; nothing here looks at a label.
     """
-    from torchvision.transforms.v2 import functional as TF
-
-    _, h, w = img.shape
-
-    def u(lo: float, hi: float) -> float:
-        return lo + (hi - lo) * float(torch.rand((), generator=gen))
-
-    area = h * w
-    top, left, ch, cw = 0, 0, h, w
-    for _ in range(10):
-        target = area * u(0.5, 1.0)
-        ratio = math.exp(u(math.log(3 / 4), math.log(4 / 3)))
-        cw_ = int(round(math.sqrt(target * ratio)))
-        ch_ = int(round(math.sqrt(target / ratio)))
-        if 0 < cw_ <= w and 0 < ch_ <= h:
-            top = int(torch.randint(0, h - ch_ + 1, (), generator=gen))
-            left = int(torch.randint(0, w - cw_ + 1, (), generator=gen))
-            ch, cw = ch_, cw_
-            break
-    img = TF.resized_crop(img, top, left, ch, cw, [h, w], antialias=True)
-    if float(torch.rand((), generator=gen)) < 0.5:
-        img = TF.horizontal_flip(img)
-    img = TF.adjust_brightness(img, u(0.8, 1.2))
-    img = TF.adjust_contrast(img, u(0.8, 1.2))
-    img = TF.adjust_saturation(img, u(0.8, 1.2))
-    return img
+    rows = []
+    for i in indices:
+        rng = np.random.default_rng(_sample_seed(seed, epoch, int(i)))
+        w, h = 1.0, 1.0
+        for _ in range(10):
+            area = rng.uniform(0.5, 1.0)
+            ratio = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
+            w_, h_ = math.sqrt(area * ratio), math.sqrt(area / ratio)
+            if w_ <= 1.0 and h_ <= 1.0:
+                w, h = w_, h_
+                break
+        cx, cy = rng.uniform(-1 + w, 1 - w), rng.uniform(-1 + h, 1 - h)
+        flip = -1.0 if rng.random() < 0.5 else 1.0
+        b, c, s = rng.uniform(0.8, 1.2, size=3)
+        rows.append([w, h, cx, cy, flip, b, c, s])
+    return torch.tensor(rows, dtype=torch.float32)
 
 
-class DistillDataset(Dataset):
-    """(image, teacher target) pairs; augmentation seeded by (seed, epoch, index)."""
+def augment_batch(x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+    """Apply :func:`augment_params` rows to a [0, 1] batch, all at once on its device.
 
-    def __init__(self, store: ImageStore, targets: np.ndarray | None, *, augment: bool,
-                 seed: int = 0) -> None:
-        if targets is not None and len(targets) != store.count:
-            raise ValueError(f"{store.count} images but {len(targets)} teacher embeddings: "
-                             "they must pair up one to one.")
-        self.store = store
-        self.targets = None if targets is None else torch.as_tensor(
-            np.ascontiguousarray(targets, dtype=np.float32))
-        self.augment = augment
-        self.seed = seed
-        self.epoch = 0
-        self._arr: np.ndarray | None = None
+    Crop + flip is one affine resampling per image (``grid_sample``); the colour jitter is
+    three per-image blends. Vectorised, so it costs next to nothing on a GPU.
+    """
+    p = params.to(x.device)
+    n = len(x)
+    theta = torch.zeros(n, 2, 3, device=x.device)
+    theta[:, 0, 0] = p[:, 0] * p[:, 4]
+    theta[:, 0, 2] = p[:, 2]
+    theta[:, 1, 1] = p[:, 1]
+    theta[:, 1, 2] = p[:, 3]
+    grid = nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+    x = nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="reflection",
+                                  align_corners=False)
+    gray_w = torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)
+    x = (x * p[:, 5].view(n, 1, 1, 1)).clamp(0, 1)  # brightness
+    mean = (x * gray_w).sum(1, keepdim=True).mean((2, 3), keepdim=True)
+    x = ((x - mean) * p[:, 6].view(n, 1, 1, 1) + mean).clamp(0, 1)  # contrast
+    gray = (x * gray_w).sum(1, keepdim=True)
+    return ((x - gray) * p[:, 7].view(n, 1, 1, 1) + gray).clamp(0, 1)  # saturation
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
-    def __len__(self) -> int:
-        return self.store.count
-
-    def __getitem__(self, i: int):
-        if self._arr is None:  # opened lazily: each worker maps the file itself
-            self._arr = self.store.array()
-        img = torch.from_numpy(np.array(self._arr[i])).permute(2, 0, 1)
-        if self.augment:
-            gen = torch.Generator().manual_seed(_sample_seed(self.seed, self.epoch, i))
-            img = _augment(img, gen)
-        x = _normalise(img)
-        return x if self.targets is None else (x, self.targets[i])
+def iter_batches(store: ImageStore, batch_size: int):
+    """Consecutive uint8 (B, S, S, 3) slices of a store, in order (for evaluation)."""
+    arr = store.array()
+    for start in range(0, store.count, batch_size):
+        yield np.array(arr[start:start + batch_size])  # a copy: the map is read-only
 
 
 # -- training ----------------------------------------------------------------------------
@@ -304,16 +298,18 @@ def _schedule(total_steps: int, warmup_frac: float) -> Callable[[int], float]:
 
 
 @torch.no_grad()
-def mean_cosine(model: nn.Module, loader: DataLoader, device: torch.device) -> float:
-    """Mean cosine between the model's outputs and the targets over a loader."""
+def mean_cosine(model: nn.Module, store: ImageStore, targets: np.ndarray, batch_size: int,
+                device: torch.device) -> float:
+    """Mean cosine between the model's embeddings of ``store`` and ``targets``."""
     model.eval()
-    total, n = 0.0, 0
-    for x, t in loader:
-        s = model(x.to(device))
+    total, start = 0.0, 0
+    for images in iter_batches(store, batch_size):
+        s = model(normalise(to_input(images, device)))
+        t = torch.as_tensor(targets[start:start + len(images)], device=device)
         total += float((nn.functional.normalize(s, dim=-1)
-                        * nn.functional.normalize(t.to(device), dim=-1)).sum())
-        n += len(x)
-    return total / max(n, 1)
+                        * nn.functional.normalize(t, dim=-1)).sum())
+        start += len(images)
+    return total / max(start, 1)
 
 
 def train_student(
@@ -325,7 +321,6 @@ def train_student(
     work_dir: str | os.PathLike,
     *,
     device: torch.device | str = "cpu",
-    num_workers: int = 0,
     progress: bool = True,
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
 ) -> TrainResult:
@@ -376,13 +371,11 @@ def train_student(
                            stopped_early=done["stopped_early"], resumed_from_epoch=-1)
 
     images = base / "images"
-    train_ds = DistillDataset(image_store(train_paths, settings.image_size, images, progress=progress),
-                              train_targets, augment=settings.augment, seed=settings.seed)
-    val_ds = DistillDataset(image_store(val_paths, settings.image_size, images, progress=progress),
-                            val_targets, augment=False)
-    bs = min(settings.batch_size, len(train_ds))
-    drop_last = len(train_ds) > bs  # no ragged last batch (BatchNorm dislikes a batch of 1)
-    steps_per_epoch = len(train_ds) // bs
+    train_store = image_store(train_paths, settings.image_size, images, progress=progress)
+    val_store = image_store(val_paths, settings.image_size, images, progress=progress)
+    n_train = len(train_paths)
+    bs = min(settings.batch_size, n_train)
+    steps_per_epoch = n_train // bs  # no ragged last batch (BatchNorm dislikes a batch of 1)
     total_steps = max(1, steps_per_epoch * settings.epochs)
 
     decay, no_decay = [], []
@@ -408,30 +401,29 @@ def train_student(
         start = ckpt["epoch"] + 1
     resumed_from = start
 
-    val_loader = DataLoader(val_ds, batch_size=settings.batch_size, shuffle=False,
-                            num_workers=num_workers)
+    train_arr = train_store.array()
+    targets_t = torch.as_tensor(train_targets)
     stopped_early = bad_epochs >= settings.patience and start > 0
     bar = tqdm(range(start, settings.epochs), desc=f"distil {settings.student}",
-               disable=not progress, initial=start, total=settings.epochs)
+               disable=not progress, initial=start, total=settings.epochs, leave=False)
     for epoch in ([] if stopped_early else bar):
-        train_ds.set_epoch(epoch)
-        order = torch.randperm(len(train_ds), generator=torch.Generator().manual_seed(
-            _sample_seed(settings.seed, epoch, 7919))).tolist()
-        loader = DataLoader(train_ds, batch_size=bs, sampler=order, drop_last=drop_last,
-                            num_workers=num_workers,
-                            generator=torch.Generator().manual_seed(settings.seed + epoch))
+        order = np.random.default_rng(_sample_seed(settings.seed, epoch, 7919)).permutation(n_train)
         model.train()
         total, n = 0.0, 0
-        for x, t in loader:
-            x, t = x.to(device, non_blocking=True), t.to(device, non_blocking=True)
-            loss = cosine_loss(model(x), t)
+        for step in range(steps_per_epoch):
+            idx = np.sort(order[step * bs:(step + 1) * bs])  # sorted: forward map reads
+            x = to_input(train_arr[idx], device)
+            if settings.augment:
+                x = augment_batch(x, augment_params(settings.seed, epoch, idx))
+            t = targets_t[idx].to(device)
+            loss = cosine_loss(model(normalise(x)), t)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             total += loss.item() * len(x)
             n += len(x)
-        val_cos = mean_cosine(model, val_loader, device)
+        val_cos = mean_cosine(model, val_store, val_targets, settings.batch_size, device)
         row = {"epoch": epoch, "train_loss": total / max(n, 1), "val_cosine": val_cos,
                "lr": opt.param_groups[0]["lr"]}
         history.append(row)

@@ -1,0 +1,164 @@
+"""Chapter 05's figures. Each function takes the sweep's DataFrame and returns a Figure
+(one panel per teacher); the notebook shows it and saves it with ``cd.save_figure``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__ = [
+    "accuracy_vs_student_size",
+    "accuracy_vs_train_size",
+    "accuracy_vs_extra_images",
+    "fidelity_figure",
+    "training_curves",
+]
+
+
+def _panels(df: pd.DataFrame, width: float = 4.2, height: float = 3.4):
+    import matplotlib.pyplot as plt
+
+    teachers = list(dict.fromkeys(df["teacher"]))
+    fig, axes = plt.subplots(1, len(teachers), figsize=(width * len(teachers), height),
+                             squeeze=False, sharey=True)
+    return fig, list(zip(teachers, axes[0]))
+
+
+def _count(n: float) -> str:
+    n = float(n)
+    for div, suffix in ((1e6, "M"), (1e3, "K")):
+        if n >= div:
+            return f"{n / div:.3g}{suffix}"
+    return f"{n:.3g}"
+
+
+def _ticks(ax: Any, values: Any) -> None:
+    """Ticks exactly at the swept values (1K, 10K, ...), no crowded minor labels."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    values = sorted(set(float(v) for v in values))
+    ax.xaxis.set_major_locator(FixedLocator(values))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels([_count(v) for v in values])
+
+
+def _teacher_line(ax: Any, group: pd.DataFrame) -> None:
+    f1 = float(group["teacher_f1"].iloc[0])
+    ax.axhline(f1, color="k", ls="--", lw=1, label=f"teacher ({f1:.1f})")
+    ax.axhspan(f1 - 1, f1, color="k", alpha=0.07, lw=0)  # "within 1 F1 point"
+
+
+def _finish(fig: Any, axes: list, xlabel: str, title: str) -> Any:
+    for i, (teacher, ax) in enumerate(axes):
+        ax.set_title(f"teacher: {teacher}")
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+        if i == 0:
+            ax.set_ylabel("kNN macro F1 on knn/test")
+    axes[-1][1].legend(fontsize=7, loc="best")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_vs_student_size(df: pd.DataFrame, *, n_extra: int | None = None):
+    """F1 against parameters (log scale), a line per train size; the teacher dashed."""
+    n_extra = int(df["n_extra"].min()) if n_extra is None else n_extra
+    fig, axes = _panels(df)
+    for teacher, ax in axes:
+        g = df[(df["teacher"] == teacher) & (df["n_extra"] == n_extra)]
+        for (family, n_train), line in g.groupby(["family", "n_train"], sort=False):
+            line = line.sort_values("params")
+            ax.plot(line["params"], line["knn_f1"], "o-", label=f"{family} ({n_train} images)")
+            for _, r in line.iterrows():
+                ax.annotate(r["student"], (r["params"], r["knn_f1"]), fontsize=6,
+                            xytext=(3, 3), textcoords="offset points")
+        _teacher_line(ax, df[df["teacher"] == teacher])
+        ax.set_xscale("log")
+        _ticks(ax, g["params"])
+        ax.margins(x=0.15)
+    return _finish(fig, axes, "student parameters", f"accuracy vs student size (+{n_extra} extra images)")
+
+
+def accuracy_vs_train_size(df: pd.DataFrame, *, n_extra: int | None = None):
+    """F1 against the number of labelled-set training images, a line per student."""
+    n_extra = int(df["n_extra"].min()) if n_extra is None else n_extra
+    fig, axes = _panels(df)
+    for teacher, ax in axes:
+        g = df[(df["teacher"] == teacher) & (df["n_extra"] == n_extra)]
+        for student, line in g.groupby("student", sort=False):
+            line = line.sort_values("n_train")
+            ax.plot(line["n_train"], line["knn_f1"], "o-", label=student)
+        _teacher_line(ax, df[df["teacher"] == teacher])
+        ax.set_xscale("log")
+        _ticks(ax, g["n_train"])
+        ax.margins(x=0.15)
+    return _finish(fig, axes, "training images (cat/dog split)",
+                   f"accuracy vs train size (+{n_extra} extra images)")
+
+
+def accuracy_vs_extra_images(df: pd.DataFrame, *, family: str | None = None):
+    """F1 against the number of extra unlabelled images (symlog: 0 stays on the axis)."""
+    family = df["family"].iloc[0] if family is None else family
+    fig, axes = _panels(df)
+    for teacher, ax in axes:
+        g = df[(df["teacher"] == teacher) & (df["family"] == family)]
+        for student, line in g.groupby("student", sort=False):
+            line = line.sort_values("n_extra")
+            ax.plot(line["n_extra"], line["knn_f1"], "o-", label=student)
+        _teacher_line(ax, df[df["teacher"] == teacher])
+        positive = g["n_extra"][g["n_extra"] > 0]
+        ax.set_xscale("symlog", linthresh=float(positive.min()) if len(positive) else 1.0)
+        _ticks(ax, g["n_extra"])
+    return _finish(fig, axes, "extra unlabelled images", f"accuracy vs extra data ({family})")
+
+
+def fidelity_figure(df: pd.DataFrame):
+    """Left: fidelity (mean cosine to the teacher) per student size, a line per teacher.
+    Right: does fidelity buy accuracy? F1 gap to the teacher against fidelity, every cell."""
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9.5, 3.6))
+    for teacher, g in df.groupby("teacher", sort=False):
+        best = g.groupby("params", as_index=False)["fidelity"].max().sort_values("params")
+        a.plot(best["params"], best["fidelity"], "o-", label=teacher)
+        b.scatter(g["fidelity"], g["teacher_f1"] - g["knn_f1"], s=18, label=teacher)
+    a.set_xscale("log")
+    _ticks(a, df["params"])
+    a.margins(x=0.15)
+    a.set_xlabel("student parameters")
+    a.set_ylabel("fidelity (best cell)")
+    a.set_title("how well the student copies the teacher")
+    b.axhline(1, color="k", ls="--", lw=1)
+    b.set_xlabel("fidelity on knn/test")
+    b.set_ylabel("teacher F1 - student F1 (points)")
+    b.set_title("fidelity vs accuracy gap")
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(df: pd.DataFrame, work_dir: str | Path):
+    """Validate cosine per epoch of every run (read from each run's ``done.json``)."""
+    fig, axes = _panels(df)
+    for teacher, ax in axes:
+        for _, r in df[df["teacher"] == teacher].iterrows():
+            done = Path(work_dir) / "distill" / "runs" / r["run_key"] / "done.json"
+            if not done.is_file():
+                continue
+            hist = json.loads(done.read_text())["history"]
+            ax.plot([h["epoch"] + 1 for h in hist], [h["val_cosine"] for h in hist], lw=1,
+                    label=f"{r['student']} {r['family']} +{r['n_extra']}")
+        ax.set_title(f"teacher: {teacher}")
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0][1].set_ylabel("validate cosine")
+    axes[-1][1].legend(fontsize=6)
+    fig.suptitle("training: student-teacher cosine on validate")
+    fig.tight_layout()
+    return fig

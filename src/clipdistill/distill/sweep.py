@@ -1,0 +1,280 @@
+"""The chapter's experiment: students x train sizes x extra images x teachers.
+
+Every (family, extra, teacher, student) cell is one :func:`train_student` run plus one
+evaluation, both cached under ``work_dir/distill/runs/<key>/`` (``done.json`` and
+``eval-<hash>.json``): rerunning the sweep after an interruption skips finished cells,
+resumes the interrupted one from its last epoch and starts the rest.
+
+Extra images are a *prefix* of one seeded "other" pool (``data.load_other_pool`` is
+nested), so the 10K run sees the 1K run's images plus 9K more: the curves differ by the
+amount of extra data, not by which images were drawn.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from ..io import atomic_write_json, stable_hash
+from .evaluate import embed_with_student, fidelity, knn_report, model_cost
+from .students import TargetProjection, build_student, student_names
+from .teachers import Teachers, check_teachers
+from .train import TrainSettings, _array_digest, train_student
+
+__all__ = ["run_sweep", "cost_table", "headline", "headline_metrics", "SweepSpec", "check_sweep"]
+
+EVAL_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepSpec:
+    """Which cells to run; each list defaults to the cfg field of the same name."""
+
+    students: tuple[str, ...]
+    families: tuple[str, ...]
+    extra_images: tuple[int, ...]
+    teachers: tuple[str, ...]
+    student_dim: int
+
+    @classmethod
+    def from_config(cls, cfg: Any, **override: Any) -> "SweepSpec":
+        pick = lambda name, field: override.get(name) if override.get(name) is not None else field  # noqa: E731
+        return cls(students=tuple(pick("students", cfg.students)),
+                   families=tuple(pick("families", cfg.distill_families)),
+                   extra_images=tuple(int(n) for n in pick("extra_images", cfg.extra_images)),
+                   teachers=tuple(pick("teachers", cfg.teachers)),
+                   student_dim=int(pick("student_dim", cfg.student_dim)))
+
+    @property
+    def n_runs(self) -> int:
+        return len(self.students) * len(self.families) * len(self.extra_images) * len(self.teachers)
+
+
+def check_sweep(cfg: Any, spec: SweepSpec) -> None:
+    """Every bad name or number fails here, in one sentence, before anything loads."""
+    for s in spec.students:
+        if s not in student_names():
+            raise ValueError(f"Unknown student {s!r}. Valid: {', '.join(student_names())}.")
+    check_teachers(spec.teachers, cfg)
+    for f in spec.families:
+        parts = cfg.splits.get(f, {})
+        if f == "knn" or "train" not in parts or "validate" not in parts:
+            have = [k for k, v in cfg.splits.items() if "train" in v and "validate" in v and k != "knn"]
+            raise ValueError(f"Distillation family {f!r} needs train and validate splits in "
+                             f"cfg.splits. Valid: {', '.join(have)}.")
+    if "knn" not in cfg.splits or not {"train", "test"} <= set(cfg.splits["knn"]):
+        raise ValueError("The kNN evaluation needs cfg.splits['knn'] with train and test parts.")
+    if any(n < 0 for n in spec.extra_images):
+        raise ValueError(f"extra_images must be counts >= 0, got {list(spec.extra_images)}.")
+    if spec.student_dim < 0:
+        raise ValueError(f"student_dim must be 0 (the teacher's size) or positive, got {spec.student_dim}.")
+
+
+def _eval_path(run_dir: Path, knn_key: str) -> Path:
+    return run_dir / f"eval-{knn_key}.json"
+
+
+def run_sweep(cfg: Any, *, source: Teachers | None = None, progress: bool = True,
+              **override: Any) -> pd.DataFrame:
+    """Run (or read back) every cell; one row per cell.
+
+    ``source`` supplies the teachers' embeddings (one CLIP, one describer for the whole
+    sweep; built from ``cfg`` when not given). ``override`` may replace ``students``, ``families``, ``extra_images``, ``teachers``
+    (a list of names) or ``student_dim`` for this call. Columns: the cell (``family``,
+    ``n_train``, ``n_extra``, ``teacher``, ``student``, ``dim``), the student's size
+    (``params``, ``gflops``), training (``epochs_run``, ``best_epoch``, ``val_cosine``),
+    ``fidelity`` (mean cosine to the teacher on ``knn/test``), the kNN scores on
+    ``knn/test`` (``knn_accuracy``, ``knn_f1``, in points) and the teacher's own
+    (``teacher_f1`` at full size; ``teacher_dim_f1`` in the student's space).
+    """
+    from .. import data
+    from ..session import torch_device
+
+    spec = SweepSpec.from_config(cfg, **override)
+    check_sweep(cfg, spec)
+    teach = source or Teachers(cfg, progress=progress)
+    device = torch_device(cfg)
+    knn_tr, knn_te = data.load_split(cfg, "knn", "train"), data.load_split(cfg, "knn", "test")
+    splits = {f: (data.load_split(cfg, f, "train"), data.load_split(cfg, f, "validate"))
+              for f in spec.families}
+    others = data.load_other_pool(cfg, max(spec.extra_images, default=0))
+
+    rows: list[dict[str, Any]] = []
+    bar = tqdm(total=spec.n_runs, desc="distillation sweep", disable=not progress)
+    for teacher in spec.teachers:
+        knn_tr_t, knn_te_t = teach(teacher, knn_tr.paths), teach(teacher, knn_te.paths)
+        full_dim = knn_tr_t.shape[1]
+        teacher_f1 = knn_report(knn_tr_t, knn_tr.labels, knn_te_t, knn_te.labels,
+                                knn_te.classes, cfg.knn_k)["macro_f1"]
+        extra_t = teach(teacher, others) if others else np.zeros((0, full_dim), np.float32)
+        for family in spec.families:
+            tr, va = splits[family]
+            tr_t, va_t = teach(teacher, tr.paths), teach(teacher, va.paths)
+            for n_extra in spec.extra_images:
+                paths = list(tr.paths) + list(others[:n_extra])
+                targets = np.concatenate([tr_t, extra_t[:n_extra]])
+                val_t, ktr, kte = va_t, knn_tr_t, knn_te_t
+                dim = spec.student_dim or full_dim
+                teacher_dim_f1 = teacher_f1
+                if dim != full_dim:
+                    # The compact teacher: fitted on this cell's training targets only.
+                    proj = TargetProjection.fit(targets, dim)
+                    targets, val_t, ktr, kte = proj(targets), proj(va_t), proj(knn_tr_t), proj(knn_te_t)
+                    teacher_dim_f1 = knn_report(ktr, knn_tr.labels, kte, knn_te.labels,
+                                                knn_te.classes, cfg.knn_k)["macro_f1"]
+                knn_key = stable_hash(EVAL_VERSION, [str(p) for p in knn_tr.paths + knn_te.paths],
+                                      _array_digest(ktr), _array_digest(kte), cfg.knn_k,
+                                      knn_tr.labels, knn_te.labels)
+                for student in spec.students:
+                    label = f"{teacher} {family} +{n_extra} {student}"
+                    bar.set_postfix_str(label)
+                    settings = TrainSettings.from_config(cfg, student, dim)
+
+                    def tick(epoch: int, row: dict, label: str = label, total: int = settings.epochs) -> None:
+                        # One bar for the whole sweep; the epoch shows in its postfix.
+                        bar.set_postfix_str(f"{label} epoch {epoch + 1}/{total} "
+                                            f"val_cos {row['val_cosine']:.3f}")
+
+                    res = train_student(paths, targets, va.paths, val_t, settings, cfg.work_dir,
+                                        device=device, progress=False, on_epoch_end=tick)
+                    ev_path = _eval_path(res.run_dir, knn_key)
+                    if ev_path.is_file():
+                        import json
+
+                        ev = json.loads(ev_path.read_text())
+                    else:
+                        kw = dict(image_size=settings.image_size, work_dir=cfg.work_dir,
+                                  batch_size=cfg.distill_batch_size, device=device)
+                        s_tr = embed_with_student(res.model, knn_tr.paths, **kw)
+                        s_te = embed_with_student(res.model, knn_te.paths, **kw)
+                        rep = knn_report(s_tr, knn_tr.labels, s_te, knn_te.labels,
+                                         knn_te.classes, cfg.knn_k)
+                        cost = model_cost(res.model, settings.image_size, measure_speed=False)
+                        ev = {"knn_accuracy": rep["accuracy"], "knn_f1": rep["macro_f1"],
+                              "fidelity": fidelity(s_te, kte), "params": cost["params"],
+                              "gflops": cost["gflops"], "report": rep["report"]}
+                        atomic_write_json(ev_path, ev)
+                    rows.append({
+                        "family": family, "n_train": len(tr), "n_extra": n_extra,
+                        "teacher": teacher, "student": student, "dim": dim,
+                        "params": ev["params"], "gflops": ev["gflops"],
+                        "epochs_run": res.epochs_run, "best_epoch": res.best_epoch,
+                        "val_cosine": res.best_val_cosine, "fidelity": ev["fidelity"],
+                        "knn_accuracy": ev["knn_accuracy"], "knn_f1": ev["knn_f1"],
+                        "teacher_f1": teacher_f1, "teacher_dim_f1": teacher_dim_f1,
+                        "run_key": res.key,
+                    })
+                    bar.update(1)
+    bar.close()
+    return pd.DataFrame(rows)
+
+
+class _ImageTower:
+    """CLIP's image encoder as a plain ``nn.Module`` (for FLOPs and images/s)."""
+
+    @staticmethod
+    def wrap(clip: Any):
+        import torch
+
+        class Tower(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.clip_model = clip.model
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                with clip.autocast():
+                    return clip.encode_image(x)
+
+        return Tower()
+
+
+def cost_table(cfg: Any, *, source: Teachers | None = None, students: Sequence[str] | None = None,
+               student_dim: int | None = None, measure_speed: bool = True) -> pd.DataFrame:
+    """Parameters, GFLOPs per image and images/s of each student and of the CLIP teacher.
+
+    All measured the same way (:func:`evaluate.images_per_second`: the network alone on
+    ``cfg.distill_batch_size`` random images, ``cfg.distill_speed_batches`` timed batches,
+    on ``torch_device(cfg)``). The description teachers' row adds the VLM's measured speed
+    from chapter 03's timing file where there is one: their cost is VLM + CLIP text.
+    """
+    import torch
+
+    from ..session import torch_device
+
+    teach = source or Teachers(cfg)
+    device = torch_device(cfg)
+    dim = (student_dim if student_dim is not None else cfg.student_dim) or teach.dim
+    kw = dict(measure_speed=measure_speed, batch_size=cfg.distill_batch_size, device=device,
+              n_batches=cfg.distill_speed_batches)
+    rows = []
+    for name in students if students is not None else cfg.students:
+        torch.manual_seed(cfg.seed)
+        model = build_student(name, dim, cfg.student_image_size)
+        rows.append({"model": name, "role": "student", "image_size": cfg.student_image_size,
+                     **model_cost(model, cfg.student_image_size, **kw)})
+    clip = teach.clip
+    size = int(clip.info.get("image_size") or 224)
+    tower = _ImageTower.wrap(clip)
+    cost = model_cost(tower, size, **kw)
+    cost["params"] = int(clip.info.get("params", {}).get("image", cost["params"]))
+    rows.append({"model": f"CLIP {clip.name} image tower", "role": "teacher:image",
+                 "image_size": size, **cost})
+    for t in cfg.teachers:
+        if t != "image":
+            ips = teach.images_per_second(t)
+            rows.append({"model": f"VLM ({cfg.vlm_model}) + CLIP text", "role": f"teacher:{t}",
+                         "image_size": np.nan, "params": np.nan, "gflops": np.nan,
+                         "images_per_s": np.nan if ips is None else ips})
+    return pd.DataFrame(rows)
+
+
+def headline(results: pd.DataFrame, costs: pd.DataFrame, tolerance: float = 1.0) -> pd.DataFrame:
+    """Per teacher: the smallest student within ``tolerance`` F1 points of its teacher.
+
+    "Its teacher" is the full-size teacher's kNN F1 on the same ``knn/test``. The smallest
+    is by parameters; among a student's cells (train size, extra images) the best F1
+    counts. Where no student gets within reach, the closest one is shown with
+    ``within=False``. Speed-ups divide the student's images/s by the CLIP image tower's
+    (every teacher needs at least that) and by the teacher's own pipeline where measured.
+    """
+    speed = costs.set_index("model")["images_per_s"] if "images_per_s" in costs else pd.Series(dtype=float)
+    clip_row = costs[costs["role"] == "teacher:image"]
+    clip_ips = float(clip_row["images_per_s"].iloc[0]) if "images_per_s" in costs and len(clip_row) else np.nan
+    clip_params = float(clip_row["params"].iloc[0]) if len(clip_row) else np.nan
+    rows = []
+    for teacher, group in results.groupby("teacher", sort=False):
+        best = group.sort_values("knn_f1", ascending=False).drop_duplicates(["student", "dim"])
+        best = best.assign(gap=best["teacher_f1"] - best["knn_f1"])
+        ok = best[best["gap"] <= tolerance]
+        pick = ok.sort_values(["params", "gap"]).iloc[0] if len(ok) else best.sort_values("gap").iloc[0]
+        own = costs[costs["role"] == f"teacher:{teacher}"]
+        own_ips = float(own["images_per_s"].iloc[0]) if "images_per_s" in costs and len(own) else np.nan
+        s_ips = float(speed.get(pick["student"], np.nan))
+        rows.append({
+            "teacher": teacher, "student": pick["student"], "within": bool(len(ok)),
+            "dim": int(pick["dim"]), "family": pick["family"], "n_extra": int(pick["n_extra"]),
+            "student_f1": pick["knn_f1"], "teacher_f1": pick["teacher_f1"], "gap": pick["gap"],
+            "params": int(pick["params"]), "params_vs_clip_image": pick["params"] / clip_params,
+            "student_images_per_s": s_ips, "speedup_vs_clip_image": s_ips / clip_ips,
+            "speedup_vs_teacher": s_ips / own_ips,
+        })
+        r = rows[-1]
+        # One number for chapter 06: against the teacher's own pipeline where it was timed,
+        # else against CLIP's image tower (a floor: a description teacher also runs a VLM).
+        own = np.isfinite(r["speedup_vs_teacher"])
+        r["speedup"] = r["speedup_vs_teacher"] if own else r["speedup_vs_clip_image"]
+        r["speedup_basis"] = "teacher pipeline" if own else "CLIP image tower"
+    return pd.DataFrame(rows)
+
+
+def headline_metrics(table: pd.DataFrame) -> dict[str, Any]:
+    """The headline as ``{teacher: {column: value}}`` with plain JSON types (NaN -> None)."""
+    import json
+
+    return json.loads(table.set_index("teacher").to_json(orient="index")) if len(table) else {}

@@ -1,0 +1,214 @@
+"""Teachers read the chapters' caches; the sweep covers its grid, resumes and skips finished
+runs; the headline picks the smallest student within a point of its teacher."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+import clipdistill.data as data
+from clipdistill import embed, models, vlm
+from clipdistill.config import resolve
+from clipdistill.data.splits import Split
+from clipdistill.distill import (DimensionMismatchError, headline, headline_metrics, run_sweep,
+                                 teacher_embeddings)
+from clipdistill.distill import sweep as sweep_mod
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def colour_images(folder, n, colour, seed):
+    """Noisy images around one colour: "cats" red, "dogs" blue, "others" green."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(n):
+        arr = np.clip(rng.normal(colour, 40, size=(36, 36, 3)), 0, 255).astype(np.uint8)
+        out.append(folder / f"{i}.png")
+        Image.fromarray(arr).save(out[-1])
+    return out
+
+
+def labelled(root, name, per_class, seed):
+    cats = colour_images(root / name / "cat", per_class, (200, 60, 60), seed)
+    dogs = colour_images(root / name / "dog", per_class, (60, 60, 200), seed + 1)
+    return Split(paths=cats + dogs, labels=np.array([0] * per_class + [1] * per_class),
+                 classes=["cat", "dog"], name=name)
+
+
+class FakeTeachers:
+    """Deterministic stand-in for CLIP: a fixed random projection of 4x4 thumbnails."""
+
+    dim = 16
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, teacher, paths):
+        self.calls += 1
+        w = np.random.default_rng({"image": 0, "generic": 1, "specific": 2}[teacher]).normal(size=(48, self.dim))
+        feats = np.stack([np.asarray(Image.open(p).convert("RGB").resize((4, 4)), np.float32).ravel() / 255
+                          for p in paths]) if len(paths) else np.zeros((0, 48))
+        e = (feats - 0.4) @ w
+        return (e / np.linalg.norm(e, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def fake_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sweepdata")
+    splits = {("knn", "train"): labelled(root, "knn_train", 5, 0),
+              ("knn", "test"): labelled(root, "knn_test", 5, 10),
+              ("cat_dog_1k", "train"): labelled(root, "s_train", 6, 20),
+              ("cat_dog_1k", "validate"): labelled(root, "s_val", 2, 30),
+              ("cat_dog_10k", "train"): labelled(root, "m_train", 12, 40),
+              ("cat_dog_10k", "validate"): labelled(root, "m_val", 2, 50)}
+    others = colour_images(root / "other", 6, (60, 200, 60), 60)
+    return splits, others
+
+
+@pytest.fixture
+def sweep_cfg(tmp_path, fake_data, monkeypatch):
+    splits, others = fake_data
+    monkeypatch.setattr(data, "load_split", lambda cfg, f, p: splits[(f, p)])
+    monkeypatch.setattr(data, "load_other_pool", lambda cfg, n: others[:n])
+    return resolve("smoke", {
+        "work_dir": str(tmp_path / "work"), "results_dir": str(tmp_path / "results"),
+        "students": ["tiny_cnn"], "distill_families": ["cat_dog_1k", "cat_dog_10k"],
+        "extra_images": [0, 4], "teachers": ["image", "generic"], "student_image_size": 32,
+        "epochs": 1, "distill_batch_size": 8, "knn_k": 3, "device": "cpu",
+    }, accelerator=False)
+
+
+def test_sweep_covers_the_grid_and_skips_finished_runs(sweep_cfg, monkeypatch):
+    src = FakeTeachers()
+    df = run_sweep(sweep_cfg, source=src, progress=False)
+    assert len(df) == 2 * 2 * 2  # families x extras x teachers (one student)
+    assert set(df["n_extra"]) == {0, 4} and set(df["teacher"]) == {"image", "generic"}
+    assert set(df["n_train"]) == {12, 24} and (df["dim"] == 16).all()
+    for col in ("knn_f1", "knn_accuracy", "teacher_f1", "fidelity", "val_cosine", "params"):
+        assert df[col].notna().all(), col
+    assert df["fidelity"].between(-1, 1).all()
+    assert df["run_key"].nunique() == len(df)  # every cell is its own run
+
+    fresh = []
+    real = sweep_mod.train_student
+
+    def spy(*a, **k):
+        res = real(*a, **k)
+        fresh.append(res.resumed_from_epoch != -1)
+        return res
+
+    monkeypatch.setattr(sweep_mod, "train_student", spy)
+    again = run_sweep(sweep_cfg, source=src, progress=False)
+    assert len(fresh) == len(df) and not any(fresh)  # all read back, none retrained
+    pd.testing.assert_frame_equal(df, again)
+
+    # Every figure draws from this frame: one panel per teacher, curves read from done.json.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from clipdistill.distill import figures
+
+    for fig in (figures.accuracy_vs_student_size(df), figures.accuracy_vs_train_size(df),
+                figures.accuracy_vs_extra_images(df), figures.fidelity_figure(df),
+                figures.training_curves(df, sweep_cfg.work_dir)):
+        assert len(fig.axes) == 2
+        plt.close(fig)
+
+
+def test_compact_student_learns_a_projected_teacher(sweep_cfg):
+    df = run_sweep(sweep_cfg, source=FakeTeachers(), progress=False, student_dim=4,
+                   teachers=["image"], families=["cat_dog_1k"], extra_images=[4])
+    assert len(df) == 1 and df["dim"].iloc[0] == 4
+    assert np.isfinite(df["teacher_dim_f1"].iloc[0]) and np.isfinite(df["fidelity"].iloc[0])
+    with pytest.raises(DimensionMismatchError, match="64-d projection of 16-d"):
+        run_sweep(sweep_cfg, source=FakeTeachers(), progress=False, student_dim=64,
+                  teachers=["image"], families=["cat_dog_1k"], extra_images=[0])
+
+
+def test_bad_sweep_settings_fail_before_any_work(sweep_cfg):
+    src = FakeTeachers()
+    with pytest.raises(ValueError, match="Unknown teacher 'clip'. Valid: image, generic, specific"):
+        run_sweep(sweep_cfg, source=src, teachers=["clip"], progress=False)
+    with pytest.raises(ValueError, match="family 'knn' needs train and validate"):
+        run_sweep(sweep_cfg, source=src, families=["knn"], progress=False)
+    with pytest.raises(ValueError, match="Unknown student 'resnet50'"):
+        run_sweep(sweep_cfg, source=src, students=["resnet50"], progress=False)
+    assert src.calls == 0
+
+
+def test_headline_smallest_student_within_one_point():
+    rows = []
+    for student, params, f1s in [("tiny", 1e5, [90.0, 98.2]), ("mid", 1e6, [99.0, 99.5]),
+                                 ("big", 1e7, [99.6, 99.0])]:
+        for n_extra, f1 in zip([0, 1000], f1s):
+            rows.append(dict(teacher="image", student=student, dim=512, family="cat_dog_1k",
+                             n_extra=n_extra, knn_f1=f1, teacher_f1=99.0, params=params))
+    rows.append(dict(teacher="generic", student="tiny", dim=512, family="cat_dog_1k", n_extra=0,
+                     knn_f1=80.0, teacher_f1=95.0, params=1e5))
+    costs = pd.DataFrame([
+        {"model": "tiny", "role": "student", "params": 1e5, "images_per_s": 1000.0},
+        {"model": "mid", "role": "student", "params": 1e6, "images_per_s": 400.0},
+        {"model": "big", "role": "student", "params": 1e7, "images_per_s": 100.0},
+        {"model": "CLIP", "role": "teacher:image", "params": 8e7, "images_per_s": 50.0},
+        {"model": "VLM", "role": "teacher:generic", "params": np.nan, "images_per_s": np.nan},
+    ])
+    h = headline(pd.DataFrame(rows), costs).set_index("teacher")
+    # tiny reaches 98.2 (with extra images): within 1 point of 99.0, and the smallest.
+    assert h.loc["image", "student"] == "tiny" and h.loc["image", "within"]
+    assert h.loc["image", "n_extra"] == 1000 and h.loc["image", "speedup"] == pytest.approx(20.0)
+    # Nobody within a point: the closest is shown, flagged, against CLIP's image tower.
+    assert not h.loc["generic", "within"] and h.loc["generic", "speedup_basis"] == "CLIP image tower"
+    metrics = headline_metrics(h.reset_index())
+    assert metrics["image"]["student"] == "tiny" and metrics["generic"]["speedup_vs_teacher"] is None
+
+
+class FakeDescriber:
+    key = "fake-describer-v1"
+
+    def __init__(self, fail=False):
+        self.fail = fail
+
+    def describe(self, paths, prompt):
+        if self.fail:
+            raise AssertionError("descriptions should have come from the cache")
+        return [f"a photo numbered {p.stem}" for p in paths]
+
+
+def test_teachers_read_chapters_02_and_03_caches(tmp_path, monkeypatch):
+    from tiny_clip import TINY, make_images, register
+
+    register()
+    cfg = resolve("smoke", {"work_dir": str(tmp_path), "device": "cpu"}, accelerator=False)
+    clip = models.load_clip(TINY, "openai", random_weights=True)
+    paths = make_images(tmp_path / "img", 4)
+    # What chapters 02 and 03 leave behind:
+    image_rows = embed.embed_images(clip, paths, cache_dir=embed.cache_dir_for(cfg), num_workers=0,
+                                    progress=False)
+    texts = vlm.describe_split(cfg, paths, "generic", describer=FakeDescriber(), progress=False)
+    text_rows = embed.embed_texts(clip, texts, cache_dir=embed.cache_dir_for(cfg), progress=False)
+
+    def no_encoding(*a, **k):
+        raise AssertionError("the teacher should have been read from the cache")
+
+    monkeypatch.setattr(clip, "encode_image", no_encoding)
+    monkeypatch.setattr(clip, "encode_text", no_encoding)
+    cfg.num_workers = 0
+    np.testing.assert_array_equal(teacher_embeddings(cfg, "image", paths, clip=clip, progress=False),
+                                  image_rows)
+    np.testing.assert_array_equal(
+        teacher_embeddings(cfg, "generic", paths, clip=clip, describer=FakeDescriber(fail=True),
+                           progress=False), text_rows)
+    with pytest.raises(ValueError, match="Unknown teacher"):
+        teacher_embeddings(cfg, "caption", paths, clip=clip)
