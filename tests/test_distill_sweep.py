@@ -145,6 +145,8 @@ def test_bad_sweep_settings_fail_before_any_work(sweep_cfg):
         run_sweep(sweep_cfg, source=src, families=["knn"], progress=False)
     with pytest.raises(ValueError, match="Unknown student 'resnet50'"):
         run_sweep(sweep_cfg, source=src, students=["resnet50"], progress=False)
+    with pytest.raises(TypeError, match="Unknown sweep setting.*family.*Valid: students"):
+        run_sweep(sweep_cfg, source=src, family=["cat_dog_1k"], progress=False)
     assert src.calls == 0
 
 
@@ -212,3 +214,17 @@ def test_teachers_read_chapters_02_and_03_caches(tmp_path, monkeypatch):
                            progress=False), text_rows)
     with pytest.raises(ValueError, match="Unknown teacher"):
         teacher_embeddings(cfg, "caption", paths, clip=clip)
+
+
+def test_the_clip_teacher_is_measured_like_a_student():
+    from tiny_clip import TINY, register
+
+    from clipdistill.distill import clip_image_tower, count_flops, images_per_second
+
+    register()
+    clip = models.load_clip(TINY, "openai", random_weights=True)
+    tower = clip_image_tower(clip)
+    assert sum(p.numel() for p in tower.parameters()) == sum(p.numel() for p in clip.model.parameters())
+    size = clip.info["image_size"]
+    assert count_flops(tower, size) > 0
+    assert images_per_second(tower, size, batch_size=2, n_batches=1, warmup=0) > 0

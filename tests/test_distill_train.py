@@ -183,3 +183,10 @@ def test_augmentation_is_seeded_per_image_and_identity_params_do_nothing():
     assert torch.allclose(augment_batch(x, flip), x.flip(-1), atol=1e-5)
     out = augment_batch(x, a)
     assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
+
+
+@pytest.mark.parametrize("student", ["resnet18", "vit_tiny"])
+def test_the_bigger_students_train_too(toy, tmp_path, student):
+    res = run(toy, tmp_path, settings(student=student, epochs=1))
+    assert res.epochs_run == 1 and np.isfinite(res.history[0]["train_loss"])
+    assert (res.run_dir / "best.pt").is_file() and (res.run_dir / "done.json").is_file()

@@ -9,8 +9,8 @@
 """
 
 from . import figures
-from .evaluate import (count_flops, count_params, embed_with_student, fidelity,
-                       images_per_second, knn_report, model_cost)
+from .evaluate import (clip_image_tower, count_flops, count_params, embed_with_student,
+                       fidelity, images_per_second, knn_report, model_cost)
 from .students import (STUDENTS, DimensionMismatchError, Student, TargetProjection,
                        build_student, student_names)
 from .sweep import SweepSpec, cost_table, headline, headline_metrics, run_sweep
@@ -21,6 +21,6 @@ __all__ = [
     "STUDENTS", "Student", "build_student", "student_names", "TargetProjection",
     "DimensionMismatchError", "TrainSettings", "TrainResult", "train_student", "cosine_loss",
     "embed_with_student", "fidelity", "knn_report", "count_params", "count_flops",
-    "images_per_second", "model_cost", "TEACHERS", "Teachers", "teacher_embeddings",
+    "images_per_second", "model_cost", "clip_image_tower", "TEACHERS", "Teachers", "teacher_embeddings",
     "SweepSpec", "run_sweep", "cost_table", "headline", "headline_metrics", "figures",
 ]

@@ -29,6 +29,7 @@ __all__ = [
     "count_flops",
     "images_per_second",
     "model_cost",
+    "clip_image_tower",
 ]
 
 
@@ -92,38 +93,63 @@ def count_flops(model: nn.Module, image_size: int | Sequence[int]) -> int:
 def images_per_second(model: nn.Module, image_size: int | Sequence[int], *,
                       batch_size: int = 32, device: torch.device | str = "cpu",
                       n_batches: int = 10, warmup: int = 2,
-                      dtype: torch.dtype = torch.float32) -> float:
+                      autocast_dtype: torch.dtype | None = None) -> float:
     """Throughput of ``model`` on random ``image_size`` batches (the network alone).
 
     Decoding and resizing are left out on purpose: they cost the same for student and
-    teacher. CUDA work is synchronised before the clock stops. For benchmarks, not tests.
+    teacher. ``autocast_dtype`` (e.g. ``torch.bfloat16`` on a GPU) runs the forward
+    under autocast; give student and teacher the same one for a fair ratio. CUDA work is
+    synchronised before the clock stops. For notebooks and benchmarks, never tests.
     """
+    import contextlib
+
     h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
     device = torch.device(device)
     model = model.to(device).eval()
-    x = torch.randn(batch_size, 3, h, w, device=device, dtype=dtype)
+    x = torch.randn(batch_size, 3, h, w, device=device)
+    amp = (torch.autocast(device_type=device.type, dtype=autocast_dtype)
+           if autocast_dtype is not None else contextlib.nullcontext())
 
     def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    for _ in range(warmup):
-        model(x)
-    sync()
-    t0 = time.perf_counter()
-    for _ in range(n_batches):
-        model(x)
-    sync()
+    with amp:
+        for _ in range(warmup):
+            model(x)
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(n_batches):
+            model(x)
+        sync()
     return batch_size * n_batches / (time.perf_counter() - t0)
+
+
+class _ClipImageTower(nn.Module):
+    def __init__(self, clip: Any) -> None:
+        super().__init__()
+        self.clip_model = clip.model  # registered, so .to() and .parameters() see it
+        self._clip = clip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._clip.encode_image(x)
+
+
+def clip_image_tower(clip: Any) -> nn.Module:
+    """A loaded :class:`clipdistill.models.ClipModel`'s image encoder as a plain module,
+    so :func:`images_per_second` and :func:`count_flops` measure the teacher the same way
+    as a student (parameters of the image tower: ``clip.info["params"]["image"]``)."""
+    return _ClipImageTower(clip)
 
 
 def model_cost(model: nn.Module, image_size: int | Sequence[int], *, measure_speed: bool = True,
                batch_size: int = 32, device: torch.device | str = "cpu",
-               n_batches: int = 10) -> dict[str, float]:
+               n_batches: int = 10, autocast_dtype: torch.dtype | None = None) -> dict[str, float]:
     """``params``, ``gflops`` (per image) and, if asked, ``images_per_s`` of one network."""
     out: dict[str, float] = {"params": count_params(model),
                              "gflops": count_flops(model, image_size) / 1e9}
     if measure_speed:
         out["images_per_s"] = images_per_second(model, image_size, batch_size=batch_size,
-                                                device=device, n_batches=n_batches)
+                                                device=device, n_batches=n_batches,
+                                                autocast_dtype=autocast_dtype)
     return out

@@ -22,7 +22,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..io import atomic_write_json, stable_hash
-from .evaluate import embed_with_student, fidelity, knn_report, model_cost
+from .evaluate import clip_image_tower, embed_with_student, fidelity, knn_report, model_cost
 from .students import TargetProjection, build_student, student_names
 from .teachers import Teachers, check_teachers
 from .train import TrainSettings, _array_digest, train_student
@@ -44,6 +44,10 @@ class SweepSpec:
 
     @classmethod
     def from_config(cls, cfg: Any, **override: Any) -> "SweepSpec":
+        unknown = set(override) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            valid = ", ".join(f.name for f in dataclasses.fields(cls))
+            raise TypeError(f"Unknown sweep setting(s) {', '.join(sorted(unknown))}. Valid: {valid}.")
         pick = lambda name, field: override.get(name) if override.get(name) is not None else field  # noqa: E731
         return cls(students=tuple(pick("students", cfg.students)),
                    families=tuple(pick("families", cfg.distill_families)),
@@ -117,7 +121,9 @@ def run_sweep(cfg: Any, *, source: Teachers | None = None, progress: bool = True
             tr, va = splits[family]
             tr_t, va_t = teach(teacher, tr.paths), teach(teacher, va.paths)
             for n_extra in spec.extra_images:
-                paths = list(tr.paths) + list(others[:n_extra])
+                extra = list(others[:n_extra])  # fewer only if the pool allowed it (allow_fewer)
+                n_extra = len(extra)
+                paths = list(tr.paths) + extra
                 targets = np.concatenate([tr_t, extra_t[:n_extra]])
                 val_t, ktr, kte = va_t, knn_tr_t, knn_te_t
                 dim = spec.student_dim or full_dim
@@ -175,32 +181,13 @@ def run_sweep(cfg: Any, *, source: Teachers | None = None, progress: bool = True
     return pd.DataFrame(rows)
 
 
-class _ImageTower:
-    """CLIP's image encoder as a plain ``nn.Module`` (for FLOPs and images/s)."""
-
-    @staticmethod
-    def wrap(clip: Any):
-        import torch
-
-        class Tower(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.clip_model = clip.model
-
-            def forward(self, x: torch.Tensor) -> torch.Tensor:
-                with clip.autocast():
-                    return clip.encode_image(x)
-
-        return Tower()
-
-
 def cost_table(cfg: Any, *, source: Teachers | None = None, students: Sequence[str] | None = None,
                student_dim: int | None = None, measure_speed: bool = True) -> pd.DataFrame:
     """Parameters, GFLOPs per image and images/s of each student and of the CLIP teacher.
 
     All measured the same way (:func:`evaluate.images_per_second`: the network alone on
     ``cfg.distill_batch_size`` random images, ``cfg.distill_speed_batches`` timed batches,
-    on ``torch_device(cfg)``). The description teachers' row adds the VLM's measured speed
+    on ``torch_device(cfg)``, under the teacher's autocast setting). The description teachers' row adds the VLM's measured speed
     from chapter 03's timing file where there is one: their cost is VLM + CLIP text.
     """
     import torch
@@ -210,18 +197,19 @@ def cost_table(cfg: Any, *, source: Teachers | None = None, students: Sequence[s
     teach = source or Teachers(cfg)
     device = torch_device(cfg)
     dim = (student_dim if student_dim is not None else cfg.student_dim) or teach.dim
+    clip = teach.clip
+    # The teacher embeds under its autocast setting (bf16/fp16 on a GPU): time the
+    # students under the same one, or the ratio would flatter the teacher's precision.
     kw = dict(measure_speed=measure_speed, batch_size=cfg.distill_batch_size, device=device,
-              n_batches=cfg.distill_speed_batches)
+              n_batches=cfg.distill_speed_batches, autocast_dtype=clip.amp_dtype)
     rows = []
     for name in students if students is not None else cfg.students:
         torch.manual_seed(cfg.seed)
         model = build_student(name, dim, cfg.student_image_size)
         rows.append({"model": name, "role": "student", "image_size": cfg.student_image_size,
                      **model_cost(model, cfg.student_image_size, **kw)})
-    clip = teach.clip
     size = int(clip.info.get("image_size") or 224)
-    tower = _ImageTower.wrap(clip)
-    cost = model_cost(tower, size, **kw)
+    cost = model_cost(clip_image_tower(clip), size, **kw)
     cost["params"] = int(clip.info.get("params", {}).get("image", cost["params"]))
     rows.append({"model": f"CLIP {clip.name} image tower", "role": "teacher:image",
                  "image_size": size, **cost})
