@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from clipdistill.distill import DimensionMismatchError, TrainSettings, train_student
-from clipdistill.distill.train import image_store, run_key
+from clipdistill.distill.train import _load_square, image_store, run_key
 
 SIZE = 32
 
@@ -84,7 +84,18 @@ class Interrupt(Exception):
 def test_resumed_run_matches_uninterrupted(toy, tmp_path):
     # mobilenet has dropout: the global RNG must be restored too, not only the weights.
     s = settings(student="mobilenet_v3_small", epochs=3)
-    full = run(toy, tmp_path / "a", s)
+    final = {}
+
+    def keep_final(name):
+        def hook(epoch, row):
+            if epoch == s.epochs - 1:  # the last epoch's full state, before last.pt goes
+                ckpt = tmp_path / name / "distill" / "runs" / key / "last.pt"
+                final[name] = torch.load(ckpt, weights_only=False)
+        return hook
+
+    (tp, tt), (vp, vt) = toy["train"], toy["val"]
+    key = run_key(s, tp, tt, vp, vt)
+    full = run(toy, tmp_path / "a", s, on_epoch_end=keep_final("a"))
 
     def stop_after_first(epoch, row):
         if epoch == 0:
@@ -92,19 +103,20 @@ def test_resumed_run_matches_uninterrupted(toy, tmp_path):
 
     with pytest.raises(Interrupt):
         run(toy, tmp_path / "b", s, on_epoch_end=stop_after_first)
-    run_dir = tmp_path / "b" / "distill" / "runs" / full.key
+    run_dir = tmp_path / "b" / "distill" / "runs" / key
     assert (run_dir / "last.pt").is_file() and not (run_dir / "done.json").exists()
     torch.manual_seed(12345)  # the caller's RNG state must not matter
-    resumed = run(toy, tmp_path / "b", s)
+    resumed = run(toy, tmp_path / "b", s, on_epoch_end=keep_final("b"))
 
     assert resumed.resumed_from_epoch == 1
     assert resumed.history == full.history
-    a = torch.load(full.run_dir / "last.pt", weights_only=False)
-    b = torch.load(resumed.run_dir / "last.pt", weights_only=False)
-    for name, tensor in a["model"].items():
+    a, b = final["a"], final["b"]
+    for name, tensor in a["model"].items():  # the last epoch's weights, bit for bit
         assert torch.equal(tensor, b["model"][name]), name
-    for k, v in full.model.state_dict().items():
+    assert a["scheduler"] == b["scheduler"]
+    for k, v in full.model.state_dict().items():  # and the best weights returned
         assert torch.equal(v, resumed.model.state_dict()[k]), k
+    assert not (run_dir / "last.pt").exists()  # a finished run keeps best.pt + done.json
 
 
 def test_finished_run_is_loaded_not_retrained(toy, tmp_path):
@@ -162,11 +174,30 @@ def test_run_key_changes_with_settings_and_targets(toy):
 def test_image_store_is_built_once(toy, tmp_path):
     paths = toy["train"][0]
     store = image_store(paths, SIZE, tmp_path, progress=False)
-    arr = store.array()
-    assert arr.shape == (len(paths), SIZE, SIZE, 3) and arr.dtype == np.uint8
-    mtime = store.path.stat().st_mtime_ns
-    assert image_store(paths, SIZE, tmp_path, progress=False).path.stat().st_mtime_ns == mtime
+    arr = store.take([3, 0, 7])
+    assert store.count == len(paths) and arr.shape == (3, SIZE, SIZE, 3) and arr.dtype == np.uint8
+    np.testing.assert_array_equal(arr[1], _load_square(paths[0], SIZE))
+    mtimes = [c.stat().st_mtime_ns for c in store.chunks]
+    again = image_store(paths, SIZE, tmp_path, progress=False)
+    assert [c.stat().st_mtime_ns for c in again.chunks] == mtimes
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_overlapping_lists_share_chunks(tmp_path, monkeypatch):
+    from clipdistill.distill import train as train_mod
+
+    monkeypatch.setattr(train_mod, "CHUNK_AVG", 3)
+    monkeypatch.setattr(train_mod, "CHUNK_MAX", 4)
+    paths = make_images(tmp_path / "pool", 14, seed=3)
+    big = image_store(paths, SIZE, tmp_path / "s", progress=False)
+    files = set((tmp_path / "s").glob("*.npy"))
+    small = image_store(paths[:9], SIZE, tmp_path / "s", progress=False)  # a nested prefix
+    new = set((tmp_path / "s").glob("*.npy")) - files
+    assert len(small.chunks) > len(new)  # most of the prefix is reused, not re-decoded
+    assert len(big.chunks) > 1
+    np.testing.assert_array_equal(small.take(range(9)), big.take(range(9)))
+    np.testing.assert_array_equal(big.take([13, 0]), np.stack([_load_square(paths[13], SIZE),
+                                                               _load_square(paths[0], SIZE)]))
 
 
 def test_augmentation_is_seeded_per_image_and_identity_params_do_nothing():

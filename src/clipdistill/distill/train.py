@@ -6,10 +6,11 @@ extra images like any other.
 
 Design choices, and why:
 
-- **Images are decoded once.** Every run of a sweep reads the same images (one store per
-  image list, ``work_dir/distill/images/``): a memory-mapped ``uint8`` array of
-  ``image_size`` squares, so an epoch costs the network, not JPEG decoding. Batches are
-  slices of that map; augmentation runs vectorised on the training device (no loader
+- **Images are decoded once.** Every run of a sweep reads the same images from
+  ``work_dir/distill/images/``: memory-mapped ``uint8`` arrays of ``image_size`` squares,
+  in content-defined chunks that overlapping image lists share, so an epoch costs the
+  network, not JPEG decoding, and the 100K extra pool is stored once, not once per cell.
+  Batches are gathered from those maps; augmentation runs vectorised on the training device (no loader
   processes to start every epoch, nothing to pickle).
 - **Randomness is a function of (seed, epoch, index).** The epoch's order and each
   image's augmentation come from their own seeded generators, not from a global stream,
@@ -65,7 +66,7 @@ __all__ = [
 IMAGE_MEAN = (0.485, 0.456, 0.406)
 IMAGE_STD = (0.229, 0.224, 0.225)
 STORE_VERSION = 1
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 1  # bump when students, augmentation or the loop change meaning
 
 
 @dataclass(frozen=True)
@@ -112,41 +113,85 @@ def _files_key(paths: Sequence[str | os.PathLike]) -> list[Any]:
     return out
 
 
+# Content-defined chunking: a list of images is stored as chunks that end after every path
+# whose hash is 0 modulo CHUNK_AVG (or at CHUNK_MAX images). A chunk is named by its own
+# files, so lists that share a run of paths (the 1K extra pool inside the 10K one, the same
+# train split in every cell of the sweep) share those chunks on disk instead of storing
+# and decoding the images again per list.
+CHUNK_AVG = 512
+CHUNK_MAX = 4 * CHUNK_AVG
+
+
+def _chunks(keys: list[Any]) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    for i, key in enumerate(keys):
+        cut = int(stable_hash("cut", key[0], length=8), 16) % CHUNK_AVG == 0
+        if cut or i + 1 - start >= CHUNK_MAX or i + 1 == len(keys):
+            spans.append((start, i + 1))
+            start = i + 1
+    return spans
+
+
 @dataclass
 class ImageStore:
-    """``len(paths)`` images as one read-only (N, S, S, 3) uint8 memory map."""
+    """A list of images as uint8 (S, S, 3) squares in memory-mapped chunk files."""
 
-    path: Path
+    chunks: list[Path]
+    sizes: list[int]
     size: int
-    count: int
+    _maps: list[np.ndarray] | None = field(default=None, repr=False)
 
-    def array(self) -> np.ndarray:
-        return np.load(self.path, mmap_mode="r")
+    @property
+    def count(self) -> int:
+        return int(sum(self.sizes))
+
+    def take(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Images at ``indices`` (any order) as one (B, S, S, 3) uint8 array (a copy)."""
+        if self._maps is None:  # mapped lazily, once
+            self._maps = [np.load(c, mmap_mode="r") for c in self.chunks]
+        idx = np.asarray(indices, dtype=np.int64)
+        offsets = np.cumsum([0, *self.sizes])
+        which = np.searchsorted(offsets, idx, side="right") - 1
+        out = np.empty((len(idx), self.size, self.size, 3), dtype=np.uint8)
+        for c in np.unique(which):
+            sel = which == c
+            out[sel] = self._maps[c][idx[sel] - offsets[c]]
+        return out
+
+
+def _build_chunk(paths: Sequence[str | os.PathLike], size: int, target: Path, bar: Any) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".npy.tmp")
+    os.close(fd)
+    try:
+        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
+                                        shape=(len(paths), size, size, 3))
+        for i, p in enumerate(paths):
+            arr[i] = _load_square(p, size)
+            bar.update(1)
+        arr.flush()
+        del arr
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def image_store(paths: Sequence[str | os.PathLike], size: int, cache_dir: str | os.PathLike,
                 *, progress: bool = True) -> ImageStore:
-    """Decode ``paths`` once into a cached memory map (built atomically, reused after)."""
+    """Decode ``paths`` once into cached memory-mapped chunks (each built atomically)."""
     cache_dir = Path(cache_dir)
-    key = stable_hash("distill-images", STORE_VERSION, size, _files_key(paths))
-    target = cache_dir / f"{key}.npy"
-    if not target.is_file():
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=f".{key}.", suffix=".npy.tmp")
-        os.close(fd)
-        try:
-            arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
-                                            shape=(len(paths), size, size, 3))
-            for i, p in enumerate(tqdm(paths, desc=f"decode images ({size}px)",
-                                       disable=not progress, leave=False)):
-                arr[i] = _load_square(p, size)
-            arr.flush()
-            del arr
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    return ImageStore(path=target, size=size, count=len(paths))
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    keys = _files_key(paths)
+    spans = _chunks(keys)
+    targets = [cache_dir / f"{stable_hash('distill-images', STORE_VERSION, size, keys[a:b])}.npy"
+               for a, b in spans]
+    todo = [(span, t) for span, t in zip(spans, targets) if not t.is_file()]
+    if todo:
+        with tqdm(total=sum(b - a for (a, b), _ in todo), desc=f"decode images ({size}px)",
+                  disable=not progress, leave=False) as bar:
+            for (a, b), t in todo:
+                _build_chunk(paths[a:b], size, t, bar)
+    return ImageStore(chunks=targets, sizes=[b - a for a, b in spans], size=size)
 
 
 # -- batches and augmentation ----------------------------------------------------------------
@@ -218,10 +263,9 @@ def augment_batch(x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
 
 
 def iter_batches(store: ImageStore, batch_size: int):
-    """Consecutive uint8 (B, S, S, 3) slices of a store, in order (for evaluation)."""
-    arr = store.array()
+    """Consecutive uint8 (B, S, S, 3) batches of a store, in order (for evaluation)."""
     for start in range(0, store.count, batch_size):
-        yield np.array(arr[start:start + batch_size])  # a copy: the map is read-only
+        yield store.take(np.arange(start, min(start + batch_size, store.count)))
 
 
 # -- training ----------------------------------------------------------------------------
@@ -329,8 +373,9 @@ def train_student(
     ``train_targets`` are the teacher's embeddings of ``train_paths`` (already projected for
     a compact student). Checkpoints live in ``work_dir/distill/runs/<key>/``: ``last.pt``
     (everything needed to continue), ``best.pt`` (the best weights on validate) and
-    ``done.json`` once the run has finished, after which calling again loads the result.
-    ``on_epoch_end(epoch, row)`` runs after each epoch's checkpoint is on disk.
+    ``done.json`` once the run has finished, after which calling again loads the result
+    (and ``last.pt`` is deleted). ``on_epoch_end(epoch, row)`` runs after each epoch's
+    checkpoint is on disk.
     """
     train_targets = np.asarray(train_targets, dtype=np.float32)
     val_targets = np.asarray(val_targets, dtype=np.float32)
@@ -401,7 +446,6 @@ def train_student(
         start = ckpt["epoch"] + 1
     resumed_from = start
 
-    train_arr = train_store.array()
     targets_t = torch.as_tensor(train_targets)
     stopped_early = bad_epochs >= settings.patience and start > 0
     bar = tqdm(range(start, settings.epochs), desc=f"distil {settings.student}",
@@ -412,7 +456,7 @@ def train_student(
         total, n = 0.0, 0
         for step in range(steps_per_epoch):
             idx = np.sort(order[step * bs:(step + 1) * bs])  # sorted: forward map reads
-            x = to_input(train_arr[idx], device)
+            x = to_input(train_store.take(idx), device)
             if settings.augment:
                 x = augment_batch(x, augment_params(settings.seed, epoch, idx))
             t = targets_t[idx].to(device)
@@ -449,6 +493,9 @@ def train_student(
     atomic_write_json(done_path, {"history": history, "best_epoch": best_epoch,
                                   "best_val_cosine": best, "stopped_early": stopped_early,
                                   **settings_json})
+    # last.pt only serves a resume, and a finished run is never resumed: free the disk
+    # (optimiser state is twice the weights; a ResNet-18 run's last.pt is ~130 MB).
+    last_path.unlink(missing_ok=True)
     model.load_state_dict(torch.load(run_dir / "best.pt", map_location=device))
     model.eval()
     return TrainResult(model=model, run_dir=run_dir, key=key, history=history,
