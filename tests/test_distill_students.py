@@ -11,16 +11,7 @@ import torch
 from clipdistill.distill import (STUDENTS, DimensionMismatchError, TargetProjection,
                                  build_student, count_flops, count_params, fidelity,
                                  images_per_second, model_cost)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: these nets are tiny, and on a shared 2-core box extra threads
-    only wait on each other (results are the same either way)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from distill_testing import one_thread, unit_rows  # noqa: F401 (an autouse fixture)
 
 
 @pytest.mark.parametrize("name", list(STUDENTS))
@@ -57,11 +48,6 @@ def test_bad_student_choices_fail_clearly():
         build_student("vit_tiny", 64, 40)
     with pytest.raises(ValueError, match="out_dim"):
         build_student("tiny_cnn", 0, 64)
-
-
-def unit_rows(n, d, seed=0):
-    x = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
 def cone(n, d, rank, seed=0):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from PIL import Image
 
 import clipdistill.data as data
@@ -16,14 +15,7 @@ from clipdistill.data.splits import Split
 from clipdistill.distill import (DimensionMismatchError, headline, headline_metrics, run_sweep,
                                  teacher_embeddings)
 from clipdistill.distill import sweep as sweep_mod
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from distill_testing import one_thread  # noqa: F401 (an autouse fixture)
 
 
 def colour_images(folder, n, colour, seed):

@@ -7,42 +7,13 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from clipdistill.distill import DimensionMismatchError, TrainSettings, train_student
 from clipdistill.distill.train import _load_square, image_store, run_key
+from distill_testing import one_thread, unit_rows  # noqa: F401 (an autouse fixture)
+from tiny_clip import make_images
 
 SIZE = 32
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: these nets are tiny, and on a shared 2-core box extra threads
-    only wait on each other (results are the same either way)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def make_images(folder, n, seed=0):
-    """``n`` small distinct images: coloured blocks over noise (quick to decode)."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(n):
-        arr = rng.integers(0, 60, size=(40, 48, 3), dtype=np.uint8)
-        y, x = rng.integers(0, 24, size=2)
-        arr[y:y + 16, x:x + 20] = rng.integers(100, 255, size=3, dtype=np.uint8)
-        path = folder / f"img{i}.png"
-        Image.fromarray(arr).save(path)
-        paths.append(path)
-    return paths
-
-
-def unit_rows(n, d, seed=0):
-    x = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
 @pytest.fixture(scope="module")

@@ -47,7 +47,9 @@ def _ticks(ax: Any, values: Any) -> None:
 
 def _teacher_line(ax: Any, group: pd.DataFrame) -> None:
     f1 = float(group["teacher_f1"].iloc[0])
-    ax.axhline(f1, color="k", ls="--", lw=1, label=f"teacher ({f1:.1f})")
+    ax.axhline(f1, color="k", ls="--", lw=1, label="teacher (band: -1 point)")
+    ax.annotate(f"teacher {f1:.1f}", xy=(1, f1), xycoords=("axes fraction", "data"),
+                xytext=(-3, 3), textcoords="offset points", ha="right", fontsize=7)
     ax.axhspan(f1 - 1, f1, color="k", alpha=0.07, lw=0)  # "within 1 F1 point"
 
 
@@ -83,37 +85,35 @@ def accuracy_vs_student_size(df: pd.DataFrame, *, n_extra: int | None = None):
     return _finish(fig, axes, "student parameters", f"accuracy vs student size (+{n_extra} extra images)")
 
 
+def _per_student(df: pd.DataFrame, x: str, column: str, value: Any, xlabel: str, title: str):
+    """F1 against ``x``, a line per student, over the rows where ``column == value``."""
+    fig, axes = _panels(df)
+    for teacher, ax in axes:
+        g = df[(df["teacher"] == teacher) & (df[column] == value)]
+        for student, line in g.groupby("student", sort=False):
+            line = line.sort_values(x)
+            ax.plot(line[x], line["knn_f1"], "o-", label=student)
+        _teacher_line(ax, df[df["teacher"] == teacher])
+        positive = g[x][g[x] > 0]
+        # symlog keeps 0 (no extra images) on an otherwise logarithmic axis
+        ax.set_xscale("symlog", linthresh=float(positive.min()) if len(positive) else 1.0)
+        _ticks(ax, g[x])
+        ax.margins(x=0.1)
+    return _finish(fig, axes, xlabel, title)
+
+
 def accuracy_vs_train_size(df: pd.DataFrame, *, n_extra: int | None = None):
     """F1 against the number of labelled-set training images, a line per student."""
     n_extra = int(df["n_extra"].min()) if n_extra is None else n_extra
-    fig, axes = _panels(df)
-    for teacher, ax in axes:
-        g = df[(df["teacher"] == teacher) & (df["n_extra"] == n_extra)]
-        for student, line in g.groupby("student", sort=False):
-            line = line.sort_values("n_train")
-            ax.plot(line["n_train"], line["knn_f1"], "o-", label=student)
-        _teacher_line(ax, df[df["teacher"] == teacher])
-        ax.set_xscale("log")
-        _ticks(ax, g["n_train"])
-        ax.margins(x=0.15)
-    return _finish(fig, axes, "training images (cat/dog split)",
-                   f"accuracy vs train size (+{n_extra} extra images)")
+    return _per_student(df, "n_train", "n_extra", n_extra, "training images (cat/dog split)",
+                        f"accuracy vs train size (+{n_extra} extra images)")
 
 
 def accuracy_vs_extra_images(df: pd.DataFrame, *, family: str | None = None):
-    """F1 against the number of extra unlabelled images (symlog: 0 stays on the axis)."""
+    """F1 against the number of extra unlabelled images."""
     family = df["family"].iloc[0] if family is None else family
-    fig, axes = _panels(df)
-    for teacher, ax in axes:
-        g = df[(df["teacher"] == teacher) & (df["family"] == family)]
-        for student, line in g.groupby("student", sort=False):
-            line = line.sort_values("n_extra")
-            ax.plot(line["n_extra"], line["knn_f1"], "o-", label=student)
-        _teacher_line(ax, df[df["teacher"] == teacher])
-        positive = g["n_extra"][g["n_extra"] > 0]
-        ax.set_xscale("symlog", linthresh=float(positive.min()) if len(positive) else 1.0)
-        _ticks(ax, g["n_extra"])
-    return _finish(fig, axes, "extra unlabelled images", f"accuracy vs extra data ({family})")
+    return _per_student(df, "n_extra", "family", family, "extra unlabelled images",
+                        f"accuracy vs extra data ({family})")
 
 
 def fidelity_figure(df: pd.DataFrame):
@@ -144,21 +144,30 @@ def fidelity_figure(df: pd.DataFrame):
 
 
 def training_curves(df: pd.DataFrame, work_dir: str | Path):
-    """Validate cosine per epoch of every run (read from each run's ``done.json``)."""
+    """Validate cosine per epoch of every run (from each run's ``done.json``), a colour per
+    student: the spread within a colour is the train sets and extra-image counts."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    colours = {s: plt.get_cmap("tab10")(i % 10) for i, s in enumerate(dict.fromkeys(df["student"]))}
     fig, axes = _panels(df)
     for teacher, ax in axes:
+        seen: set[str] = set()
         for _, r in df[df["teacher"] == teacher].iterrows():
             done = Path(work_dir) / "distill" / "runs" / r["run_key"] / "done.json"
             if not done.is_file():
                 continue
             hist = json.loads(done.read_text())["history"]
             ax.plot([h["epoch"] + 1 for h in hist], [h["val_cosine"] for h in hist], lw=1,
-                    label=f"{r['student']} {r['family']} +{r['n_extra']}")
+                    color=colours[r["student"]], alpha=0.8,
+                    label=None if r["student"] in seen else r["student"])
+            seen.add(r["student"])
         ax.set_title(f"teacher: {teacher}")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes[0][1].set_ylabel("validate cosine")
-    axes[-1][1].legend(fontsize=6)
+    axes[-1][1].legend(fontsize=7)
     fig.suptitle("training: student-teacher cosine on validate")
     fig.tight_layout()
     return fig

@@ -13,7 +13,7 @@ amount of extra data, not by which images were drawn.
 from __future__ import annotations
 
 import dataclasses
-import os
+import json
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -25,7 +25,7 @@ from ..io import atomic_write_json, stable_hash
 from .evaluate import clip_image_tower, embed_with_student, fidelity, knn_report, model_cost
 from .students import TargetProjection, build_student, student_names
 from .teachers import Teachers, check_teachers
-from .train import TrainSettings, _array_digest, train_student
+from .train import TrainSettings, array_digest, train_student
 
 __all__ = ["run_sweep", "cost_table", "headline", "headline_metrics", "SweepSpec", "check_sweep"]
 
@@ -135,7 +135,7 @@ def run_sweep(cfg: Any, *, source: Teachers | None = None, progress: bool = True
                     teacher_dim_f1 = knn_report(ktr, knn_tr.labels, kte, knn_te.labels,
                                                 knn_te.classes, cfg.knn_k)["macro_f1"]
                 knn_key = stable_hash(EVAL_VERSION, [str(p) for p in knn_tr.paths + knn_te.paths],
-                                      _array_digest(ktr), _array_digest(kte), cfg.knn_k,
+                                      array_digest(ktr), array_digest(kte), cfg.knn_k,
                                       knn_tr.labels, knn_te.labels)
                 for student in spec.students:
                     label = f"{teacher} {family} +{n_extra} {student}"
@@ -151,8 +151,6 @@ def run_sweep(cfg: Any, *, source: Teachers | None = None, progress: bool = True
                                         device=device, progress=False, on_epoch_end=tick)
                     ev_path = _eval_path(res.run_dir, knn_key)
                     if ev_path.is_file():
-                        import json
-
                         ev = json.loads(ev_path.read_text())
                     else:
                         kw = dict(image_size=settings.image_size, work_dir=cfg.work_dir,
@@ -263,6 +261,4 @@ def headline(results: pd.DataFrame, costs: pd.DataFrame, tolerance: float = 1.0)
 
 def headline_metrics(table: pd.DataFrame) -> dict[str, Any]:
     """The headline as ``{teacher: {column: value}}`` with plain JSON types (NaN -> None)."""
-    import json
-
     return json.loads(table.set_index("teacher").to_json(orient="index")) if len(table) else {}

@@ -276,7 +276,8 @@ def cosine_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (1.0 - (pred * target).sum(-1)).mean()
 
 
-def _array_digest(a: np.ndarray) -> str:
+def array_digest(a: np.ndarray) -> str:
+    """Content hash of a float32 array (with its shape): run keys include the targets."""
     a = np.ascontiguousarray(a, dtype=np.float32)
     return hashlib.sha1(a.tobytes()).hexdigest() + str(a.shape)
 
@@ -285,8 +286,8 @@ def run_key(settings: TrainSettings, train_paths: Sequence, train_targets: np.nd
             val_paths: Sequence, val_targets: np.ndarray) -> str:
     """A run's identity: its settings plus exactly which images and targets it learns."""
     return stable_hash("distill-run", CHECKPOINT_VERSION, dataclasses.asdict(settings),
-                       [str(p) for p in train_paths], _array_digest(train_targets),
-                       [str(p) for p in val_paths], _array_digest(val_targets), length=20)
+                       [str(p) for p in train_paths], array_digest(train_targets),
+                       [str(p) for p in val_paths], array_digest(val_targets), length=20)
 
 
 @dataclass
