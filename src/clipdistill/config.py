@@ -241,7 +241,8 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
     "quick": {
         # The default with internet: ViT-B-32 (OpenAI weights), Oxford-IIIT Pet
-        # (binary cat/dog), Qwen2.5-VL-3B. About 20 minutes on one modern GPU.
+        # (binary cat/dog), Qwen2.5-VL-3B. About an hour on one modern GPU, most of it the
+        # VLM describing every distillation image under both prompts.
     },
     "paper": {
         # The experiment plan in full: ViT-B-16, Kaggle PetImages, cat_dog_10k, Qwen2.5-VL-7B.
@@ -264,12 +265,12 @@ PROFILE_NAMES: tuple[str, ...] = ("auto", *PROFILES)
 # A reader without a GPU still gets a run that ends within the hour: fewer images for
 # the VLM, fewer epochs. Applied by `resolve` when no accelerator is found.
 HARDWARE_ADJUSTMENTS: dict[str, dict[str, Any]] = {
-    "quick": {"vlm_max_images": 5, "vlm_max_new_tokens": 40, "vlm_batch_size": 2,
+    "quick": {"vlm_max_images": 3, "vlm_max_new_tokens": 32, "vlm_batch_size": 2,
               "epochs": 8, "students": ["tiny_cnn", "mobilenet_v3_small"],
               "teachers": ["image"],  # a CPU cannot describe thousands of images with a 3B VLM
               "ensemble_per_class": 20, "ensemble_models": ["ViT-B-32/openai"],
               "explore_models": ["ViT-B-32/openai", "RN50/openai"]},
-    "paper": {"vlm_max_images": 5, "vlm_max_new_tokens": 40, "vlm_batch_size": 2,
+    "paper": {"vlm_max_images": 3, "vlm_max_new_tokens": 32, "vlm_batch_size": 2,
               "vlm_model": "Qwen/Qwen2.5-VL-3B-Instruct", "epochs": 8,
               "distill_families": ["cat_dog_1k"], "extra_images": [0, 1000],
               "teachers": ["image"],
