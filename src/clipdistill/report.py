@@ -16,7 +16,8 @@ from .config import Config
 from .published import CLIP_BENCHMARK, CLIP_PAPER, PLAN_REPORTS, PLAN_SPEEDS, SOURCES
 from .results import CHAPTERS, load_results
 
-__all__ = ["gather", "comparison_table", "provenance_table", "timing_table", "plot_comparison"]
+__all__ = ["gather", "comparison_table", "sources_markdown", "provenance_table", "timing_table",
+           "plot_comparison"]
 
 
 def gather(cfg: Config) -> dict[str, dict[str, Any] | None]:
@@ -35,12 +36,22 @@ def _get(d: Mapping[str, Any] | None, *keys: str) -> Any:
 def _row(experiment: str, ours: Any, ours_model: str | None, published: float | None,
          published_model: str | None, source: str | None, unit: str = "") -> dict[str, Any]:
     ours = float(ours) if isinstance(ours, (int, float)) else None
-    note = ""
+    reference = SHORT_SOURCES.get(source, source or "")
     if published is not None and ours_model and published_model and ours_model != published_model:
-        note = f"different model ({published_model} published)"
-    return {"experiment": experiment, "ours": ours, "published": published,
+        reference += f" ({published_model})"
+    return {"experiment": f"{experiment} ({unit})" if unit else experiment, "ours": ours,
+            "published": published,
             "difference": (ours - published) if ours is not None and published is not None else None,
-            "unit": unit, "our model": ours_model, "note": note, "source": source}
+            "our model": ours_model, "reference": reference, "fraction": unit == ""}
+
+
+SHORT_SOURCES: dict[str, str] = {"plan": "plan", "clip_benchmark": "CLIP_benchmark",
+                                 "clip_paper": "CLIP paper", "teacher": "its teacher"}
+
+
+def sources_markdown() -> str:
+    """The legend for the table's *reference* column."""
+    return "\n".join(f"- **{SHORT_SOURCES[k]}**: {v}" for k, v in SOURCES.items())
 
 
 def comparison_table(results: Mapping[str, dict[str, Any] | None]) -> pd.DataFrame:
@@ -75,9 +86,7 @@ def comparison_table(results: Mapping[str, dict[str, Any] | None]) -> pd.DataFra
                      "images/s"))
     rows += _ensemble_rows(r04)
     rows += _distill_rows(r05)
-    table = pd.DataFrame(rows)
-    table["source"] = table["source"].map(lambda s: SOURCES.get(s, s) if s else "")
-    return table
+    return pd.DataFrame(rows).set_index("experiment")
 
 
 def _reference(model: str | None, dataset: str) -> tuple[str | None, float | None, str | None]:
@@ -170,7 +179,7 @@ def plot_comparison(table: pd.DataFrame, title: str = "", *, smoke: bool = False
     import numpy as np
 
     both = table.dropna(subset=["ours", "published"])
-    both = both[(both["unit"] == "") & (both["published"] <= 1.0)]
+    both = both[both["fraction"]]
     fig, ax = plt.subplots(figsize=(8, 0.45 * max(len(both), 2) + 1.2))
     if both.empty:
         ax.text(0.5, 0.5, "no result has a published counterpart yet", ha="center", va="center")
@@ -180,7 +189,7 @@ def plot_comparison(table: pd.DataFrame, title: str = "", *, smoke: bool = False
     ax.barh(y - 0.2, both["published"], height=0.4, label="published", color="#90a4ae")
     ours = "ours (RANDOM WEIGHTS: not a result)" if smoke else "ours"
     ax.barh(y + 0.2, both["ours"], height=0.4, label=ours, color="#e53935" if smoke else "#1e88e5")
-    ax.set_yticks(y, both["experiment"])
+    ax.set_yticks(y, both.index)
     ax.invert_yaxis()
     ax.set_xlim(0, 1.05)
     ax.set_xlabel("accuracy / macro F1")
