@@ -1,8 +1,10 @@
 """The embedding engine: every image and prompt goes through the encoder once, ever.
 
 Images stream through a DataLoader: each worker reads a file's bytes *once*, hashes them
-(the cache key is the content, not the name) and decodes and preprocesses only the images
-the cache does not already hold. Batches run under ``torch.inference_mode()`` (and
+(the cache key is the content, not the name) and decodes and preprocesses those same bytes
+unless the cache already holds them. When the cache holds rows, the files are hashed in
+the calling process first (threads) and only the misses reach the DataLoader: a warm call
+starts no worker process. Batches run under ``torch.inference_mode()`` (and
 autocast on a GPU); the L2-normalised rows are written to the cache after every batch, so
 an interrupted run resumes where it stopped.
 
@@ -225,11 +227,10 @@ def _store(cache_dir: str | os.PathLike | None, clip: Any, kind: str) -> Embeddi
 # Images
 # ---------------------------------------------------------------------------------------
 class _ImageFiles(torch.utils.data.Dataset):
-    """Hash each file's bytes; decode (with chapter 01's safe loader) only cache misses.
+    """Read each file once: hash the bytes, decode (chapter 01's safe loader) from memory.
 
-    A warm run reads every file exactly once and decodes nothing. A miss is opened again
-    by :func:`clipdistill.data.open_rgb` (from the page cache: cheap next to the encoder),
-    so every chapter turns files into RGB the same way.
+    Files whose content the cache already holds (``known``) are not decoded. The rows are
+    keyed by the digest of exactly the bytes that were decoded.
     """
 
     def __init__(self, paths: Sequence[str], known: frozenset[str], preprocess: Callable) -> None:
@@ -242,18 +243,35 @@ class _ImageFiles(torch.utils.data.Dataset):
         from .data.images import BadImage, open_rgb
 
         path = self.paths[i]
-        try:
-            with open(path, "rb") as fh:
-                digest = content_digest(fh.read())
-        except OSError as exc:
-            raise RuntimeError(f"Cannot read image {path}: {exc}") from None
+        data = _read(path)
+        digest = content_digest(data)
         if digest in self.known:
             return i, digest, None
         try:
-            image, _ = open_rgb(path)
+            image, _ = open_rgb(path, data=data)
         except BadImage as exc:
             raise RuntimeError(f"Cannot embed image {path}: {exc.reason} {exc.detail}".rstrip()) from None
         return i, digest, self.preprocess(image)
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise RuntimeError(f"Cannot read image {path}: {exc}") from None
+
+
+def _digests(paths: Sequence[str], threads: int) -> list[str]:
+    """Content digests of ``paths``, read and hashed by ``threads`` threads (hashlib and
+    file reads release the GIL), in order."""
+    digest = lambda p: content_digest(_read(p))  # noqa: E731
+    if threads <= 1 or len(paths) < 64:
+        return [digest(p) for p in paths]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(digest, paths, chunksize=32))
 
 
 def _collate(items: list[tuple[int, str, torch.Tensor | None]]) -> dict[str, Any]:
@@ -281,6 +299,11 @@ def embed_images(clip: Any, paths: Sequence[str | os.PathLike], *, cache_dir: st
     A changed file (same path, new bytes) has a new digest and is re-embedded; rows
     computed before an interruption are reused. A file that cannot be read raises an
     error naming it (chapter 01 filters bad files before anything gets here).
+
+    When the cache holds rows already, every file is hashed here first (threads: cheap)
+    and only the misses go through the DataLoader, so a warm call starts no worker
+    process and decodes nothing. With an empty cache everything is a miss: the workers
+    read, hash and decode each file in one go.
     """
     paths = [os.fspath(p) for p in paths]
     out = np.zeros((len(paths), clip.embed_dim), dtype=np.float32)
@@ -288,6 +311,32 @@ def embed_images(clip: Any, paths: Sequence[str | os.PathLike], *, cache_dir: st
         return out
     store = _store(cache_dir, clip, "images")
     cached = store.load() if store is not None else {}
+    bar = progress_bar(len(paths), desc, enabled=progress, unit="img")
+    try:
+        todo = list(range(len(paths)))
+        if cached:
+            todo = []
+            for i, d in enumerate(_digests(paths, threads=int(num_workers))):
+                row = cached.get(d)
+                if row is None:
+                    todo.append(i)
+                else:
+                    out[i] = row
+            bar.update(len(paths) - len(todo))
+        if todo:
+            _embed_misses(clip, [paths[i] for i in todo], todo, out, cached, store, batch_size,
+                          num_workers, bar)
+    finally:
+        bar.close()
+    if store is not None:
+        store.merge()
+    return out
+
+
+def _embed_misses(clip: Any, paths: list[str], rows: list[int], out: np.ndarray,
+                  cached: dict[str, np.ndarray], store: "EmbeddingStore | None", batch_size: int,
+                  num_workers: int, bar: Any) -> None:
+    """Stream ``paths`` through the DataLoader and the encoder into ``out[rows]``."""
     dataset = _ImageFiles(paths, frozenset(cached), clip.preprocess)
     n_batches = math.ceil(len(paths) / batch_size)
     workers = min(int(num_workers), n_batches) if n_batches > 1 else 0  # one batch: no process start-up
@@ -295,26 +344,19 @@ def embed_images(clip: Any, paths: Sequence[str | os.PathLike], *, cache_dir: st
         dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=_collate,
         pin_memory=clip.device.type == "cuda", persistent_workers=False,
     )
-    bar = progress_bar(len(paths), desc, enabled=progress, unit="img")
-    try:
-        for batch in loader:
-            index, digests, miss = batch["index"], batch["digest"], batch["miss"]
-            if batch["pixels"] is not None:
-                emb = _encode_images(clip, batch["pixels"])
-                new_keys = [d for d, m in zip(digests, miss) if m]
-                if store is not None:
-                    store.put(new_keys, emb)
-                fresh = dict(zip(new_keys, emb))
-            else:
-                fresh = {}
-            for i, d in zip(index, digests):
-                out[i] = fresh[d] if d in fresh else cached[d]
-            bar.update(len(index))
-    finally:
-        bar.close()
-    if store is not None:
-        store.merge()
-    return out
+    for batch in loader:
+        index, digests, miss = batch["index"], batch["digest"], batch["miss"]
+        if batch["pixels"] is not None:
+            emb = _encode_images(clip, batch["pixels"])
+            new_keys = [d for d, m in zip(digests, miss) if m]
+            if store is not None:
+                store.put(new_keys, emb)
+            fresh = dict(zip(new_keys, emb))
+        else:
+            fresh = {}
+        for i, d in zip(index, digests):
+            out[rows[i]] = fresh[d] if d in fresh else cached[d]
+        bar.update(len(index))
 
 
 # ---------------------------------------------------------------------------------------

@@ -100,19 +100,24 @@ def _to_rgb(im: Image.Image, background: tuple[int, int, int] = (255, 255, 255))
 
 
 def open_rgb(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-             draft: tuple[int, int] | None = None) -> tuple[Image.Image, str]:
+             draft: tuple[int, int] | None = None, data: bytes | None = None) -> tuple[Image.Image, str]:
     """Open ``path`` as a fully decoded, upright, 8-bit RGB image.
 
     Returns ``(image, note)`` where ``note`` says what was converted (``""`` for a plain
     RGB file). Raises :class:`BadImage` with a short reason for anything unusable.
     ``draft=(w, h)`` lets the JPEG decoder downscale by 1/2, 1/4 or 1/8 while decoding,
     never below ``(w, h)``: much faster for big photos, same result after resizing.
+    ``data``: the file's bytes, when the caller has already read them (the embedding
+    engine hashes them first): decoded from memory, so the file is read once.
     """
     path = Path(path)
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise BadImage("unreadable file", f"{type(exc).__name__}: {exc}") from None
+    if data is None:
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise BadImage("unreadable file", f"{type(exc).__name__}: {exc}") from None
+    else:
+        size = len(data)
     if size == 0:
         raise BadImage("empty file (0 bytes)")
     with warnings.catch_warnings():
@@ -120,7 +125,7 @@ def open_rgb(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         warnings.simplefilter("ignore", UserWarning)  # e.g. "Corrupt EXIF data"
         try:
-            im = Image.open(path)
+            im = Image.open(path if data is None else io.BytesIO(data))
         except UnidentifiedImageError:
             raise BadImage("not an image", "Pillow cannot identify the format") from None
         except Image.DecompressionBombError as exc:
