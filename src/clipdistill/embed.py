@@ -181,26 +181,52 @@ class EmbeddingStore:
     def _write(path: Path, keys: list[str], emb: np.ndarray) -> Path:
         buf = _io.BytesIO()
         np.savez(buf, keys=np.asarray(keys, dtype=str), emb=emb)
-        return atomic_write_bytes(path, buf.getvalue())
+        return atomic_write_bytes(path, buf.getbuffer())  # a view: no second copy of the file
 
     def merge(self, above: int | None = None) -> None:
-        """Fold many shards into one (written first, then the parts removed)."""
+        """Fold many shards into one (written first, then the parts removed).
+
+        Streams: the keys are read first to size the merged matrix, then one shard's rows
+        at a time are copied into it, so the peak is one matrix (plus its file image), not
+        a row dict, a stacked copy and two serialised copies.
+        """
         shards = self._shards()
         if len(shards) <= (MERGE_ABOVE if above is None else above):
             return
-        rows: dict[str, np.ndarray] = {}
+        listed: list[tuple[Path, list[str]]] = []
         for path in shards:
             try:
                 with np.load(path, allow_pickle=False) as z:
-                    rows.update(zip(z["keys"].tolist(), z["emb"]))
+                    listed.append((path, z["keys"].tolist()))
             except Exception:  # noqa: BLE001 - leave what cannot be read where it is
-                shards.remove(path)
-        if not rows:
+                continue
+        keys = sorted({k for _, ks in listed for k in ks})
+        if not keys:
             return
-        keys = sorted(rows)
+        where = {k: i for i, k in enumerate(keys)}
+        emb = np.empty((len(keys), self.dim), dtype=np.float32)
+        filled = np.zeros(len(keys), dtype=bool)
+        merged_parts = []
+        for path, ks in listed:
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    part = z["emb"]
+            except Exception:  # noqa: BLE001 - vanished (merged by another process) or damaged
+                continue
+            if part.ndim != 2 or part.shape != (len(ks), self.dim):
+                continue  # load() ignores it too; leave it where it is
+            rows = [where[k] for k in ks]
+            emb[rows] = part  # a key in several shards: the later one wins, as load() does
+            filled[rows] = True
+            merged_parts.append(path)
+        if not filled.all():  # keys whose shard went away between the two passes
+            keys = [k for k, f in zip(keys, filled) if f]
+            emb = emb[filled]
+        if not keys:
+            return
         merged = self.folder / f"merged-{stable_hash(keys, length=20)}.npz"
-        self._write(merged, keys, np.stack([rows[k] for k in keys]))
-        for path in shards:
+        self._write(merged, keys, emb)
+        for path in merged_parts:
             if path != merged:
                 path.unlink(missing_ok=True)
 
