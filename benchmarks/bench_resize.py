@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -37,7 +38,9 @@ def run(data_root: str | Path | None = None, images: int = 200, workers: Sequenc
         size: int = 640, mode: str = "pad", repeats: int = 1) -> dict:
     """Time resizing ``images`` originals with each worker count; returns the figures.
 
-    ``images_per_s[w]`` is the best of ``repeats`` runs (fresh output folder each time).
+    ``images_per_s[w]`` is the best of ``repeats`` runs (fresh output folder each time);
+    worker counts alternate within each repeat, and ``paired_speedup_median`` is the
+    median over repeats of last-vs-first worker count measured side by side.
     """
     src = _sources(Path(data_root) if data_root else DEFAULT_DATA, images)
     megapixels = 0.0
@@ -46,19 +49,20 @@ def run(data_root: str | Path | None = None, images: int = 200, workers: Sequenc
     for p in src:
         with Image.open(p) as im:
             megapixels += im.size[0] * im.size[1] / 1e6
-    rates: dict[str, float] = {}
+    runs: dict[str, list[float]] = {str(w): [] for w in workers}
     with tempfile.TemporaryDirectory(prefix="bench_resize_") as tmp:
-        for w in workers:
-            best = 0.0
-            for r in range(repeats):
+        for r in range(repeats):  # worker counts alternate, so each repeat compares like with like
+            for w in (workers if r % 2 == 0 else workers[::-1]):
                 out = Path(tmp) / f"w{w}_r{r}"
                 jobs = [ConvertJob(str(p), str(out / f"{p.stem}.jpg"), (size, size), mode) for p in src]
                 t0 = time.perf_counter()
                 res = convert_many(jobs, num_workers=w, progress=False)
                 dt = time.perf_counter() - t0
                 assert all(x.status == "done" for x in res), "benchmark images must all convert"
-                best = max(best, len(jobs) / dt)
-            rates[str(w)] = round(best, 1)
+                runs[str(w)].append(len(jobs) / dt)
+    rates = {w: round(max(v), 1) for w, v in runs.items()}
+    first, last = str(workers[0]), str(workers[-1])
+    paired = [b / a for a, b in zip(runs[first], runs[last])]
     return {
         "benchmark": "resize",
         "source": "dogs-vs-cats/train (original sizes)",
@@ -68,9 +72,28 @@ def run(data_root: str | Path | None = None, images: int = 200, workers: Sequenc
         "mode": mode,
         "images_per_s": rates,
         "speedup": round(rates[str(workers[-1])] / rates[str(workers[0])], 2) if len(workers) > 1 else 1.0,
+        "runs_images_per_s": {w: [round(x, 1) for x in v] for w, v in runs.items()},
+        "paired_speedup_median": round(statistics.median(paired), 2) if len(workers) > 1 else 1.0,
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
     }
+
+
+NAME = "resize"
+TARGET = 1.8  # "near 2x" on 2 cores
+
+
+def bench(ctx) -> dict:
+    """For ``python -m benchmarks``: 1 vs 2 workers side by side, median of paired ratios."""
+    from benchmarks import Row
+
+    out = run(ctx.data_root, images=100 if ctx.quick else 400, workers=(1, 2),
+              repeats=2 if ctx.quick else 5)
+    ratio = out["paired_speedup_median"]
+    r1, r2 = (statistics.median(out["runs_images_per_s"][w]) for w in ("1", "2"))
+    row = Row(f"resize to {out['size']}px {out['mode']}, 1 vs 2 workers ({out['images']} originals)",
+              f"{r1:.0f} vs {r2:.0f} img/s", ratio, f">= {TARGET}x (near 2x)", ratio >= TARGET)
+    return {"rows": [row], "details": out}
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
