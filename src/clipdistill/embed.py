@@ -22,7 +22,6 @@ shard; many shards are merged into one when a call ends.
 
 from __future__ import annotations
 
-import hashlib
 import io as _io
 import math
 import os
@@ -36,7 +35,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from .io import atomic_write_bytes, atomic_write_json, stable_hash
+from .io import atomic_write_bytes, atomic_write_json, bytes_digest, stable_hash
 
 __all__ = [
     "embed_images",
@@ -48,13 +47,8 @@ __all__ = [
     "progress_bar",
 ]
 
-DIGEST_ALGO = "sha1"  # the same as clipdistill.io.file_digest's default
 MERGE_ABOVE = 64  # shards per store before a call merges them into one file
-
-
-def content_digest(data: bytes) -> str:
-    """Hash of bytes already in memory; equals ``clipdistill.io.file_digest`` of the file."""
-    return hashlib.new(DIGEST_ALGO, data).hexdigest()
+content_digest = bytes_digest  # an image's cache key: the hash of its bytes (== io.file_digest)
 
 
 def cache_dir_for(cfg: Any) -> Path:

@@ -22,14 +22,13 @@ The pieces:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .io import atomic_save_npy, atomic_write_json, atomic_write_text, stable_hash
+from .io import array_digest, atomic_save_npy, atomic_write_json, atomic_write_text, stable_hash
 from .templates import LABELS, TemplateError, TemplateSet, get_template_set
 
 __all__ = [
@@ -283,7 +282,7 @@ def _text_encoder(cfg: Any, clip: Any, progress: bool) -> Callable[[list[str]], 
 def _ranking_rows(cfg: Any, clip: Any, tset: TemplateSet, classnames: list[str], image_emb: np.ndarray,
                   labels: np.ndarray, progress: bool) -> list[dict[str, Any]]:
     """template_ranking for one (model, dataset), cached as JSON beside the class embeddings."""
-    images = hashlib.sha256(np.ascontiguousarray(image_emb).tobytes()).hexdigest()
+    images = array_digest(image_emb)
     key = stable_hash("ranking", clip.key, tset.fingerprint(), classnames, images, labels)
     path = _ensemble_dir(cfg) / "rankings" / f"{key}.json"
     if path.is_file():

@@ -21,6 +21,8 @@ __all__ = [
     "atomic_write_json",
     "atomic_save_npy",
     "file_digest",
+    "bytes_digest",
+    "array_digest",
     "stable_hash",
 ]
 
@@ -65,6 +67,17 @@ def file_digest(path: str | os.PathLike, algo: str = "sha1", chunk: int = 1 << 2
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def bytes_digest(data: bytes, algo: str = "sha1") -> str:
+    """Hash of bytes already in memory; equals :func:`file_digest` of a file holding them."""
+    return hashlib.new(algo, data).hexdigest()
+
+
+def array_digest(a: np.ndarray) -> str:
+    """Content hash of a float32 array, shape included (cache keys that depend on embeddings)."""
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    return hashlib.sha1(a.tobytes()).hexdigest() + str(a.shape)
 
 
 def stable_hash(*parts: Any, length: int = 16) -> str:

@@ -25,7 +25,8 @@ from ..io import atomic_write_json, stable_hash
 from .evaluate import clip_image_tower, embed_with_student, fidelity, knn_report, model_cost
 from .students import TargetProjection, build_student, student_names
 from .teachers import Teachers, check_teachers
-from .train import TrainSettings, array_digest, train_student
+from ..io import array_digest
+from .train import TrainSettings, train_student
 
 __all__ = ["run_sweep", "cost_table", "headline", "headline_metrics", "SweepSpec", "check_sweep"]
 

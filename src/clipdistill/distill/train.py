@@ -26,7 +26,6 @@ Design choices, and why:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -41,7 +40,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..io import atomic_write_bytes, atomic_write_json, stable_hash
+from ..io import array_digest, atomic_write_bytes, atomic_write_json, stable_hash
 from .students import DimensionMismatchError, Student, build_student
 
 __all__ = [
@@ -274,12 +273,6 @@ def cosine_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     pred = nn.functional.normalize(pred, dim=-1)
     target = nn.functional.normalize(target, dim=-1)
     return (1.0 - (pred * target).sum(-1)).mean()
-
-
-def array_digest(a: np.ndarray) -> str:
-    """Content hash of a float32 array (with its shape): run keys include the targets."""
-    a = np.ascontiguousarray(a, dtype=np.float32)
-    return hashlib.sha1(a.tobytes()).hexdigest() + str(a.shape)
 
 
 def run_key(settings: TrainSettings, train_paths: Sequence, train_targets: np.ndarray,
