@@ -114,6 +114,7 @@ class Config:
     ])
     retrieval_top_k: int = 5
     clip_amp: str = "auto"  # GPU autocast while embedding: auto (bf16 where supported, else fp16) | fp16 | bf16 | off
+    clip_cpu_kernels: str = "auto"  # fp32 CPU matmuls: auto (oneDNN where available) | onednn | torch (stock)
     embed_text_batch_size: int = 256  # prompts per text-encoder batch
     zero_shot_templates: list = field(default_factory=lambda: ["a photo of a {}."])  # cats/dogs, CIFAR-10
     mnist_prompts: dict = field(default_factory=lambda: {k: dict(v) for k, v in MNIST_PROMPTS.items()})
@@ -189,6 +190,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "resize_mode": ("pad", "crop"),
     "vlm_backend": ("transformers", "openai"),
     "clip_amp": ("auto", "fp16", "bf16", "off"),
+    "clip_cpu_kernels": ("auto", "onednn", "torch"),
     "projection": ("pca", "tsne"),
     "vlm_dtype": ("auto", "bfloat16", "float16", "float32"),
     "vlm_attn": ("auto", "sdpa", "flash_attention_2", "eager"),

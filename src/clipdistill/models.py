@@ -31,6 +31,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from .config import CHOICES
 from .io import file_digest, stable_hash
 
 __all__ = [
@@ -45,7 +46,8 @@ __all__ = [
 ]
 
 PRECISIONS = ("fp32", "fp16", "bf16")
-AMP_CHOICES = ("auto", "fp16", "bf16", "off")
+AMP_CHOICES = CHOICES["clip_amp"]
+CPU_KERNELS = CHOICES["clip_cpu_kernels"]
 
 # Hugging Face CLIP ids we can build with random weights offline (the smoke profile has
 # no hub): CLIPConfig overrides per id. The defaults of CLIPConfig are ViT-B/32.
@@ -300,7 +302,7 @@ def _slug(text: str) -> str:
 
 def load_clip(name: str, pretrained: str | None = None, *, random_weights: bool = False,
               device: str | torch.device = "cpu", seed: int = 0, precision: str = "fp32",
-              amp: str = "auto", quick_gelu: bool | None = None) -> ClipModel:
+              amp: str = "auto", quick_gelu: bool | None = None, cpu_kernels: str = "auto") -> ClipModel:
     """Load a CLIP-family model (see the module docstring for what ``name`` may be).
 
     ``random_weights=True`` builds the same architecture and preprocessing with weights
@@ -309,9 +311,15 @@ def load_clip(name: str, pretrained: str | None = None, *, random_weights: bool 
     ``quick_gelu`` overrides the activation: by default it follows the pretrained tag, and
     a local checkpoint file of OpenAI-derived weights needs ``quick_gelu=True`` (or the
     ``<name>-quickgelu`` architecture).
+    ``cpu_kernels`` picks the fp32 CPU matrix kernels (see :mod:`clipdistill.onednn`):
+    "auto" packs the linear layers for oneDNN where torch has it (1.8x on CPUs where MKL
+    falls back to AVX2), "onednn" insists, "torch" keeps the stock layers (the model is then
+    exactly what open_clip/transformers built). The packed model is for inference only.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"Bad precision {precision!r}: valid are {', '.join(PRECISIONS)}.")
+    if cpu_kernels not in CPU_KERNELS:
+        raise ValueError(f"Bad cpu_kernels {cpu_kernels!r}: valid are {', '.join(CPU_KERNELS)}.")
     device = torch.device(device)
     kind, name, pretrained = _resolve(name, pretrained)
     amp_dtype = _amp_dtype(amp, device, precision)
@@ -320,15 +328,46 @@ def load_clip(name: str, pretrained: str | None = None, *, random_weights: bool 
     else:
         clip = _load_hf(kind, name, random_weights, device, seed, precision)
     clip.amp_dtype = amp_dtype
+    clip.model.eval()
+    clip.info["cpu_kernels"] = _use_cpu_kernels(clip, cpu_kernels)
     weights = {"random_seed": seed} if random_weights else _weights_id(kind, name, pretrained)
+    # Packed kernels round differently (~1e-6), and the cache key names what changes a value.
+    kernels = [] if clip.info["cpu_kernels"] == "torch" else [clip.info["cpu_kernels"]]
     digest = stable_hash(kind, name, weights, clip.info.get("preprocess"), clip.info.get("quick_gelu"),
-                         precision, str(amp_dtype), length=12)
+                         precision, str(amp_dtype), *kernels, length=12)
     tag = _slug(Path(pretrained).stem) if pretrained else ""
     tag = "-".join(t for t in (tag, f"random-s{seed}" if random_weights else "") if t)
     clip.key = "-".join(p for p in (_slug(name.removeprefix("local-dir:").split("/")[-1]), tag, digest) if p)
     clip.info["seed"] = seed if random_weights else None
-    clip.model.eval()
     return clip
+
+
+def _use_cpu_kernels(clip: ClipModel, choice: str) -> str:
+    """Pack the model for oneDNN when asked and possible; returns the kernels now in use.
+
+    Both towers are probed on a fixed image and token row before and after packing, so a
+    model whose packed form disagrees with its stock one stays stock.
+    """
+    from . import onednn
+
+    if choice == "torch" or clip.device.type != "cpu" or clip.precision != "fp32":
+        if choice == "onednn":
+            raise ValueError(f"cpu_kernels='onednn' needs an fp32 model on the CPU, "
+                             f"not {clip.precision} on {clip.device}.")
+        return "torch"
+    size = clip.info.get("image_size") or 224
+    image = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    tokens = torch.zeros(1, clip.info.get("context_length") or 77, dtype=torch.long)
+
+    def probe() -> tuple[torch.Tensor, torch.Tensor]:
+        return clip.encode_image(image), clip.encode_text(tokens)
+
+    if onednn.pack_linear_layers(clip.model, probe=probe):
+        return "onednn"
+    if choice == "onednn":
+        raise RuntimeError(f"cpu_kernels='onednn': {clip.name} could not be packed for oneDNN "
+                           "(the ops are missing from this torch build, or the packed model disagreed).")
+    return "torch"
 
 
 def _open_clip_tag_cfg(name: str, pretrained: str | None, random_weights: bool) -> dict[str, Any]:
@@ -561,7 +600,7 @@ def load_clip_from_config(cfg: Any, name: str | None = None, pretrained: str | N
 
     return load_clip(name or cfg.clip_model, pretrained if name else (pretrained or cfg.clip_pretrained),
                      random_weights=bool(cfg.smoke), device=torch_device(cfg), seed=cfg.seed,
-                     amp=getattr(cfg, "clip_amp", "auto"))
+                     amp=getattr(cfg, "clip_amp", "auto"), cpu_kernels=getattr(cfg, "clip_cpu_kernels", "auto"))
 
 
 # ---------------------------------------------------------------------------------------
