@@ -221,3 +221,35 @@ def test_hugging_face_models_go_through_the_same_engine(images, tmp_path):
     assert X.shape == (6, 32) and np.allclose(X[4], _direct(hf, images[4]), atol=1e-5)
     T = embed.embed_texts(hf, ["a cat"], cache_dir=tmp_path / "c", progress=False)
     assert np.isclose(np.linalg.norm(T[0]), 1, atol=1e-5)
+
+
+def test_split_preprocessing_is_bit_identical(clip, images, shared_data):
+    """Workers ship uint8; the batch becomes float and normalised in one step, same bits."""
+    per_image, per_batch = embed.split_preprocess(clip.preprocess)
+    assert per_image is not clip.preprocess  # open_clip's pipeline ends in ToTensor + Normalize
+    photos = sorted((shared_data / "dogs-vs-cats" / "train").rglob("*.jpg"))[:3]
+    pics = [Image.open(p).convert("RGB") for p in [*images[:3], *photos]]
+    parts = [per_image(p) for p in pics]
+    assert all(t.dtype == torch.uint8 for t in parts)
+    assert torch.equal(per_batch(torch.stack(parts)), torch.stack([clip.preprocess(p) for p in pics]))
+
+
+def test_preprocessing_that_cannot_be_split_is_kept_whole():
+    hf = models.load_clip("tiny/clip-test", random_weights=True)
+    per_image, per_batch = embed.split_preprocess(hf.preprocess)
+    x = torch.rand(2, 3, 4, 4)
+    assert per_image is hf.preprocess and per_batch(x) is x
+
+
+def test_cpu_threads_and_dataloader_workers_give_the_same_batches(clip, images):
+    """A CPU decodes with threads between encoder steps; an accelerator uses DataLoader
+    workers. Both must hand the encoder the same batches, in order."""
+    per_image, _ = embed.split_preprocess(clip.preprocess)
+    dataset = embed._ImageFiles([str(p) for p in images], frozenset(), per_image)
+    threaded = list(embed._batches(dataset, 4, 2, torch.device("cpu")))
+    workers = embed._batches(dataset, 4, 2, torch.device("meta"))  # any non-CPU device
+    assert isinstance(workers, torch.utils.data.DataLoader) and workers.num_workers == 2
+    workers = list(workers)
+    assert [b["index"] for b in threaded] == [b["index"] for b in workers] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert all(a["digest"] == b["digest"] and torch.equal(a["pixels"], b["pixels"])
+               for a, b in zip(threaded, workers))
