@@ -77,7 +77,7 @@ class Config:
     data_root: str = ""  # folder with PetImages/, cifar10/, ... ("" = download or synthesise)
     work_dir: str = "work"  # prepared images and caches (content-keyed, shared by profiles)
     results_dir: str = "results"  # results/<profile>/<chapter>.json and figures
-    num_workers: int = 2
+    num_workers: int = 2  # processes resizing (01) and decoding on a GPU; on a CPU, decoding threads (at least this many)
     batch_size: int = 32
 
     # -- 01 data prep -----------------------------------------------------------------
