@@ -5,14 +5,13 @@ with (MKL on x86 wheels). MKL dispatches by CPU vendor and runs its AVX2 kernels
 processors even when they have AVX-512, while oneDNN, which ships inside the same torch,
 generates AVX-512 code for whatever CPU it finds. A ViT is almost all linear layers, so on
 such a CPU this is the largest speed lever there is: measured on a 2-core AMD EPYC (Zen 5),
-a 1600x768 @ 768x3072 product went from ~185 to ~440 GFLOP/s and the whole ViT-B-32 image
-tower from ~17.5 to ~28 images/s (``benchmarks/``). On CPUs where MKL already uses its
-best kernels the two are about even.
+a 1600x768 @ 768x3072 product went from ~185 to ~440 GFLOP/s and the ViT-B-32 image
+tower from ~17 to ~31 images/s at batch 32 (1.8x; ``benchmarks/README.md``). On CPUs where
+MKL already uses its best kernels the two are about even.
 
-How: :func:`pack_linear_layers` swaps, in place, every ``nn.Linear`` that its parent
-calls as a module for a
-:class:`PackedLinear` holding the weight pre-packed in oneDNN's blocked layout (the
-dense copy is dropped, so memory does not grow; the packed weights stay frozen
+How: :func:`pack_linear_layers` swaps, in place, every ``nn.Linear`` that its parent calls
+as a module for a :class:`PackedLinear` holding the weight pre-packed in oneDNN's blocked
+layout (the dense copy is dropped, so memory does not grow; the packed weights stay frozen
 parameters, so parameter counts do not change), and every self-attention
 ``nn.MultiheadAttention`` of an open_clip residual block for a :class:`PackedSelfAttention`
 (packed in/out projections around ``scaled_dot_product_attention``). Inputs and outputs
