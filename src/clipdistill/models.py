@@ -133,7 +133,8 @@ class ClipModel:
     def __repr__(self) -> str:  # the dataclass repr would print the whole network
         weights = f"random(seed={self.info.get('seed')})" if self.random_weights else self.pretrained
         return (f"ClipModel({self.name!r}, weights={weights!r}, backend={self.backend!r}, "
-                f"embed_dim={self.embed_dim}, device={self.device.type!r}, key={self.key!r})")
+                f"embed_dim={self.embed_dim}, device={self.device.type!r}, "
+                f"kernels={self.info.get('cpu_kernels', 'torch')!r}, key={self.key!r})")
 
 
 def _pooled(out: Any) -> torch.Tensor:
