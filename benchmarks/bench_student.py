@@ -1,7 +1,8 @@
 """Distilled students vs the ViT-B-32 teacher's image tower, images/s, side by side.
 
 Both are timed the way chapter 05 times them (``clipdistill.distill.images_per_second``
-on ``clip_image_tower`` for the teacher: the network alone on pre-made batches, decoding
+on ``clip_image_tower`` for the teacher and on ``for_inference`` students, with the same
+CPU kernels: the network alone on pre-made batches, decoding
 left out because it costs both the same; on a GPU both under the teacher's autocast), at
 batch 32 (256 on a GPU): the teacher at its 224 px, each student at ``student_image_size``
 (160, the quick/paper default) with a 512-d head (the teacher's width). Teacher and
@@ -33,7 +34,7 @@ def bench(ctx: Context) -> dict[str, Any]:
     import torch
 
     from clipdistill.config import HARDWARE_ADJUSTMENTS, Config
-    from clipdistill.distill import build_student, clip_image_tower, count_flops, images_per_second
+    from clipdistill.distill import build_student, clip_image_tower, count_flops, for_inference, images_per_second
 
     cfg = Config()
     size, students = cfg.student_image_size, list(cfg.students)
@@ -42,7 +43,9 @@ def bench(ctx: Context) -> dict[str, Any]:
     teacher = clip_image_tower(clip)
     t_size = int(clip.info.get("image_size") or 224)
     torch.manual_seed(0)
-    nets = {name: build_student(name, clip.embed_dim, size).eval() for name in students}
+    # Students as deployed: on a CPU with the teacher's oneDNN-packed kernels (for_inference).
+    nets = {name: for_inference(build_student(name, clip.embed_dim, size), ctx.device,
+                                cpu_kernels=clip.info["cpu_kernels"]) for name in students}
     batch = 256 if ctx.cuda else BATCH
     # The teacher is ~100x slower: fewer batches keep each timing near a few seconds.
     t_batches = 20 if ctx.cuda else (1 if ctx.quick else 3)

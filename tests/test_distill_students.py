@@ -93,3 +93,23 @@ def test_fidelity_is_mean_cosine():
     assert fidelity(3 * t, t) == pytest.approx(1.0)  # scale does not matter
     with pytest.raises(ValueError, match="paired"):
         fidelity(t[:, :8], t)
+
+
+@pytest.mark.parametrize("kernels", ["auto", "torch"])
+def test_a_deployed_student_is_a_packed_copy_with_the_same_outputs(kernels):
+    from clipdistill import onednn
+    from clipdistill.distill import for_inference
+
+    if not onednn.available():
+        pytest.skip("this torch build has no oneDNN linear ops")
+    torch.manual_seed(0)
+    model = build_student("vit_tiny", 16, 32)
+    deployed = for_inference(model, "cpu", cpu_kernels=kernels)
+    packed = any(isinstance(m, onednn.PackedLinear) for m in deployed.modules())
+    assert packed == (kernels == "auto")
+    assert (deployed is model) == (kernels == "torch")
+    assert not any(isinstance(m, onednn.PackedLinear) for m in model.modules())  # still trainable
+    assert count_params(deployed) == count_params(model) and count_flops(deployed, 32) == count_flops(model, 32)
+    x = torch.randn(3, 3, 32, 32)
+    with torch.inference_mode():
+        assert torch.allclose(deployed(x), model(x), atol=1e-5)

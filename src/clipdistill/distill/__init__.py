@@ -9,7 +9,7 @@
 """
 
 from . import figures
-from .evaluate import (clip_image_tower, count_flops, count_params, embed_with_student,
+from .evaluate import (clip_image_tower, count_flops, count_params, embed_with_student, for_inference,
                        fidelity, images_per_second, knn_report, model_cost)
 from .students import (STUDENTS, DimensionMismatchError, Student, TargetProjection,
                        build_student, student_names)
@@ -20,7 +20,7 @@ from .train import TrainResult, TrainSettings, cosine_loss, train_student
 __all__ = [
     "STUDENTS", "Student", "build_student", "student_names", "TargetProjection",
     "DimensionMismatchError", "TrainSettings", "TrainResult", "train_student", "cosine_loss",
-    "embed_with_student", "fidelity", "knn_report", "count_params", "count_flops",
+    "embed_with_student", "for_inference", "fidelity", "knn_report", "count_params", "count_flops",
     "images_per_second", "model_cost", "clip_image_tower", "TEACHERS", "Teachers", "teacher_embeddings",
     "SweepSpec", "run_sweep", "cost_table", "headline", "headline_metrics", "figures",
 ]

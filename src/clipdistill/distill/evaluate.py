@@ -23,6 +23,7 @@ from .train import image_store, iter_batches, normalise, to_input
 
 __all__ = [
     "embed_with_student",
+    "for_inference",
     "fidelity",
     "knn_report",
     "count_params",
@@ -33,6 +34,27 @@ __all__ = [
 ]
 
 
+def for_inference(model: nn.Module, device: torch.device | str = "cpu", cpu_kernels: str = "auto") -> nn.Module:
+    """A trained student as it is deployed: eval mode on ``device`` and, on a CPU, a copy
+    with its linear layers packed for oneDNN (:mod:`clipdistill.onednn`), the kernels the
+    CLIP teacher runs on there (``cpu_kernels``: "auto" or "onednn" pack, "torch" does not;
+    pass the teacher's ``clip.info["cpu_kernels"]`` to time the two alike). ``model`` itself
+    stays as it is, trainable; a copy that fails the probe on its own input size is dropped.
+    """
+    import copy
+
+    from .. import onednn
+
+    device = torch.device(device)
+    model = model.to(device).eval()
+    size = getattr(model, "image_size", None)
+    if device.type != "cpu" or cpu_kernels == "torch" or not size or not onednn.available():
+        return model
+    packed = copy.deepcopy(model)
+    x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+    return packed if onednn.pack_linear_layers(packed, probe=lambda: packed(x)) else model
+
+
 @torch.no_grad()
 def embed_with_student(model: nn.Module, paths: Sequence[str | os.PathLike], *,
                        image_size: int, work_dir: str | os.PathLike, batch_size: int = 64,
@@ -40,7 +62,7 @@ def embed_with_student(model: nn.Module, paths: Sequence[str | os.PathLike], *,
     """(N, out_dim) float32 unit vectors: the student's embeddings of ``paths``."""
     device = torch.device(device)
     store = image_store(paths, image_size, Path(work_dir) / "distill" / "images", progress=progress)
-    model = model.to(device).eval()
+    model = for_inference(model, device)
     out = [model(normalise(to_input(b, device))).float().cpu() for b in iter_batches(store, batch_size)]
     emb = torch.cat(out).numpy() if out else np.zeros((0, getattr(model, "out_dim", 0)), np.float32)
     return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)

@@ -22,7 +22,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..io import atomic_write_json, stable_hash
-from .evaluate import clip_image_tower, embed_with_student, fidelity, knn_report, model_cost
+from .evaluate import clip_image_tower, embed_with_student, fidelity, for_inference, knn_report, model_cost
 from .students import TargetProjection, build_student, student_names
 from .teachers import Teachers, check_teachers
 from ..io import array_digest
@@ -184,9 +184,10 @@ def cost_table(cfg: Any, *, source: Teachers | None = None, students: Sequence[s
                student_dim: int | None = None, measure_speed: bool = True) -> pd.DataFrame:
     """Parameters, GFLOPs per image and images/s of each student and of the CLIP teacher.
 
-    All measured the same way (:func:`evaluate.images_per_second`: the network alone on
+    All measured the same way: :func:`evaluate.images_per_second`, the network alone on
     ``cfg.distill_batch_size`` random images, ``cfg.distill_speed_batches`` timed batches,
-    on ``torch_device(cfg)``, under the teacher's autocast setting). The description teachers' row adds the VLM's measured speed
+    on ``torch_device(cfg)``, with the teacher's autocast setting and CPU kernels (students
+    as deployed: :func:`evaluate.for_inference`). The description teachers' row adds the VLM's measured speed
     from chapter 03's timing file where there is one: their cost is VLM + CLIP text.
     """
     import torch
@@ -204,7 +205,8 @@ def cost_table(cfg: Any, *, source: Teachers | None = None, students: Sequence[s
     rows = []
     for name in students if students is not None else cfg.students:
         torch.manual_seed(cfg.seed)
-        model = build_student(name, dim, cfg.student_image_size)
+        model = for_inference(build_student(name, dim, cfg.student_image_size), device,
+                              cpu_kernels=clip.info.get("cpu_kernels", "torch"))
         rows.append({"model": name, "role": "student", "image_size": cfg.student_image_size,
                      **model_cost(model, cfg.student_image_size, **kw)})
     size = int(clip.info.get("image_size") or 224)
