@@ -383,7 +383,7 @@ def _decode_between_batches(dataset: "_ImageFiles", batch_size: int, threads: in
 
 @torch.inference_mode()
 def _encode_images(clip: Any, pixels: torch.Tensor,
-                   per_batch: Callable[[torch.Tensor], torch.Tensor] = lambda b: b) -> np.ndarray:
+                   per_batch: Callable[[torch.Tensor], torch.Tensor]) -> np.ndarray:
     pixels = per_batch(pixels.to(clip.device, non_blocking=True))
     with clip.autocast():
         feats = clip.encode_image(pixels)

@@ -59,10 +59,14 @@ def for_inference(model: nn.Module, device: torch.device | str = "cpu", cpu_kern
 def embed_with_student(model: nn.Module, paths: Sequence[str | os.PathLike], *,
                        image_size: int, work_dir: str | os.PathLike, batch_size: int = 64,
                        device: torch.device | str = "cpu", progress: bool = False) -> np.ndarray:
-    """(N, out_dim) float32 unit vectors: the student's embeddings of ``paths``."""
+    """(N, out_dim) float32 unit vectors: the student's embeddings of ``paths``.
+
+    ``model`` runs as given: pass :func:`for_inference`'s copy to embed with the
+    deployed kernels (packed once, however many sets of paths it embeds).
+    """
     device = torch.device(device)
     store = image_store(paths, image_size, Path(work_dir) / "distill" / "images", progress=progress)
-    model = for_inference(model, device)
+    model = model.to(device).eval()
     out = [model(normalise(to_input(b, device))).float().cpu() for b in iter_batches(store, batch_size)]
     emb = torch.cat(out).numpy() if out else np.zeros((0, getattr(model, "out_dim", 0)), np.float32)
     return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)

@@ -156,8 +156,9 @@ def run_sweep(cfg: Any, *, source: Teachers | None = None, progress: bool = True
                     else:
                         kw = dict(image_size=settings.image_size, work_dir=cfg.work_dir,
                                   batch_size=cfg.distill_batch_size, device=device)
-                        s_tr = embed_with_student(res.model, knn_tr.paths, **kw)
-                        s_te = embed_with_student(res.model, knn_te.paths, **kw)
+                        deployed = for_inference(res.model, device, cpu_kernels=cfg.clip_cpu_kernels)
+                        s_tr = embed_with_student(deployed, knn_tr.paths, **kw)
+                        s_te = embed_with_student(deployed, knn_te.paths, **kw)
                         rep = knn_report(s_tr, knn_tr.labels, s_te, knn_te.labels,
                                          knn_te.classes, cfg.knn_k)
                         cost = model_cost(res.model, settings.image_size, measure_speed=False)
