@@ -74,7 +74,7 @@ def sweep_cfg(tmp_path, fake_data, monkeypatch):
     monkeypatch.setattr(data, "load_other_pool", lambda cfg, n: others[:n])
     return resolve("smoke", {
         "work_dir": str(tmp_path / "work"), "results_dir": str(tmp_path / "results"),
-        "students": ["tiny_cnn"], "distill_families": ["cat_dog_1k", "cat_dog_10k"],
+        "students": ["tiny_cnn"], "distill_splits": ["cat_dog_1k", "cat_dog_10k"],
         "extra_images": [0, 4], "teachers": ["image", "generic"], "student_image_size": 32,
         "epochs": 1, "distill_batch_size": 8, "knn_k": 3, "device": "cpu",
     }, accelerator=False)
@@ -83,7 +83,7 @@ def sweep_cfg(tmp_path, fake_data, monkeypatch):
 def test_sweep_covers_the_grid_and_skips_finished_runs(sweep_cfg, monkeypatch):
     src = FakeTeachers()
     df = run_sweep(sweep_cfg, source=src, progress=False)
-    assert len(df) == 2 * 2 * 2  # families x extras x teachers (one student)
+    assert len(df) == 2 * 2 * 2  # train splits x extras x teachers (one student)
     assert set(df["n_extra"]) == {0, 4} and set(df["teacher"]) == {"image", "generic"}
     assert set(df["n_train"]) == {12, 24} and (df["dim"] == 16).all()
     for col in ("knn_f1", "knn_accuracy", "teacher_f1", "fidelity", "val_cosine", "params"):
@@ -121,20 +121,20 @@ def test_sweep_covers_the_grid_and_skips_finished_runs(sweep_cfg, monkeypatch):
 
 def test_compact_student_learns_a_projected_teacher(sweep_cfg):
     df = run_sweep(sweep_cfg, source=FakeTeachers(), progress=False, student_dim=4,
-                   teachers=["image"], families=["cat_dog_1k"], extra_images=[4])
+                   teachers=["image"], train_splits=["cat_dog_1k"], extra_images=[4])
     assert len(df) == 1 and df["dim"].iloc[0] == 4
     assert np.isfinite(df["teacher_dim_f1"].iloc[0]) and np.isfinite(df["fidelity"].iloc[0])
     with pytest.raises(DimensionMismatchError, match="64-d projection of 16-d"):
         run_sweep(sweep_cfg, source=FakeTeachers(), progress=False, student_dim=64,
-                  teachers=["image"], families=["cat_dog_1k"], extra_images=[0])
+                  teachers=["image"], train_splits=["cat_dog_1k"], extra_images=[0])
 
 
 def test_bad_sweep_settings_fail_before_any_work(sweep_cfg):
     src = FakeTeachers()
     with pytest.raises(ValueError, match="Unknown teacher 'clip'. Valid: image, generic, specific"):
         run_sweep(sweep_cfg, source=src, teachers=["clip"], progress=False)
-    with pytest.raises(ValueError, match="family 'knn' needs train and validate"):
-        run_sweep(sweep_cfg, source=src, families=["knn"], progress=False)
+    with pytest.raises(ValueError, match="split 'knn' needs train and validate"):
+        run_sweep(sweep_cfg, source=src, train_splits=["knn"], progress=False)
     with pytest.raises(ValueError, match="Unknown student 'resnet50'"):
         run_sweep(sweep_cfg, source=src, students=["resnet50"], progress=False)
     with pytest.raises(TypeError, match="Unknown sweep setting.*family.*Valid: students"):
@@ -147,9 +147,9 @@ def test_headline_smallest_student_within_one_point():
     for student, params, f1s in [("tiny", 1e5, [90.0, 98.2]), ("mid", 1e6, [99.0, 99.5]),
                                  ("big", 1e7, [99.6, 99.0])]:
         for n_extra, f1 in zip([0, 1000], f1s):
-            rows.append(dict(teacher="image", student=student, dim=512, family="cat_dog_1k",
+            rows.append(dict(teacher="image", student=student, dim=512, split="cat_dog_1k",
                              n_extra=n_extra, knn_f1=f1, teacher_f1=99.0, params=params))
-    rows.append(dict(teacher="generic", student="tiny", dim=512, family="cat_dog_1k", n_extra=0,
+    rows.append(dict(teacher="generic", student="tiny", dim=512, split="cat_dog_1k", n_extra=0,
                      knn_f1=80.0, teacher_f1=95.0, params=1e5))
     costs = pd.DataFrame([
         {"model": "tiny", "role": "student", "params": 1e5, "images_per_s": 1000.0},

@@ -203,13 +203,6 @@ def test_benchmark_reports_cold_and_warm(clip, images):
     assert result["images"] == 4 and result["memory_kind"]
 
 
-def test_progress_can_be_switched_off(monkeypatch):
-    monkeypatch.setenv("CLIPDISTILL_PROGRESS", "off")
-    bar = embed.progress_bar(10, "x")
-    assert bar.disable
-    bar.close()
-
-
 def test_hugging_face_models_go_through_the_same_engine(images, tmp_path):
     import pickle
 

@@ -9,13 +9,14 @@ embedding.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import os
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
+
+from .suggest import did_you_mean
 
 __all__ = [
     "Config",
@@ -162,7 +163,7 @@ class Config:
     ])
     student_dim: int = 0  # 0 = the teacher's dimension; 64 = the compact head
     teachers: list = field(default_factory=lambda: ["image", "generic", "specific"])
-    distill_families: list = field(default_factory=lambda: ["cat_dog_1k"])
+    distill_splits: list = field(default_factory=lambda: ["cat_dog_1k"])
     extra_images: list = field(default_factory=lambda: [0, 1000])
     student_image_size: int = 160
     epochs: int = 30
@@ -230,7 +231,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "ensemble_max_templates": 3,  # a CPU encodes ~15 prompts/s: 80 x 94 would take 8 min
         "ensemble_max_classes": 5,
         "students": ["tiny_cnn", "mobilenet_v3_small"],
-        "distill_families": ["cat_dog_1k", "cat_dog_10k"],
+        "distill_splits": ["cat_dog_1k", "cat_dog_10k"],
         "extra_images": [0, 48],
         "student_image_size": 64,
         "epochs": 2,
@@ -258,7 +259,7 @@ PROFILES: dict[str, dict[str, Any]] = {
             "ViT-L-14-336/openai", "ViT-B-16-SigLIP/webli", "ViT-B-16-SigLIP-256/webli",
             "ViT-L-16-SigLIP-256/webli",
         ],
-        "distill_families": ["cat_dog_1k", "cat_dog_10k"],
+        "distill_splits": ["cat_dog_1k", "cat_dog_10k"],
         "extra_images": [0, 1000, 10000, 100000],
     },
 }
@@ -274,7 +275,7 @@ HARDWARE_ADJUSTMENTS: dict[str, dict[str, Any]] = {
               "explore_models": ["ViT-B-32/openai", "RN50/openai"]},
     "paper": {"vlm_max_images": 3, "vlm_max_new_tokens": 32, "vlm_batch_size": 2,
               "vlm_model": "Qwen/Qwen2.5-VL-3B-Instruct", "epochs": 8,
-              "distill_families": ["cat_dog_1k"], "extra_images": [0, 1000],
+              "distill_splits": ["cat_dog_1k"], "extra_images": [0, 1000],
               "teachers": ["image"],
               "ensemble_per_class": 20, "ensemble_models": ["ViT-B-32/openai", "ViT-B-16/openai"]},
 }
@@ -295,13 +296,6 @@ def project_root(start: Path | None = None) -> Path:
 
 def _one_line(msg: str) -> str:
     return " ".join(msg.split())
-
-
-def _close(name: str, valid: typing.Iterable[str]) -> str:
-    valid = list(valid)
-    near = difflib.get_close_matches(name, valid, n=3, cutoff=0.5)
-    hint = f" (did you mean {', '.join(near)}?)" if near else ""
-    return f"{hint} Valid: {', '.join(valid)}."
 
 
 def _coerce(key: str, value: Any) -> Any:
@@ -343,7 +337,7 @@ def _coerce(key: str, value: Any) -> Any:
         ))
     if key in CHOICES and value not in CHOICES[key]:
         raise ConfigError(_one_line(
-            f"Bad value for {key!r}: {value!r}.{_close(str(value), CHOICES[key])}"
+            f"Bad value for {key!r}: {value!r}.{did_you_mean(str(value), CHOICES[key])}"
         ))
     return value
 
@@ -376,20 +370,8 @@ def _check_key(key: str) -> None:
         raise ConfigError(f"{key!r} cannot be overridden: choose it with --profile.")
     if key not in _FIELDS:
         raise ConfigError(_one_line(
-            f"Unknown parameter {key!r}.{_close(key, [k for k in _FIELDS if k not in _FIXED])}"
+            f"Unknown parameter {key!r}.{did_you_mean(key, [k for k in _FIELDS if k not in _FIXED])}"
         ))
-
-
-def accelerator_available() -> bool:
-    """True when torch sees a CUDA or Apple GPU (import deferred: config stays light)."""
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency
-        return False
-    if torch.cuda.is_available():
-        return True
-    mps = getattr(torch.backends, "mps", None)
-    return bool(mps and mps.is_available())
 
 
 def pretrained_weights_reachable(timeout: float = 3.0) -> tuple[bool, str]:
@@ -431,7 +413,7 @@ def resolve(
     ``accelerator`` and ``weights_reachable`` are detected when not given (tests pass them).
     """
     if profile not in PROFILE_NAMES:
-        raise ConfigError(_one_line(f"Unknown profile {profile!r}.{_close(profile, PROFILE_NAMES)}"))
+        raise ConfigError(_one_line(f"Unknown profile {profile!r}.{did_you_mean(profile, PROFILE_NAMES)}"))
     overrides = dict(overrides or {})
     checked = {}
     for key, value in overrides.items():
@@ -455,6 +437,8 @@ def resolve(
     values: dict[str, Any] = {"profile": profile}
     values.update(PROFILES[profile])
     if accelerator is None:
+        from .device import accelerator_available
+
         accelerator = accelerator_available()
     if not accelerator:
         values.update(HARDWARE_ADJUSTMENTS.get(profile, {}))

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from .io import atomic_write_bytes, atomic_write_json, bytes_digest, stable_hash
+from .progress import progress_bar
 
 __all__ = [
     "embed_images",
@@ -56,64 +57,6 @@ content_digest = bytes_digest  # an image's cache key: the hash of its bytes (==
 def cache_dir_for(cfg: Any) -> Path:
     """Where a chapter keeps embeddings: ``<work_dir>/embeddings`` (shared by profiles)."""
     return Path(cfg.work_dir) / "embeddings"
-
-
-# ---------------------------------------------------------------------------------------
-# Progress bars
-# ---------------------------------------------------------------------------------------
-def _in_kernel() -> bool:
-    if "ipykernel" not in sys.modules:
-        return False
-    try:
-        from IPython import get_ipython
-
-        shell = get_ipython()
-    except ImportError:  # pragma: no cover
-        return False
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
-def progress_bar(total: int | None, desc: str, *, enabled: bool = True, unit: str = "it"):
-    """A tqdm bar that reads well in a terminal, in Jupyter and in papermill's saved output.
-
-    In a Jupyter kernel the bar is one display output updated in place: live while you
-    watch, and the saved notebook (papermill applies the updates) keeps only the final
-    line, e.g. ``images: 100%|##########| 64/64 [00:04<00:00, 15.2img/s]``. Elsewhere it is
-    plain tqdm on stderr. ``CLIPDISTILL_PROGRESS=off`` silences every bar.
-    """
-    from tqdm.std import tqdm
-
-    if not enabled or os.environ.get("CLIPDISTILL_PROGRESS", "auto") == "off":
-        return tqdm(total=total, disable=True)
-    if _in_kernel():
-        return _DisplayBar(total=total, desc=desc, unit=unit)
-    return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True)
-
-
-def _display_bar_class():
-    from tqdm.std import tqdm
-
-    class DisplayBar(tqdm):
-        """tqdm drawn into an IPython display handle instead of a stream."""
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            from IPython.display import display
-
-            kwargs.update(file=_io.StringIO(), ncols=90, ascii=True, mininterval=0.5)
-            self._handle = None
-            super().__init__(*args, **kwargs)
-            self._handle = display({"text/plain": self.__str__()}, raw=True, display_id=True)
-
-        def display(self, msg: str | None = None, pos: int | None = None) -> bool:
-            if getattr(self, "_handle", None) is not None:
-                self._handle.update({"text/plain": self.__str__() if msg is None else msg}, raw=True)
-            return True
-
-    return DisplayBar
-
-
-def _DisplayBar(**kwargs: Any):  # noqa: N802 - built lazily: tqdm/IPython only when needed
-    return _display_bar_class()(**kwargs)
 
 
 # ---------------------------------------------------------------------------------------

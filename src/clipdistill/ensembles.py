@@ -30,6 +30,7 @@ import numpy as np
 
 from .io import array_digest, atomic_save_npy, atomic_write_json, atomic_write_text, stable_hash
 from .templates import LABELS, TemplateError, TemplateSet, get_template_set
+from .vectors import l2_normalize
 
 __all__ = [
     "PUBLISHED_IMAGENET",
@@ -82,11 +83,6 @@ PUBLISHED_SOURCE = (
 
 
 # -- the math ---------------------------------------------------------------------------
-def _unit(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=axis, keepdims=True), 1e-12)
-
-
 def ensemble(prompt_embeddings: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
     """Class embeddings (C, D) from prompt embeddings: (C, T, D), or C arrays (T_c, D).
 
@@ -96,8 +92,8 @@ def ensemble(prompt_embeddings: np.ndarray | Sequence[np.ndarray]) -> np.ndarray
     if isinstance(prompt_embeddings, np.ndarray):
         if prompt_embeddings.ndim != 3:
             raise ValueError(f"prompt embeddings must be (classes, prompts, dim), got shape {prompt_embeddings.shape}.")
-        return _unit(_unit(prompt_embeddings).mean(axis=1))
-    return _unit(np.stack([_unit(p).mean(axis=0) for p in prompt_embeddings]))
+        return l2_normalize(l2_normalize(prompt_embeddings).mean(axis=1))
+    return l2_normalize(np.stack([l2_normalize(p).mean(axis=0) for p in prompt_embeddings]))
 
 
 def encode_prompts(encode: Callable[[list[str]], np.ndarray],
@@ -123,12 +119,12 @@ def template_ranking(prompt_embeddings: np.ndarray, templates: Sequence[str],
     ``single`` is the accuracy of that template on its own; ``loo_delta`` is the full
     ensemble's accuracy minus the ensemble's without it (> 0: the template helps).
     """
-    unit = _unit(prompt_embeddings)
+    unit = l2_normalize(prompt_embeddings)
     total = unit.sum(axis=1)
-    full = top1(image_emb, _unit(total), labels)
+    full = top1(image_emb, l2_normalize(total), labels)
     rows = []
     for t, template in enumerate(templates):
-        without = top1(image_emb, _unit(total - unit[:, t]), labels) if len(templates) > 1 else float("nan")
+        without = top1(image_emb, l2_normalize(total - unit[:, t]), labels) if len(templates) > 1 else float("nan")
         rows.append({"template": template, "single": top1(image_emb, unit[:, t], labels),
                      "ensemble": full, "loo_delta": full - without})
     return rows

@@ -19,7 +19,6 @@ WebLI: off). Hugging Face CLIP configs carry ``hidden_act="quick_gelu"`` themsel
 from __future__ import annotations
 
 import contextlib
-import difflib
 import json
 import os
 import re
@@ -33,6 +32,7 @@ import torch
 
 from .config import CHOICES
 from .io import file_digest, stable_hash
+from .suggest import closest
 
 __all__ = [
     "ClipModel",
@@ -151,12 +151,6 @@ def _open_clip():
     return open_clip
 
 
-def _closest(name: str, valid: Sequence[str], n: int = 5, cutoff: float = 0.5) -> list[str]:
-    lower = {v.lower(): v for v in valid}
-    near = difflib.get_close_matches(name.lower(), list(lower), n=n, cutoff=cutoff)
-    return [lower[v] for v in near]
-
-
 def _canonical_open_clip_name(name: str) -> str | None:
     """``"ViT-B/32"`` and ``"vit-b-32"`` -> ``"ViT-B-32"``; None when not an open_clip name."""
     models = _open_clip().list_models()
@@ -170,8 +164,8 @@ def _canonical_open_clip_name(name: str) -> str | None:
 
 
 def _unknown_model(name: str) -> UnknownModelError:
-    near = _closest(name.replace("/", "-"), _open_clip().list_models())
-    near += [h for h in _closest(name, list(HF_RANDOM_ARCHS), n=2) if h not in near]
+    near = closest(name.replace("/", "-"), _open_clip().list_models(), n=5)
+    near += [h for h in closest(name, list(HF_RANDOM_ARCHS), n=2) if h not in near]
     hint = f"Closest valid names: {', '.join(near)}." if near else "See open_clip.list_models()."
     return UnknownModelError(
         f"Unknown CLIP model {name!r}. {hint} Also accepted: a Hugging Face CLIP id such as "
@@ -181,7 +175,7 @@ def _unknown_model(name: str) -> UnknownModelError:
 
 def _unknown_tag(name: str, tag: str) -> UnknownModelError:
     tags = _open_clip().list_pretrained_tags_by_model(name)
-    near = _closest(tag, tags, n=3, cutoff=0.4)
+    near = closest(tag, tags, n=3, cutoff=0.4)
     hint = f" Closest: {', '.join(near)}." if near else ""
     valid = ", ".join(tags) if tags else "none (this architecture has no released weights)"
     return UnknownModelError(
@@ -196,7 +190,7 @@ def _looks_like_hf_id(name: str) -> bool:
         return False
     known = _open_clip().list_models()
     head = name.split("/")[0]
-    return not (_closest(head, known, n=1, cutoff=0.85) or _closest(name.replace("/", "-"), known, n=1, cutoff=0.85))
+    return not (closest(head, known, n=1, cutoff=0.85) or closest(name.replace("/", "-"), known, n=1, cutoff=0.85))
 
 
 def parse_spec(spec: str) -> tuple[str, str | None]:

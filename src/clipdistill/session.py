@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .config import Config, project_root, resolve
+from .device import torch_device
 
 __all__ = ["setup", "torch_device", "smoke_banner_html", "SMOKE_BANNER"]
 
@@ -35,20 +36,6 @@ def seed_everything(seed: int) -> None:
 
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def torch_device(cfg: Config) -> "torch.device":  # noqa: F821
-    """The device a chapter should use: cfg.device, with "auto" picking the best present."""
-    import torch
-
-    if cfg.device != "auto":
-        return torch.device(cfg.device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def smoke_banner_html(cfg: Config) -> str:

@@ -15,12 +15,11 @@ set* is a list of them whose text embeddings are averaged into one class embeddi
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from open_clip.zero_shot_metadata import (
     IMAGENET_CLASSNAMES,
@@ -29,6 +28,7 @@ from open_clip.zero_shot_metadata import (
 )
 
 from .io import stable_hash
+from .suggest import did_you_mean
 
 __all__ = [
     "SLOT",
@@ -146,9 +146,11 @@ def validate_templates(templates: Sequence[str], where: str = "template set") ->
     return tuple(validate_template(t, f"{where} entry {i + 1}") for i, t in enumerate(templates))
 
 
-def fill(template: str, classname: str) -> str:
-    """The prompt for one class (``replace``, not ``format``: braces in names stay literal)."""
-    return template.replace(SLOT, classname)
+def fill(template: str | Callable[[str], str], classname: str) -> str:
+    """The prompt for one class. A string template has its ``{}`` replaced (``replace``, not
+    ``format``: braces in names stay literal); a callable, as open_clip keeps its
+    templates, is called with the name."""
+    return template.replace(SLOT, classname) if isinstance(template, str) else template(classname)
 
 
 def _norm(name: str) -> str:
@@ -280,12 +282,9 @@ def get_template_set(spec: str | TemplateSet, dataset: str | None = None) -> Tem
         return TemplateSet(spec, TEMPLATE_SETS[spec], source="builtin")
     if isinstance(spec, str) and (_looks_like_path(spec) or Path(spec).is_file()):
         return load_template_file(spec)
-    valid = template_set_names()
-    near = difflib.get_close_matches(str(spec), valid, n=3, cutoff=0.5)
-    hint = f" (did you mean {', '.join(near)}?)" if near else ""
     raise TemplateError(
-        f"Unknown template set {spec!r}{hint}. Valid: {', '.join(valid)}, or a path to a "
-        ".txt (one template a line) or .json ({class: [sentences]}) file."
+        f"Unknown template set {spec!r}{did_you_mean(str(spec), template_set_names())[:-1]}, "
+        "or a path to a .txt (one template a line) or .json ({class: [sentences]}) file."
     )
 
 

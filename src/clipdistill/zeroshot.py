@@ -13,6 +13,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from .templates import fill
+from .vectors import l2_normalize
+
 __all__ = [
     "DIGIT_WORDS",
     "classnames_for",
@@ -48,10 +51,6 @@ def classnames_for(classes: Sequence[str], style: str = "names") -> list[str]:
     raise ValueError(f"Bad class-name style {style!r}: valid are names, digits, words.")
 
 
-def _fill(template: Template, classname: str) -> str:
-    return template.format(classname) if isinstance(template, str) else template(classname)
-
-
 # ---------------------------------------------------------------------------------------
 # The text-prompt classifier
 # ---------------------------------------------------------------------------------------
@@ -67,10 +66,9 @@ def build_zero_shot_classifier(clip: Any, classnames: Sequence[str], templates: 
 
     if not classnames or not templates:
         raise ValueError("build_zero_shot_classifier needs at least one class name and one template.")
-    texts = [_fill(t, c) for c in classnames for t in templates]
+    texts = [fill(t, c) for c in classnames for t in templates]
     emb = embed_texts(clip, texts, cache_dir=cache_dir, batch_size=batch_size, progress=progress)
-    emb = emb.reshape(len(classnames), len(templates), -1).mean(axis=1)
-    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    emb = l2_normalize(emb.reshape(len(classnames), len(templates), -1).mean(axis=1))
     return np.ascontiguousarray(emb.T, dtype=np.float32)
 
 
@@ -114,21 +112,20 @@ def prompt_strategies(clip: Any, image_emb: np.ndarray, y_true: np.ndarray, clas
         templates = list(spec["templates"])
         res = evaluate_zero_shot(clip, image_emb, y_true, classes, templates, classnames=names,
                                  cache_dir=cache_dir)
-        example = _fill(templates[0], names[min(7, len(names) - 1)])
+        example = fill(templates[0], names[min(7, len(names) - 1)])
         rows.append({"strategy": name, "prompts per class": len(templates), "example": example,
                      "accuracy": res["accuracy"], "macro F1": res["macro_f1"]})
         all_prompts += [(t, spec.get("classnames", "names")) for t in templates]
     if len(strategies) > 1:
         # Per-class prompts across strategies: each template with its own class-name style.
         templates_by_class = [
-            [_fill(t, classnames_for([c], style)[0]) for t, style in all_prompts] for c in classes
+            [fill(t, classnames_for([c], style)[0]) for t, style in all_prompts] for c in classes
         ]
         from .embed import embed_texts
 
         flat = [p for prompts in templates_by_class for p in prompts]
         emb = embed_texts(clip, flat, cache_dir=cache_dir, progress=False)
-        emb = emb.reshape(len(classes), len(all_prompts), -1).mean(axis=1)
-        weights = (emb / np.linalg.norm(emb, axis=1, keepdims=True)).T.astype(np.float32)
+        weights = l2_normalize(emb.reshape(len(classes), len(all_prompts), -1).mean(axis=1)).T
         pred = zero_shot_logits(image_emb, weights, clip.logit_scale).argmax(axis=1)
         rep = classification_report(y_true, pred, classes)
         rows.append({"strategy": "ensemble (all)", "prompts per class": len(all_prompts),
@@ -260,10 +257,8 @@ def random_embedding_floor(train_y: np.ndarray, test_y: np.ndarray, *, dim: int,
     accs, f1s = [], []
     for r in range(repeats):
         rng = np.random.default_rng(seed + r)
-        train = rng.standard_normal((len(train_y), dim)).astype(np.float32)
-        test = rng.standard_normal((len(test_y), dim)).astype(np.float32)
-        train /= np.linalg.norm(train, axis=1, keepdims=True)
-        test /= np.linalg.norm(test, axis=1, keepdims=True)
+        train = l2_normalize(rng.standard_normal((len(train_y), dim)))
+        test = l2_normalize(rng.standard_normal((len(test_y), dim)))
         rep = classification_report(test_y, knn_predict(train, train_y, test, k), classes)
         accs.append(rep["accuracy"])
         f1s.append(rep["macro_f1"])

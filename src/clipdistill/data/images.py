@@ -290,7 +290,7 @@ def convert_many(jobs: Iterable[ConvertJob], num_workers: int = 1, desc: str = "
     Jobs whose output already exists are answered without touching the pool, so a second
     run over a finished folder costs one ``stat`` per image.
     """
-    from tqdm.auto import tqdm
+    from ..progress import progress_bar
 
     jobs = list(jobs)
     results: list[ConvertResult | None] = [None] * len(jobs)
@@ -300,8 +300,7 @@ def convert_many(jobs: Iterable[ConvertJob], num_workers: int = 1, desc: str = "
             results[i] = ConvertResult(job.src, job.dst, "exists")
         else:
             todo.append(i)
-    bar = tqdm(total=len(todo), desc=desc, unit="img", disable=not progress or not todo,
-               mininterval=1.0)
+    bar = progress_bar(len(todo), desc, enabled=progress and bool(todo), unit="img")
     try:
         if num_workers <= 1 or len(todo) < 8:
             for i in todo:

@@ -19,6 +19,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from torch import nn
+
+from ..vectors import cosine_rows, l2_normalize
 from .train import image_store, iter_batches, normalise, to_input
 
 __all__ = [
@@ -69,7 +71,7 @@ def embed_with_student(model: nn.Module, paths: Sequence[str | os.PathLike], *,
     model = model.to(device).eval()
     out = [model(normalise(to_input(b, device))).float().cpu() for b in iter_batches(store, batch_size)]
     emb = torch.cat(out).numpy() if out else np.zeros((0, getattr(model, "out_dim", 0)), np.float32)
-    return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    return l2_normalize(emb)
 
 
 def fidelity(student_emb: np.ndarray, teacher_emb: np.ndarray) -> float:
@@ -78,9 +80,7 @@ def fidelity(student_emb: np.ndarray, teacher_emb: np.ndarray) -> float:
     if s.shape != t.shape:
         raise ValueError(f"Fidelity compares paired embeddings: student {s.shape} vs "
                          f"teacher {t.shape}.")
-    s = s / np.maximum(np.linalg.norm(s, axis=1, keepdims=True), 1e-12)
-    t = t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12)
-    return float((s * t).sum(1).mean())
+    return float(cosine_rows(s, t).mean())
 
 
 def knn_report(train_emb: np.ndarray, train_y: np.ndarray, test_emb: np.ndarray,

@@ -72,9 +72,9 @@ def accuracy_vs_student_size(df: pd.DataFrame, *, n_extra: int | None = None):
     fig, axes = _panels(df)
     for teacher, ax in axes:
         g = df[(df["teacher"] == teacher) & (df["n_extra"] == n_extra)]
-        for (family, n_train), line in g.groupby(["family", "n_train"], sort=False):
+        for (split, n_train), line in g.groupby(["split", "n_train"], sort=False):
             line = line.sort_values("params")
-            ax.plot(line["params"], line["knn_f1"], "o-", label=f"{family} ({n_train} images)")
+            ax.plot(line["params"], line["knn_f1"], "o-", label=f"{split} ({n_train} images)")
             for _, r in line.iterrows():
                 ax.annotate(r["student"], (r["params"], r["knn_f1"]), fontsize=6,
                             xytext=(3, 3), textcoords="offset points")
@@ -109,11 +109,11 @@ def accuracy_vs_train_size(df: pd.DataFrame, *, n_extra: int | None = None):
                         f"accuracy vs train size (+{n_extra} extra images)")
 
 
-def accuracy_vs_extra_images(df: pd.DataFrame, *, family: str | None = None):
+def accuracy_vs_extra_images(df: pd.DataFrame, *, split: str | None = None):
     """F1 against the number of extra unlabelled images."""
-    family = df["family"].iloc[0] if family is None else family
-    return _per_student(df, "n_extra", "family", family, "extra unlabelled images",
-                        f"accuracy vs extra data ({family})")
+    split = df["split"].iloc[0] if split is None else split
+    return _per_student(df, "n_extra", "split", split, "extra unlabelled images",
+                        f"accuracy vs extra data ({split})")
 
 
 def fidelity_figure(df: pd.DataFrame):

@@ -19,6 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..vectors import l2_normalize
+
 __all__ = [
     "STUDENTS",
     "Student",
@@ -187,4 +189,4 @@ class TargetProjection:
                 f"{tuple(embeddings.shape)}."
             )
         z = embeddings @ self.components.T
-        return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+        return l2_normalize(z)

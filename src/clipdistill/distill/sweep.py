@@ -1,6 +1,6 @@
 """The chapter's experiment: students x train sizes x extra images x teachers.
 
-Every (family, extra, teacher, student) cell is one :func:`train_student` run plus one
+Every (train split, extra, teacher, student) cell is one :func:`train_student` run plus one
 evaluation, both cached under ``work_dir/distill/runs/<key>/`` (``done.json`` and
 ``eval-<hash>.json``): rerunning the sweep after an interruption skips finished cells,
 resumes the interrupted one from its last epoch and starts the rest.
@@ -19,13 +19,12 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
-from ..io import atomic_write_json, stable_hash
+from ..io import array_digest, atomic_write_json, stable_hash
+from ..progress import progress_bar
 from .evaluate import clip_image_tower, embed_with_student, fidelity, for_inference, knn_report, model_cost
 from .students import TargetProjection, build_student, student_names
 from .teachers import Teachers, check_teachers
-from ..io import array_digest
 from .train import TrainSettings, train_student
 
 __all__ = ["run_sweep", "cost_table", "headline", "headline_metrics", "SweepSpec", "check_sweep"]
@@ -38,7 +37,7 @@ class SweepSpec:
     """Which cells to run; each list defaults to the cfg field of the same name."""
 
     students: tuple[str, ...]
-    families: tuple[str, ...]
+    train_splits: tuple[str, ...]
     extra_images: tuple[int, ...]
     teachers: tuple[str, ...]
     student_dim: int
@@ -51,14 +50,14 @@ class SweepSpec:
             raise TypeError(f"Unknown sweep setting(s) {', '.join(sorted(unknown))}. Valid: {valid}.")
         pick = lambda name, field: override.get(name) if override.get(name) is not None else field  # noqa: E731
         return cls(students=tuple(pick("students", cfg.students)),
-                   families=tuple(pick("families", cfg.distill_families)),
+                   train_splits=tuple(pick("train_splits", cfg.distill_splits)),
                    extra_images=tuple(int(n) for n in pick("extra_images", cfg.extra_images)),
                    teachers=tuple(pick("teachers", cfg.teachers)),
                    student_dim=int(pick("student_dim", cfg.student_dim)))
 
     @property
     def n_runs(self) -> int:
-        return len(self.students) * len(self.families) * len(self.extra_images) * len(self.teachers)
+        return len(self.students) * len(self.train_splits) * len(self.extra_images) * len(self.teachers)
 
 
 def check_sweep(cfg: Any, spec: SweepSpec) -> None:
@@ -67,11 +66,11 @@ def check_sweep(cfg: Any, spec: SweepSpec) -> None:
         if s not in student_names():
             raise ValueError(f"Unknown student {s!r}. Valid: {', '.join(student_names())}.")
     check_teachers(spec.teachers, cfg)
-    for f in spec.families:
+    for f in spec.train_splits:
         parts = cfg.splits.get(f, {})
         if f == "knn" or "train" not in parts or "validate" not in parts:
             have = [k for k, v in cfg.splits.items() if "train" in v and "validate" in v and k != "knn"]
-            raise ValueError(f"Distillation family {f!r} needs train and validate splits in "
+            raise ValueError(f"Distillation split {f!r} needs train and validate splits in "
                              f"cfg.splits. Valid: {', '.join(have)}.")
     if "knn" not in cfg.splits or not {"train", "test"} <= set(cfg.splits["knn"]):
         raise ValueError("The kNN evaluation needs cfg.splits['knn'] with train and test parts.")
@@ -90,8 +89,8 @@ def run_sweep(cfg: Any, *, source: Teachers | None = None, progress: bool = True
     """Run (or read back) every cell; one row per cell.
 
     ``source`` supplies the teachers' embeddings (one CLIP, one describer for the whole
-    sweep; built from ``cfg`` when not given). ``override`` may replace ``students``, ``families``, ``extra_images``, ``teachers``
-    (a list of names) or ``student_dim`` for this call. Columns: the cell (``family``,
+    sweep; built from ``cfg`` when not given). ``override`` may replace ``students``, ``train_splits``, ``extra_images``, ``teachers``
+    (a list of names) or ``student_dim`` for this call. Columns: the cell (``split``,
     ``n_train``, ``n_extra``, ``teacher``, ``student``, ``dim``), the student's size
     (``params``, ``gflops``), training (``epochs_run``, ``best_epoch``, ``val_cosine``),
     ``fidelity`` (mean cosine to the teacher on ``knn/test``), the kNN scores on
@@ -107,19 +106,19 @@ def run_sweep(cfg: Any, *, source: Teachers | None = None, progress: bool = True
     device = torch_device(cfg)
     knn_tr, knn_te = data.load_split(cfg, "knn", "train"), data.load_split(cfg, "knn", "test")
     splits = {f: (data.load_split(cfg, f, "train"), data.load_split(cfg, f, "validate"))
-              for f in spec.families}
+              for f in spec.train_splits}
     others = data.load_other_pool(cfg, max(spec.extra_images, default=0))
 
     rows: list[dict[str, Any]] = []
-    bar = tqdm(total=spec.n_runs, desc="distillation sweep", disable=not progress)
+    bar = progress_bar(spec.n_runs, "distillation sweep", enabled=progress, unit="run")
     for teacher in spec.teachers:
         knn_tr_t, knn_te_t = teach(teacher, knn_tr.paths), teach(teacher, knn_te.paths)
         full_dim = knn_tr_t.shape[1]
         teacher_f1 = knn_report(knn_tr_t, knn_tr.labels, knn_te_t, knn_te.labels,
                                 knn_te.classes, cfg.knn_k)["macro_f1"]
         extra_t = teach(teacher, others) if others else np.zeros((0, full_dim), np.float32)
-        for family in spec.families:
-            tr, va = splits[family]
+        for split in spec.train_splits:
+            tr, va = splits[split]
             tr_t, va_t = teach(teacher, tr.paths), teach(teacher, va.paths)
             for n_extra in spec.extra_images:
                 extra = list(others[:n_extra])  # fewer only if the pool allowed it (allow_fewer)
@@ -139,7 +138,7 @@ def run_sweep(cfg: Any, *, source: Teachers | None = None, progress: bool = True
                                       array_digest(ktr), array_digest(kte), cfg.knn_k,
                                       knn_tr.labels, knn_te.labels)
                 for student in spec.students:
-                    label = f"{teacher} {family} +{n_extra} {student}"
+                    label = f"{teacher} {split} +{n_extra} {student}"
                     bar.set_postfix_str(label)
                     settings = TrainSettings.from_config(cfg, student, dim)
 
@@ -167,7 +166,7 @@ def run_sweep(cfg: Any, *, source: Teachers | None = None, progress: bool = True
                               "gflops": cost["gflops"], "report": rep["report"]}
                         atomic_write_json(ev_path, ev)
                     rows.append({
-                        "family": family, "n_train": len(tr), "n_extra": n_extra,
+                        "split": split, "n_train": len(tr), "n_extra": n_extra,
                         "teacher": teacher, "student": student, "dim": dim,
                         "params": ev["params"], "gflops": ev["gflops"],
                         "epochs_run": res.epochs_run, "best_epoch": res.best_epoch,
@@ -248,7 +247,7 @@ def headline(results: pd.DataFrame, costs: pd.DataFrame, tolerance: float = 1.0)
         s_ips = float(speed.get(pick["student"], np.nan))
         rows.append({
             "teacher": teacher, "student": pick["student"], "within": bool(len(ok)),
-            "dim": int(pick["dim"]), "family": pick["family"], "n_extra": int(pick["n_extra"]),
+            "dim": int(pick["dim"]), "split": pick["split"], "n_extra": int(pick["n_extra"]),
             "student_f1": pick["knn_f1"], "teacher_f1": pick["teacher_f1"], "gap": pick["gap"],
             "params": int(pick["params"]), "params_vs_clip_image": pick["params"] / clip_params,
             "student_images_per_s": s_ips, "speedup_vs_clip_image": s_ips / clip_ips,

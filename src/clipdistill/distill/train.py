@@ -30,7 +30,6 @@ import json
 import math
 import os
 import random
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -38,9 +37,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from ..io import array_digest, atomic_write_bytes, atomic_write_json, stable_hash
+from ..io import array_digest, atomic_path, atomic_write_bytes, atomic_write_json, stable_hash
+from ..progress import progress_bar
 from .students import DimensionMismatchError, Student, build_student
 
 __all__ = [
@@ -159,9 +158,7 @@ class ImageStore:
 
 
 def _build_chunk(paths: Sequence[str | os.PathLike], size: int, target: Path, bar: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".npy.tmp")
-    os.close(fd)
-    try:
+    with atomic_path(target, suffix=".npy.tmp") as tmp:
         arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
                                         shape=(len(paths), size, size, 3))
         for i, p in enumerate(paths):
@@ -169,10 +166,6 @@ def _build_chunk(paths: Sequence[str | os.PathLike], size: int, target: Path, ba
             bar.update(1)
         arr.flush()
         del arr
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def image_store(paths: Sequence[str | os.PathLike], size: int, cache_dir: str | os.PathLike,
@@ -186,8 +179,8 @@ def image_store(paths: Sequence[str | os.PathLike], size: int, cache_dir: str | 
                for a, b in spans]
     todo = [(span, t) for span, t in zip(spans, targets) if not t.is_file()]
     if todo:
-        with tqdm(total=sum(b - a for (a, b), _ in todo), desc=f"decode images ({size}px)",
-                  disable=not progress, leave=False) as bar:
+        with progress_bar(sum(b - a for (a, b), _ in todo), f"decode images ({size}px)",
+                          enabled=progress, unit="img", leave=False) as bar:
             for (a, b), t in todo:
                 _build_chunk(paths[a:b], size, t, bar)
     return ImageStore(chunks=targets, sizes=[b - a for a, b in spans], size=size)
@@ -442,9 +435,9 @@ def train_student(
 
     targets_t = torch.as_tensor(train_targets)
     stopped_early = bad_epochs >= settings.patience and start > 0
-    bar = tqdm(range(start, settings.epochs), desc=f"distil {settings.student}",
-               disable=not progress, initial=start, total=settings.epochs, leave=False)
-    for epoch in ([] if stopped_early else bar):
+    bar = progress_bar(settings.epochs, f"distil {settings.student}", enabled=progress,
+                       unit="epoch", initial=start, leave=False)
+    for epoch in ([] if stopped_early else range(start, settings.epochs)):
         order = np.random.default_rng(_sample_seed(settings.seed, epoch, 7919)).permutation(n_train)
         model.train()
         total, n = 0.0, 0
@@ -476,7 +469,8 @@ def train_student(
             "scheduler": sched.state_dict(), "rng": _rng_state(), "history": history,
             "best": best, "best_epoch": best_epoch, "bad_epochs": bad_epochs,
         })
-        bar.set_postfix(loss=f"{row['train_loss']:.4f}", val_cos=f"{val_cos:.4f}")
+        bar.set_postfix(loss=f"{row['train_loss']:.4f}", val_cos=f"{val_cos:.4f}", refresh=False)
+        bar.update(1)
         if on_epoch_end is not None:
             on_epoch_end(epoch, row)
         if bad_epochs >= settings.patience:

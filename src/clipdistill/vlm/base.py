@@ -238,7 +238,7 @@ def describe_images(
 def _generate(describer: Describer, todo: dict[str, tuple[Path, str]], prompt: str,
               cache_path: Path, cached: dict[str, dict[str, Any]], batch_size: int,
               progress: bool, total: int) -> None:
-    from ..embed import progress_bar  # the project's bar: clean in papermill's saved output
+    from ..progress import progress_bar
 
     load = getattr(describer, "load", None)
     if callable(load):

@@ -11,12 +11,10 @@ batching, generation, caching and resuming around it are real.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from ..config import TINY_VLM
-from ..io import stable_hash
+from ..io import atomic_dir, stable_hash
 
 __all__ = ["TINY_VLM", "tiny_vlm_dir", "build_tiny_vlm", "TINY_RECIPE"]
 
@@ -97,17 +95,8 @@ def build_tiny_vlm(root: str | os.PathLike) -> Path:
     target = tiny_vlm_dir(root)
     if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    try:
+    with atomic_dir(target) as tmp:
         _build_into(tmp)
-        try:
-            os.replace(tmp, target)
-        except OSError:  # another process finished first: theirs is identical
-            if not (target / "config.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

@@ -1,0 +1,32 @@
+"""Which device runs the models: the one place that asks torch what hardware is here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["best_device", "accelerator_available", "torch_device"]
+
+
+def best_device() -> str:
+    """``"cuda"``, else ``"mps"`` (Apple GPUs), else ``"cpu"``. torch is imported here, not
+    at package import, so resolving a profile stays light."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def accelerator_available() -> bool:
+    """True when torch sees a CUDA or Apple GPU (profiles shrink their work when not)."""
+    return best_device() != "cpu"
+
+
+def torch_device(cfg: Any) -> "torch.device":  # noqa: F821
+    """The device a chapter should use: ``cfg.device``, with ``"auto"`` the best present."""
+    import torch
+
+    return torch.device(best_device() if cfg.device == "auto" else cfg.device)

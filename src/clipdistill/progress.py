@@ -1,0 +1,74 @@
+"""The one progress bar of the package: live while you watch, one line once saved.
+
+Every long loop (resizing, embedding, describing, decoding, training, sweeping) uses
+:func:`progress_bar`. In a Jupyter kernel the bar is a single display output updated in
+place, so the notebook papermill saves keeps only its final state, e.g.
+``embedding images: 100%|##########| 64/64 [00:04<00:00, 15.2img/s]``. A bar made with
+``leave=False`` (a step inside a larger loop) clears itself when it closes, so a sweep of
+forty runs saves one line, not forty-one. Outside a kernel the bar is plain tqdm on stderr.
+``CLIPDISTILL_PROGRESS=off`` silences every bar.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from typing import Any
+
+__all__ = ["progress_bar", "in_kernel"]
+
+
+def in_kernel() -> bool:
+    """True inside a Jupyter/papermill kernel (where stderr bars would be saved per refresh)."""
+    if "ipykernel" not in sys.modules:
+        return False
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:  # pragma: no cover
+        return False
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def progress_bar(total: int | None, desc: str, *, enabled: bool = True, unit: str = "it",
+                 leave: bool = True, initial: int = 0):
+    """A tqdm bar that reads well in a terminal, in Jupyter and in a saved notebook."""
+    from tqdm.std import tqdm
+
+    if not enabled or os.environ.get("CLIPDISTILL_PROGRESS", "auto") == "off":
+        return tqdm(total=total, disable=True)
+    if in_kernel():
+        return _display_bar_class()(total=total, desc=desc, unit=unit, leave=leave, initial=initial)
+    return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, leave=leave, initial=initial,
+                mininterval=0.5)
+
+
+_DISPLAY_BAR: Any = None
+
+
+def _display_bar_class():
+    """tqdm drawn into an IPython display handle instead of a stream (built once, lazily)."""
+    global _DISPLAY_BAR
+    if _DISPLAY_BAR is not None:
+        return _DISPLAY_BAR
+    from tqdm.std import tqdm
+
+    class DisplayBar(tqdm):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            from IPython.display import display
+
+            kwargs.update(file=io.StringIO(), ncols=80, ascii=True, mininterval=0.5)
+            self._handle = None
+            super().__init__(*args, **kwargs)
+            self._handle = display({"text/plain": self.__str__()}, raw=True, display_id=True)
+
+        def display(self, msg: str | None = None, pos: int | None = None) -> bool:
+            if getattr(self, "_handle", None) is not None:
+                # tqdm's close() passes msg="" for leave=False: the line clears itself.
+                self._handle.update({"text/plain": self.__str__() if msg is None else msg}, raw=True)
+            return True
+
+    _DISPLAY_BAR = DisplayBar
+    return DisplayBar

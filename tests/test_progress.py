@@ -1,0 +1,59 @@
+"""The package's one progress bar: one line per bar once a notebook is saved."""
+
+from __future__ import annotations
+
+import pytest
+
+from clipdistill import progress
+
+
+class _Handle:
+    """Stands in for an IPython display handle: records what the bar shows."""
+
+    def __init__(self, data):
+        self.shown = [data["text/plain"]]
+
+    def update(self, data, raw=False):
+        self.shown.append(data["text/plain"])
+
+
+@pytest.fixture
+def handles(monkeypatch):
+    made = []
+
+    def display(data, raw=False, display_id=False):
+        made.append(_Handle(data))
+        return made[-1]
+
+    import IPython.display
+
+    monkeypatch.setattr(IPython.display, "display", display)
+    monkeypatch.setattr(progress, "in_kernel", lambda: True)
+    return made
+
+
+def test_progress_can_be_switched_off(monkeypatch):
+    monkeypatch.setenv("CLIPDISTILL_PROGRESS", "off")
+    bar = progress.progress_bar(10, "x")
+    assert bar.disable
+    bar.close()
+
+
+def test_a_kernel_bar_is_one_display_that_ends_on_its_final_line(handles):
+    with progress.progress_bar(10, "embedding", unit="img") as bar:
+        for _ in range(10):
+            bar.update(1)
+    assert len(handles) == 1  # one output, updated in place: one line in the saved notebook
+    final = handles[0].shown[-1]
+    assert "embedding" in final and "10/10" in final and "\n" not in final
+
+
+def test_an_inner_bar_clears_itself(handles):
+    outer = progress.progress_bar(2, "sweep")
+    for _ in range(2):
+        with progress.progress_bar(3, "epochs", leave=False) as inner:
+            inner.update(3)
+        outer.update(1)
+    outer.close()
+    assert [h.shown[-1] for h in handles[1:]] == ["", ""]
+    assert "2/2" in handles[0].shown[-1]
