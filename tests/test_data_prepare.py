@@ -13,7 +13,8 @@ from PIL import Image
 from clipdistill import data
 from clipdistill.config import resolve
 from clipdistill.data import prepare as prepare_mod
-from clipdistill.data.synthetic import BAD_FILE_KINDS, make_bad_files, make_shapes_dataset
+from clipdistill.data.bad_files import BAD_FILE_KINDS, make_bad_files
+from clipdistill.offline.synthetic_data import make_shapes_dataset
 
 SPLITS = {
     "knn": {"train": 3, "test": 3},

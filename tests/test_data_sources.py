@@ -14,7 +14,7 @@ from clipdistill import data
 from clipdistill.config import resolve
 from clipdistill.data import figures as dfig
 from clipdistill.data.sources import find_petimages, resolve_pets_source, scan_class_folders
-from clipdistill.data.synthetic import make_shapes_dataset
+from clipdistill.offline.synthetic_data import make_shapes_dataset
 
 matplotlib.use("Agg")
 

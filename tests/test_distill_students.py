@@ -97,7 +97,7 @@ def test_fidelity_is_mean_cosine():
 
 @pytest.mark.parametrize("kernels", ["auto", "torch"])
 def test_a_deployed_student_is_a_packed_copy_with_the_same_outputs(kernels):
-    from clipdistill import onednn
+    from clipdistill.embed import onednn
     from clipdistill.distill import for_inference
 
     if not onednn.available():

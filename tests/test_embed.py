@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 from clipdistill import embed, models
+from clipdistill.embed import decode, store
 from clipdistill.io import file_digest
 from tiny_clip import TINY, make_images, register
 
@@ -32,13 +33,13 @@ class Counting:
         self.texts = 0
         enc_i, enc_t = clip.encode_image, clip.encode_text
 
-        def encode_image(pixels, normalize=False):
+        def encode_image(pixels, normalize=False, **kw):
             self.images += len(pixels)
-            return enc_i(pixels, normalize)
+            return enc_i(pixels, normalize, **kw)
 
-        def encode_text(tokens, normalize=False):
+        def encode_text(tokens, normalize=False, **kw):
             self.texts += len(tokens)
-            return enc_t(tokens, normalize)
+            return enc_t(tokens, normalize, **kw)
 
         monkeypatch.setattr(clip, "encode_image", encode_image)
         monkeypatch.setattr(clip, "encode_text", encode_text)
@@ -144,7 +145,7 @@ def test_an_interrupted_run_resumes_from_the_written_batches(clip, images, tmp_p
 def test_many_shards_are_merged_and_still_read(clip, tmp_path, monkeypatch):
     paths = make_images(tmp_path / "more", 12, seed=3)
     cache = tmp_path / "cache"
-    monkeypatch.setattr(embed, "MERGE_ABOVE", 2)
+    monkeypatch.setattr(store, "MERGE_ABOVE", 2)
     X = embed.embed_images(clip, paths, cache_dir=cache, batch_size=2, num_workers=0, progress=False)
     shards = list((cache / clip.key / "images").glob("*.npz"))
     assert len(shards) == 1 and shards[0].name.startswith("merged-")
@@ -238,9 +239,9 @@ def test_cpu_threads_and_dataloader_workers_give_the_same_batches(clip, images):
     """A CPU decodes with threads between encoder steps; an accelerator uses DataLoader
     workers. Both must hand the encoder the same batches, in order."""
     per_image, _ = embed.split_preprocess(clip.preprocess)
-    dataset = embed._ImageFiles([str(p) for p in images], frozenset(), per_image)
-    threaded = list(embed._batches(dataset, 4, 2, torch.device("cpu")))
-    workers = embed._batches(dataset, 4, 2, torch.device("meta"))  # any non-CPU device
+    dataset = decode.ImageFiles([str(p) for p in images], frozenset(), per_image)
+    threaded = list(decode.batches(dataset, 4, 2, torch.device("cpu")))
+    workers = decode.batches(dataset, 4, 2, torch.device("meta"))  # any non-CPU device
     assert isinstance(workers, torch.utils.data.DataLoader) and workers.num_workers == 2
     workers = list(workers)
     assert [b["index"] for b in threaded] == [b["index"] for b in workers] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]

@@ -211,7 +211,7 @@ def test_sweep_writes_accuracy_and_ranking_and_reuses_its_caches(tiny, tmp_path,
     assert set(E.metrics(df)[f"{TINY}/openai"]["cifar10"]) == {"raw", "standard", "simple7", "dataset"}
 
     # A second sweep encodes no text at all: class embeddings and ranking come from the cache.
-    monkeypatch.setattr(embed, "_encode_texts", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
+    monkeypatch.setattr(embed.texts, "encode_texts", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
     again = E.sweep(cfg, [f"{TINY}/openai"], ["raw", "standard", "simple7", "dataset"], ["cifar10"],
                     progress=False)
     assert again["accuracy"].tolist() == df["accuracy"].tolist()

@@ -8,6 +8,8 @@ import torch
 
 from clipdistill import models
 from clipdistill.config import resolve
+from clipdistill.models.loading import _amp_dtype
+from clipdistill.offline.random_clip import openai_bpe_tokenizer
 from tiny_clip import TINY, TINY_HF, register
 
 
@@ -166,7 +168,7 @@ def test_local_hf_folder(tmp_path):
     src = models.load_clip(TINY_HF, random_weights=True, seed=3)
     src.model.save_pretrained(tmp_path)
     CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(tmp_path)
-    models._openai_bpe_tokenizer(16).save_pretrained(tmp_path)
+    openai_bpe_tokenizer(16).save_pretrained(tmp_path)
     local = models.load_clip(str(tmp_path))
     assert local.backend == "transformers" and not local.random_weights
     tokens = src.tokenize(["two cats"])
@@ -195,10 +197,10 @@ def test_model_table_reports_the_plan_figures_for_vit_b16():
 
 def test_autocast_is_for_cuda_only_and_follows_the_setting():
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
-    assert models._amp_dtype("fp16", cuda, "fp32") is torch.float16
-    assert models._amp_dtype("bf16", cuda, "fp32") is torch.bfloat16
-    assert models._amp_dtype("off", cuda, "fp32") is None
-    assert models._amp_dtype("fp16", cuda, "fp16") is None  # weights already half precision
-    assert models._amp_dtype("auto", cpu, "fp32") is None
+    assert _amp_dtype("fp16", cuda, "fp32") is torch.float16
+    assert _amp_dtype("bf16", cuda, "fp32") is torch.bfloat16
+    assert _amp_dtype("off", cuda, "fp32") is None
+    assert _amp_dtype("fp16", cuda, "fp16") is None  # weights already half precision
+    assert _amp_dtype("auto", cpu, "fp32") is None
     with pytest.raises(ValueError, match="auto, fp16, bf16, off"):
-        models._amp_dtype("half", cuda, "fp32")
+        _amp_dtype("half", cuda, "fp32")

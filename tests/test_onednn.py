@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from clipdistill import models, onednn
+from clipdistill import embed, models
+from clipdistill.embed import onednn
 from clipdistill.distill import clip_image_tower, count_flops, count_params
 from tiny_clip import TINY, TINY_HF, register
 
@@ -89,22 +91,49 @@ def test_only_fp32_cpu_modules_are_packed():
 
 
 @pytest.mark.parametrize("name,tag", [(TINY, "openai"), (TINY_HF, None)])
-def test_packed_clip_matches_stock_clip(name, tag):
+def test_the_engine_packs_its_own_copy_and_matches_stock_clip(name, tag):
     stock = models.load_clip(name, tag, random_weights=True, cpu_kernels="torch")
-    packed = models.load_clip(name, tag, random_weights=True)
-    assert (stock.info["cpu_kernels"], packed.info["cpu_kernels"]) == ("torch", "onednn")
-    assert any(isinstance(m, onednn.PackedLinear) for m in packed.model.modules())
-    assert not any(isinstance(m, onednn.PackedLinear) for m in stock.model.modules())
+    clip = models.load_clip(name, tag, random_weights=True)
+    assert (stock.cpu_kernels, clip.cpu_kernels) == ("torch", "onednn")
+    fast = onednn.inference_model(clip)
+    assert any(isinstance(m, onednn.PackedLinear) for m in fast.modules())
+    # The model the reader holds is the framework's own, before and after embedding.
+    for model in (stock.model, clip.model):
+        assert not any(isinstance(m, onednn.PackedLinear) for m in model.modules())
+    assert onednn.inference_model(stock) is stock.model
     # Values differ in the last bits, and the cache key names everything that changes one.
-    assert stock.key != packed.key
+    assert stock.key != clip.key
     images = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     tokens = stock.tokenize(["a photo of a cat.", "a dog"])
     with torch.inference_mode():
-        assert torch.allclose(packed.encode_image(images), stock.encode_image(images), atol=ATOL)
-        assert torch.allclose(packed.encode_text(tokens), stock.encode_text(tokens), atol=ATOL)
+        assert torch.allclose(clip.encode_image(images, module=fast), stock.encode_image(images), atol=ATOL)
+        assert torch.allclose(clip.encode_text(tokens, module=fast), stock.encode_text(tokens), atol=ATOL)
+    # The copy shares every parameter that is not packed: no second copy of the embeddings.
+    shared = {id(p) for p in clip.model.parameters()}
+    assert sum(id(p) in shared for p in fast.parameters()) > 0
     # Chapter 05's cost table counts the same parameters and FLOPs either way.
-    assert count_params(clip_image_tower(packed)) == count_params(clip_image_tower(stock))
-    assert count_flops(clip_image_tower(packed), 32) == count_flops(clip_image_tower(stock), 32)
+    assert count_params(clip_image_tower(clip)) == count_params(clip_image_tower(stock))
+    assert count_flops(clip_image_tower(clip), 32) == count_flops(clip_image_tower(stock), 32)
+
+
+def test_the_engine_copy_follows_changes_to_the_weights(tmp_path):
+    """Fine-tune or reload the reader's model, and the engine embeds with the new weights."""
+    clip = models.load_clip(TINY, "openai", random_weights=True)
+    texts = ["a photo of a cat.", "a dog"]
+    before = embed.embed_texts(clip, texts, progress=False)
+    first = onednn.inference_model(clip)
+    assert onednn.inference_model(clip) is first  # built once while nothing changes
+    with torch.no_grad():  # an optimiser step changes parameters in place, like this
+        for p in clip.model.parameters():
+            p.mul_(1.5).add_(0.01)
+    after = embed.embed_texts(clip, texts, progress=False)
+    assert onednn.inference_model(clip) is not first
+    stock = models.load_clip(TINY, "openai", random_weights=True, cpu_kernels="torch")
+    stock.model.load_state_dict(clip.model.state_dict())
+    with torch.inference_mode():
+        expect = stock.encode_text(stock.tokenize(texts), normalize=True).numpy()
+    assert not np.allclose(before, after, atol=1e-3)
+    assert np.allclose(after, expect, atol=ATOL)
 
 
 def test_count_flops_sees_attention_projections():

@@ -73,7 +73,7 @@ def test_figures_draw(tmp_path):
 
 
 def test_transformers_tokenizers_are_counted_too():
-    from clipdistill.vlm.tiny import _tokenizer
+    from clipdistill.offline.tiny_qwen_vl import _tokenizer
 
     tok = _tokenizer()  # any fast tokenizer will do: the count is its own input_ids
     tok.model_max_length = 10

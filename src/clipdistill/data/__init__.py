@@ -8,15 +8,17 @@ The four calls other chapters use::
     others = data.load_other_pool(cfg, 1000)      # non-pet images for distillation
 
 Modules: ``sources`` (folders, torchvision, generated), ``images`` (safe open, convert,
-resize), ``splits`` (seeded, leak-free layout), ``synthetic`` (stand-in set, bad-file zoo),
-``prepare`` (the pipeline and work_dir layout), ``figures`` (the chapter's plots).
+resize), ``splits`` (seeded, leak-free layout), ``bad_files`` (the bad-file zoo),
+``prepare`` (the pipeline and work_dir layout), ``figures`` (the chapter's plots). The
+generated stand-in set lives with the other offline stand-ins, in
+:mod:`clipdistill.offline.synthetic_data`.
 """
 
+from .bad_files import BAD_FILE_KINDS, make_bad_files
 from .images import BadImage, ConvertJob, ConvertResult, convert_file, convert_many, fit, open_rgb
 from .prepare import PetsPrep, image_hw, load_labelled, load_other_pool, load_split, prepare_pets
 from .sources import LABELLED_SETS, DataError, Source, resolve_pets_source
 from .splits import Split, layout
-from .synthetic import BAD_FILE_KINDS, make_bad_files
 
 __all__ = [
     "prepare_pets",

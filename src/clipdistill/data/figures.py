@@ -14,7 +14,7 @@ from .prepare import PetsPrep, load_labelled
 from .sources import DataError
 from .splits import layout, seeded_order
 from .sources import find_petimages
-from .synthetic import BAD_FILE_KINDS, make_bad_files
+from .bad_files import BAD_FILE_KINDS, make_bad_files
 
 __all__ = [
     "example_grid",

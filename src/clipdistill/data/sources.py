@@ -17,7 +17,7 @@ from typing import Callable
 
 from ..config import Config
 from ..io import atomic_write_text, stable_hash
-from . import synthetic
+from ..offline import synthetic_data as synthetic
 
 __all__ = [
     "DataError",

@@ -38,14 +38,14 @@ __all__ = [
 
 def for_inference(model: nn.Module, device: torch.device | str = "cpu", cpu_kernels: str = "auto") -> nn.Module:
     """A trained student as it is deployed: eval mode on ``device`` and, on a CPU, a copy
-    with its linear layers packed for oneDNN (:mod:`clipdistill.onednn`), the kernels the
+    with its linear layers packed for oneDNN (:mod:`clipdistill.embed.onednn`), the kernels the
     CLIP teacher runs on there (``cpu_kernels``: "auto" or "onednn" pack, "torch" does not;
-    pass the teacher's ``clip.info["cpu_kernels"]`` to time the two alike). ``model`` itself
+    pass the teacher's ``clip.cpu_kernels`` to time the two alike). ``model`` itself
     stays as it is, trainable; a copy that fails the probe on its own input size is dropped.
     """
     import copy
 
-    from .. import onednn
+    from ..embed import onednn
 
     device = torch.device(device)
     model = model.to(device).eval()
@@ -107,7 +107,7 @@ def count_flops(model: nn.Module, image_size: int | Sequence[int]) -> int:
     """
     from torch.utils.flop_counter import FlopCounterMode
 
-    from .. import onednn  # noqa: F401 - registers the FLOPs of packed linear layers
+    from ..embed import onednn  # noqa: F401 - registers the FLOPs of packed linear layers
 
     h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
     dev = next(model.parameters()).device

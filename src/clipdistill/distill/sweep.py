@@ -206,7 +206,7 @@ def cost_table(cfg: Any, *, source: Teachers | None = None, students: Sequence[s
     for name in students if students is not None else cfg.students:
         torch.manual_seed(cfg.seed)
         model = for_inference(build_student(name, dim, cfg.student_image_size), device,
-                              cpu_kernels=clip.info.get("cpu_kernels", "torch"))
+                              cpu_kernels=clip.cpu_kernels)
         rows.append({"model": name, "role": "student", "image_size": cfg.student_image_size,
                      **model_cost(model, cfg.student_image_size, **kw)})
     size = int(clip.info.get("image_size") or 224)

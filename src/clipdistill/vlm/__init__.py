@@ -45,6 +45,7 @@ records with ``load_cache(description_cache_path(cfg, name))``.
 ``text_analysis.truncation_report(texts, cfg.clip_model)`` counts what CLIP will cut.
 """
 
+from ..offline.tiny_qwen_vl import build_tiny_vlm
 from ..config import TINY_VLM
 from .base import (
     Describer,
@@ -65,7 +66,6 @@ from .factory import (
 )
 from .hf import TransformersDescriber
 from .http import API_KEY_ENV, OpenAIDescriber
-from .tiny import build_tiny_vlm
 
 __all__ = [
     "TINY_VLM",

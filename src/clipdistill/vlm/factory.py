@@ -42,7 +42,7 @@ def make_describer(cfg: Config) -> Describer:
                   repetition_penalty=cfg.vlm_repetition_penalty, max_pixels=cfg.vlm_max_pixels,
                   seed=cfg.seed)
     if cfg.vlm_model == TINY_VLM:
-        from .tiny import build_tiny_vlm
+        from ..offline.tiny_qwen_vl import build_tiny_vlm
 
         folder = build_tiny_vlm(Path(cfg.work_dir) / "vlm" / "models")
         return TransformersDescriber(str(folder), name=TINY_VLM, weights_id=folder.name, **common)

@@ -1,4 +1,4 @@
-"""Run a CPU model's linear layers on oneDNN's kernels instead of the BLAS that torch picks.
+"""The engine's fast CPU copy: linear layers on oneDNN's kernels instead of the BLAS torch picks.
 
 Why: on a CPU, ``torch.nn.functional.linear`` in fp32 goes to the BLAS torch was built
 with (MKL on x86 wheels). MKL dispatches by CPU vendor and runs its AVX2 kernels on AMD
@@ -8,6 +8,12 @@ such a CPU this is the largest speed lever there is: measured on a 2-core AMD EP
 a 1600x768 @ 768x3072 product went from ~185 to ~440 GFLOP/s and the ViT-B-32 image
 tower from ~17 to ~31 images/s at batch 32 (1.8x; ``benchmarks/README.md``). On CPUs where
 MKL already uses its best kernels the two are about even.
+
+Where: the model :func:`clipdistill.models.load_clip` returns is the framework's own module,
+untouched. The embedding engine runs :func:`inference_model`, a copy of it whose linear
+layers are packed (every other parameter is shared, not copied), rebuilt whenever the
+original's weights change. Distilled students are deployed the same way
+(:func:`clipdistill.distill.for_inference`).
 
 How: :func:`pack_linear_layers` swaps, in place, every ``nn.Linear`` that its parent calls
 as a module for a :class:`PackedLinear` holding the weight pre-packed in oneDNN's blocked
@@ -25,15 +31,18 @@ the packed model against the stock one, and where either fails the model is left
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
+import warnings
 from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["PackedLinear", "PackedSelfAttention", "available", "pack_linear_layers"]
+__all__ = ["PackedLinear", "PackedSelfAttention", "available", "pack_linear_layers",
+           "engine_kernels", "inference_model"]
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +237,66 @@ def pack_linear_layers(module: nn.Module, probe: Callable[[], Any] | None = None
             setattr(parent, name, original)
         return 0
     return len(swaps)
+
+
+def engine_kernels(choice: str, device: torch.device | str, precision: str) -> str:
+    """The kernels the engine will run a model with: "onednn" or "torch".
+
+    ``choice`` is "auto" (oneDNN for an fp32 model on a CPU where torch has the ops),
+    "onednn" (insist: an error where it cannot be had) or "torch" (the stock module).
+    """
+    device = torch.device(device)
+    if choice == "torch" or device.type != "cpu" or precision != "fp32":
+        if choice == "onednn":
+            raise ValueError(f"cpu_kernels='onednn' needs an fp32 model on the CPU, "
+                             f"not {precision} on {device}.")
+        return "torch"
+    if available():
+        return "onednn"
+    if choice == "onednn":
+        raise RuntimeError("cpu_kernels='onednn': this torch build has no oneDNN linear ops.")
+    return "torch"
+
+
+def _stamp(module: nn.Module) -> tuple:
+    """Which tensors ``module`` holds and how often each was changed in place: an
+    optimiser step or ``load_state_dict`` moves a version counter, a new tensor its id."""
+    return tuple((id(p), p._version) for p in module.parameters())
+
+
+def _shared_copy(module: nn.Module) -> nn.Module:
+    """A copy of ``module``'s structure that shares every parameter and buffer (no new
+    memory until packing replaces the linear layers)."""
+    memo = {id(t): t for t in (*module.parameters(), *module.buffers())}
+    return copy.deepcopy(module, memo)
+
+
+def inference_model(clip: Any) -> nn.Module:
+    """The module the embedding engine runs for ``clip``: ``clip.model`` itself, or, when
+    ``clip.cpu_kernels == "onednn"``, a copy with packed linear layers (built once, and
+    again only if ``clip.model``'s weights changed since). Both towers are probed on a
+    fixed image and token row; a copy that disagrees is dropped for the stock module."""
+    if clip.cpu_kernels != "onednn":
+        return clip.model
+    stamp = _stamp(clip.model)
+    cached = clip._inference
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    fast = _shared_copy(clip.model).eval()
+    size = clip.info.get("image_size") or 224
+    image = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    tokens = torch.zeros(1, clip.info.get("context_length") or 77, dtype=torch.long)
+
+    def probe() -> tuple[torch.Tensor, torch.Tensor]:  # the class's own encoders, not a wrapper's
+        kind = type(clip)
+        return kind.encode_image(clip, image, module=fast), kind.encode_text(clip, tokens, module=fast)
+
+    if not pack_linear_layers(fast, probe=probe):
+        warnings.warn(f"{clip.name}: the oneDNN copy disagreed with the stock model; embedding with "
+                      "torch's kernels instead.", stacklevel=2)
+        fast = clip.model
+    clip._inference = (stamp, fast)
+    return fast
 
 
 def _linear_pointwise_flops(x_shape, w_shape, *args, **kwargs) -> int:

@@ -1,0 +1,65 @@
+"""Throughput of the engine: images/s cold and warm, texts/s, peak memory (chapter 02)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from typing import Any, Sequence
+
+import torch
+
+from .images import embed_images
+from .texts import encode_texts
+
+__all__ = ["benchmark", "peak_memory_mb"]
+
+
+def peak_memory_mb(device: torch.device) -> tuple[float, str]:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20, "GPU peak allocated"
+    try:
+        import resource
+
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return kb / 1024 / (1024 if sys.platform == "darwin" else 1), "process peak RSS"
+    except ImportError:  # pragma: no cover - Windows
+        return float("nan"), "unavailable"
+
+
+def benchmark(clip: Any, paths: Sequence[str | os.PathLike], *, batch_size: int = 32,
+              num_workers: int = 2, texts: Sequence[str] = ()) -> dict[str, Any]:
+    """Images/s end to end (read, decode, preprocess, encode) with an empty cache, then warm.
+
+    Uses a throwaway cache so "cold" is really cold however often the chapter ran.
+    ``texts``, if given, are timed through the tokenizer and text encoder (texts/s). Peak
+    memory is the GPU's allocator peak, or the process's peak RSS on a CPU.
+    """
+    paths = list(paths)
+    if clip.device.type == "cuda":
+        torch.cuda.synchronize(clip.device)
+        torch.cuda.reset_peak_memory_stats(clip.device)
+    result: dict[str, Any] = {"images": len(paths), "batch_size": batch_size, "device": clip.device.type}
+    with tempfile.TemporaryDirectory(prefix="clipdistill-bench-") as tmp:
+        for phase in ("cold", "warm"):
+            start = time.perf_counter()
+            embed_images(clip, paths, cache_dir=tmp, batch_size=batch_size, num_workers=num_workers,
+                         progress=False)
+            if clip.device.type == "cuda":
+                torch.cuda.synchronize(clip.device)
+            seconds = time.perf_counter() - start
+            result[f"{phase}_seconds"] = seconds
+            result[f"{phase}_images_per_s"] = len(paths) / seconds if seconds > 0 else float("inf")
+        if texts:
+            texts = list(texts)
+            start = time.perf_counter()
+            for i in range(0, len(texts), 256):  # every text through the encoder: no cache, no dedup
+                encode_texts(clip, texts[i:i + 256])
+            if clip.device.type == "cuda":
+                torch.cuda.synchronize(clip.device)
+            seconds = time.perf_counter() - start
+            result["texts"] = len(texts)
+            result["texts_per_s"] = len(texts) / seconds if seconds > 0 else float("inf")
+    result["peak_memory_mb"], result["memory_kind"] = peak_memory_mb(clip.device)
+    return result

@@ -1,0 +1,114 @@
+"""The loaded model: a CLIP-family network with its own preprocessing and tokenizer."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import torch
+
+__all__ = ["ClipModel", "UnknownModelError", "PRECISIONS", "tower_params"]
+
+PRECISIONS = ("fp32", "fp16", "bf16")
+
+
+class UnknownModelError(ValueError):
+    """A model name or pretrained tag that does not exist; the message lists the closest."""
+
+
+@dataclass
+class ClipModel:
+    """A loaded CLIP-family model with its own preprocessing and tokenizer.
+
+    ``model`` is exactly the module open_clip or transformers built: hook it, fine-tune it,
+    probe it. ``key`` names everything that changes an embedding (architecture, weights,
+    seed for random weights, preprocessing, precision, autocast, and the CPU kernels the
+    embedding engine runs it with): the embedding cache is keyed by it.
+    """
+
+    model: torch.nn.Module
+    preprocess: Callable[[Any], torch.Tensor]
+    name: str
+    pretrained: str | None
+    random_weights: bool
+    device: torch.device
+    precision: str
+    embed_dim: int
+    key: str
+    backend: str  # "open_clip" | "transformers"
+    amp_dtype: torch.dtype | None = None
+    cpu_kernels: str = "torch"  # what clipdistill.embed runs it with on a CPU: onednn | torch
+    info: dict[str, Any] = field(default_factory=dict)
+    _tokenizer_factory: Callable[[], Callable[[list[str]], torch.Tensor]] | None = field(default=None, repr=False)
+    _tokenizer: Callable[[list[str]], torch.Tensor] | None = field(default=None, repr=False)
+    _inference: tuple[Any, torch.nn.Module] | None = field(default=None, repr=False)  # the engine's copy
+
+    # -- text ---------------------------------------------------------------------------
+    def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
+        """Token ids (N, context) on the CPU. Built on first use: SigLIP's needs the hub."""
+        if self._tokenizer is None:
+            assert self._tokenizer_factory is not None
+            self._tokenizer = self._tokenizer_factory()
+        return self._tokenizer(list(texts))
+
+    def encode_text(self, tokens: torch.Tensor, normalize: bool = False, *,
+                    module: torch.nn.Module | None = None) -> torch.Tensor:
+        """Text features; ``module`` runs another copy of the same network (the engine's)."""
+        net = self.model if module is None else module
+        tokens = tokens.to(self.device, non_blocking=True)
+        if self.backend == "open_clip":
+            out = net.encode_text(tokens)
+        else:
+            out = _pooled(net.get_text_features(input_ids=tokens))
+        return torch.nn.functional.normalize(out, dim=-1) if normalize else out
+
+    # -- images -------------------------------------------------------------------------
+    def encode_image(self, pixels: torch.Tensor, normalize: bool = False, *,
+                     module: torch.nn.Module | None = None) -> torch.Tensor:
+        """Image features of preprocessed pixels; ``module`` as in :meth:`encode_text`."""
+        net = self.model if module is None else module
+        pixels = pixels.to(self.device, dtype=self._param_dtype(), non_blocking=True)
+        if self.backend == "open_clip":
+            out = net.encode_image(pixels)
+        else:
+            out = _pooled(net.get_image_features(pixel_values=pixels))
+        return torch.nn.functional.normalize(out, dim=-1) if normalize else out
+
+    # -- the rest -----------------------------------------------------------------------
+    @property
+    def logit_scale(self) -> float:
+        """exp(learned log-scale): 100 for the OpenAI weights (temperature 0.01)."""
+        return float(self.model.logit_scale.detach().float().exp().item())
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Mixed precision on the GPU (when enabled at load time), a no-op elsewhere."""
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def _param_dtype(self) -> torch.dtype:
+        return {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.precision, torch.float32)
+
+    def __repr__(self) -> str:  # the dataclass repr would print the whole network
+        weights = f"random(seed={self.info.get('seed')})" if self.random_weights else self.pretrained
+        return (f"ClipModel({self.name!r}, weights={weights!r}, backend={self.backend!r}, "
+                f"embed_dim={self.embed_dim}, device={self.device.type!r}, key={self.key!r})")
+
+
+def _pooled(out: Any) -> torch.Tensor:
+    """transformers 5 returns an output object whose pooler_output is the projection."""
+    return out if isinstance(out, torch.Tensor) else out.pooler_output
+
+
+def tower_params(model: torch.nn.Module, backend: str) -> dict[str, int]:
+    """Parameters of the image tower and of everything text-side (the scale excluded)."""
+    if backend == "open_clip":
+        image = sum(p.numel() for p in model.visual.parameters())
+    else:
+        image = sum(p.numel() for p in model.vision_model.parameters()) + \
+            sum(p.numel() for p in model.visual_projection.parameters())
+    scalars = sum(getattr(model, n).numel() for n in ("logit_scale", "logit_bias")
+                  if isinstance(getattr(model, n, None), torch.Tensor))
+    total = sum(p.numel() for p in model.parameters())
+    return {"image": int(image), "text": int(total - image - scalars), "total": int(total)}
