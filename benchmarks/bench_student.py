@@ -45,7 +45,7 @@ def bench(ctx: Context) -> dict[str, Any]:
     torch.manual_seed(0)
     # Students as deployed: on a CPU with the teacher's oneDNN-packed kernels (for_inference).
     nets = {name: for_inference(build_student(name, clip.embed_dim, size), ctx.device,
-                                cpu_kernels=clip.info["cpu_kernels"]) for name in students}
+                                cpu_kernels=clip.cpu_kernels) for name in students}
     batch = 256 if ctx.cuda else BATCH
     # The teacher is ~100x slower: fewer batches keep each timing near a few seconds.
     t_batches = 20 if ctx.cuda else (1 if ctx.quick else 3)

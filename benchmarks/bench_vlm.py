@@ -71,7 +71,7 @@ def build_random_qwen(shape: dict[str, Any], tokenizer: Any, device: str, dtype:
     import torch
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
-    from clipdistill.vlm.tiny import SPECIAL_TOKENS
+    from clipdistill.offline.tiny_qwen_vl import SPECIAL_TOKENS
 
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     text = dict(shape["text"])
