@@ -45,13 +45,13 @@ def _row(experiment: str, ours: Any, ours_model: str | None, published: float | 
             "our model": ours_model, "reference": reference, "fraction": unit == ""}
 
 
-SHORT_SOURCES: dict[str, str] = {"plan": "plan", "clip_benchmark": "CLIP_benchmark",
+SHORT_SOURCES: dict[str, str] = {"plan": "earlier experiment", "clip_benchmark": "CLIP_benchmark",
                                  "clip_paper": "CLIP paper", "teacher": "its teacher"}
 
 
 def sources_markdown() -> str:
     """The legend for the table's *reference* column."""
-    return "\n".join(f"- **{SHORT_SOURCES[k]}**: {v}" for k, v in SOURCES.items())
+    return "\n".join(f"- **{v['short']}**: {v['what']}" for v in SOURCES.values())
 
 
 def comparison_table(results: Mapping[str, dict[str, Any] | None]) -> pd.DataFrame:
