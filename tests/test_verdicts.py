@@ -117,6 +117,8 @@ def test_verdicts():
     assert V.verdict(est, 0.90) == "below"
     assert V.verdict(est, 0.80) == "above"
     assert V.verdict(est, 0.87, smoke=True) == "smoke: not a result"
+    assert V.verdict(est, 0.87, smoke=True, not_comparable="5 of 37 classes") == (
+        "smoke: not a result; 5 of 37 classes")
     assert V.verdict(est, 0.87, not_comparable="5 of 37 classes") == "not comparable: 5 of 37 classes"
     assert V.verdict(est, None) == ""
     assert V.verdict(None, 0.87) == "not comparable: no interval"

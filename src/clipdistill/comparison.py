@@ -127,7 +127,7 @@ def _speed(experiment: str, model: str | None, value: Any, key: str, smoke: bool
            "ours": float(value) if isinstance(value, (int, float)) else None, "low": None,
            "high": None, "n": None, "metric": "images/s", "published": REFERENCE_SPEEDS[key],
            "source": SOURCES["reference_experiment"]["short"],
-           "verdict": "smoke: not a result" if smoke else "not comparable: hardware"}
+           "verdict": verdict(None, REFERENCE_SPEEDS[key], smoke=smoke, not_comparable="hardware")}
     return [row]
 
 
@@ -233,10 +233,11 @@ def sources_markdown() -> str:
     lines += ["", "**Verdicts** compare the published value with our 95% interval: "
               "*consistent* when it lies inside, *below* or *above* when our whole interval "
               "lies below or above it. *not comparable* names what differs (model, images, "
-              "classes, prompts, hardware); a smoke run gets no verdict. Our images are a "
-              "seeded sample of each test set (Oxford-IIIT Pet: its trainval and test images "
-              "pooled; Caltech-101: all images, without the background class), and *n* is "
-              "the number of test images behind each of our numbers."]
+              "classes, prompts, hardware); a smoke run gets no verdict, only that list. "
+              "Our images are a seeded sample of each test set (Oxford-IIIT Pet: its "
+              "trainval and test images pooled; Caltech-101: all images, without the "
+              "background class), and *n* is the number of test images behind each of our "
+              "numbers: a smaller sample gives a wider interval, not a different verdict."]
     return "\n".join(lines)
 
 

@@ -8,7 +8,8 @@ number of images it used, and sets it beside a published figure with a one-word 
 - ``below`` / ``above``: our interval lies entirely below / above the published value;
 - ``not comparable: <why>``: the two numbers do not measure the same thing (another
   model, a subset of the classes, other prompts, another metric...);
-- ``smoke: not a result``: random weights; there is nothing to judge.
+- ``smoke: not a result``: random weights; there is nothing to judge (what would not
+  be comparable is still named after a semicolon).
 
 The interval only covers the sampling of test images. A "below" can still come from a
 real difference in preprocessing or class names; a "consistent" says the two agree within
@@ -218,10 +219,10 @@ def verdict(ours: Estimate | None, published: float | None, *, smoke: bool = Fal
     ``not_comparable`` is the reason two numbers measure different things (checked by the
     caller, who knows the models, classes and prompts); it wins over the arithmetic.
     """
-    if smoke:
-        return "smoke: not a result"
     if published is None:
         return ""
+    if smoke:  # random weights: no verdict, but still say what would not compare
+        return "smoke: not a result" + (f"; {not_comparable}" if not_comparable else "")
     if not_comparable:
         return f"not comparable: {not_comparable}"
     if ours is None:
