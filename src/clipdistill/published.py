@@ -1,7 +1,8 @@
 """Published figures our numbers are compared with, kept as data beside their sources.
 
 Chapter 06 sets each of our results beside every entry here for the same model, dataset
-and metric (:mod:`clipdistill.verdicts` decides what is comparable). The rules:
+and metric (:mod:`clipdistill.comparison` decides what is comparable,
+:mod:`clipdistill.verdicts` how sure each of our numbers is). The rules:
 
 - numbers are copied exactly as their source prints them (fractions, not percent), from
   the file and commit named in :data:`SOURCES`;
