@@ -102,11 +102,12 @@ def prompt_strategies(clip: Any, image_emb: np.ndarray, y_true: np.ndarray, clas
     """One row per strategy ``{"templates": [...], "classnames": "digits"|"words"|"names"}``.
 
     A last row, ``ensemble (all)``, averages every strategy's prompts (the CLIP paper's
-    prompt ensembling). Returns a DataFrame sorted by accuracy.
+    prompt ensembling). Returns a DataFrame sorted by accuracy;
+    ``attrs["reports"]`` holds each row's classification report.
     """
     import pandas as pd
 
-    rows, all_prompts = [], []
+    rows, all_prompts, reports = [], [], {}
     for name, spec in strategies.items():
         names = classnames_for(classes, spec.get("classnames", "names"))
         templates = list(spec["templates"])
@@ -115,6 +116,7 @@ def prompt_strategies(clip: Any, image_emb: np.ndarray, y_true: np.ndarray, clas
         example = fill(templates[0], names[min(7, len(names) - 1)])
         rows.append({"strategy": name, "prompts per class": len(templates), "example": example,
                      "accuracy": res["accuracy"], "macro F1": res["macro_f1"]})
+        reports[name] = res["report"]
         all_prompts += [(t, spec.get("classnames", "names")) for t in templates]
     if len(strategies) > 1:
         # Per-class prompts across strategies: each template with its own class-name style.
@@ -131,7 +133,10 @@ def prompt_strategies(clip: Any, image_emb: np.ndarray, y_true: np.ndarray, clas
         rows.append({"strategy": "ensemble (all)", "prompts per class": len(all_prompts),
                      "example": "mean of all the above", "accuracy": rep["accuracy"],
                      "macro F1": rep["macro_f1"]})
-    return pd.DataFrame(rows).set_index("strategy").sort_values("accuracy", ascending=False)
+        reports["ensemble (all)"] = rep
+    table = pd.DataFrame(rows).set_index("strategy").sort_values("accuracy", ascending=False)
+    table.attrs["reports"] = reports  # each row's classification_report (counts for intervals)
+    return table
 
 
 # ---------------------------------------------------------------------------------------
@@ -175,14 +180,19 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
     """scikit-learn's report as a dict (labels are indices into ``classes``), plus
-    ``accuracy`` and ``macro_f1`` at the top level for results files."""
+    ``accuracy`` and ``macro_f1`` at the top level for results files, and ``n`` and the
+    ``confusion`` matrix (rows: true class), from which chapter 06 computes intervals."""
     from sklearn.metrics import classification_report as sk_report
+    from sklearn.metrics import confusion_matrix
 
-    report = sk_report(np.asarray(y_true), np.asarray(y_pred), labels=list(range(len(classes))),
+    labels = list(range(len(classes)))
+    report = sk_report(np.asarray(y_true), np.asarray(y_pred), labels=labels,
                        target_names=[str(c) for c in classes], output_dict=True, zero_division=0)
     report.pop("micro avg", None)  # sklearn's name for accuracy when a class is absent
     report["accuracy"] = accuracy(y_true, y_pred)
     report["macro_f1"] = float(report["macro avg"]["f1-score"])
+    report["n"] = int(len(y_true))
+    report["confusion"] = confusion_matrix(np.asarray(y_true), np.asarray(y_pred), labels=labels).tolist()
     return report
 
 
