@@ -43,7 +43,7 @@ def patches_by_name(naming: pd.DataFrame, *, title: str = "", max_rows: int = 30
             ax.text(x + 0.5, max_rows + 0.3, f"+{len(g) - max_rows}", ha="center", fontsize=7)
     ax.set_xlim(0, len(BASIC_TERMS))
     ax.set_ylim(depth + 0.8, 0)
-    ax.set_xticks(np.arange(len(BASIC_TERMS)) + 0.5, BASIC_TERMS, rotation=45, ha="right")
+    ax.set_xticks(np.arange(len(BASIC_TERMS)) + 0.5, BASIC_TERMS, rotation=45, ha="left")
     ax.set_yticks([])
     ax.xaxis.tick_top()
     for side in ("left", "right", "bottom"):
@@ -73,6 +73,7 @@ def association_heatmap(table: pd.DataFrame, canonical: Mapping[str, str], *, ti
     ax.set_xticks(range(n_cols), list(table.columns), rotation=45, ha="right")
     ax.set_yticks(range(n_rows), list(table.index))
     if hexes:
+        ax.tick_params(axis="x", pad=16)  # the labels go below the strip of colours
         for j, colour in enumerate(table.columns):
             ax.add_patch(Rectangle((j - 0.5, n_rows - 0.5), 1, 0.6, facecolor=_rgb01(hexes[colour]),
                                    edgecolor="black", lw=0.3, clip_on=False))
