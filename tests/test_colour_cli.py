@@ -155,3 +155,13 @@ def test_a_model_that_does_not_read_numbers_skips_style_4(tiny_specs, tmp_path, 
     assert sorted(styles[tiny_specs[0]]) == [1, 2, 3] and sorted(styles[tiny_specs[1]]) == [1, 2, 3, 4]
     assert set(df["task"]) == {"naming"} and not experiment.csv_path(cfg).exists()
 
+
+
+def test_chapter_06_lists_the_headline():
+    from clipdistill import report
+
+    head = [{"model": "m", "measure": "colour naming, patches", "prompt style": 1, "value": 0.5,
+             "chance": 1 / 11}]
+    table = report.colour_table({"07_colour": {"metrics": {"headline": head}}})
+    assert table.loc[("m", "colour naming, patches"), "value"] == 0.5
+    assert report.colour_table({"07_colour": None}).empty

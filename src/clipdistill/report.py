@@ -17,7 +17,7 @@ from .published import CLIP_BENCHMARK, CLIP_PAPER, PLAN_REPORTS, PLAN_SPEEDS, SO
 from .results import CHAPTERS, load_results
 
 __all__ = ["gather", "comparison_table", "sources_markdown", "provenance_table", "timing_table",
-           "plot_comparison"]
+           "plot_comparison", "colour_table"]
 
 
 def gather(cfg: Config) -> dict[str, dict[str, Any] | None]:
@@ -197,3 +197,13 @@ def plot_comparison(table: pd.DataFrame, title: str = "", *, smoke: bool = False
     ax.set_title(title or "Our numbers beside the published ones")
     fig.tight_layout()
     return fig
+
+
+def colour_table(results: Mapping[str, dict[str, Any] | None]) -> pd.DataFrame:
+    """Chapter 07's headline per model beside chance (nothing comparable is published).
+
+    Empty when chapter 07 has not been run for this profile.
+    """
+    columns = ["model", "measure", "prompt style", "value", "chance"]
+    rows = _get(results.get("07_colour"), "metrics", "headline") or []
+    return pd.DataFrame(rows, columns=columns).set_index(["model", "measure"])
