@@ -156,7 +156,6 @@ def test_a_model_that_does_not_read_numbers_skips_style_4(tiny_specs, tmp_path, 
     assert set(df["task"]) == {"naming"} and not experiment.csv_path(cfg).exists()
 
 
-
 def test_chapter_06_lists_the_headline():
     from clipdistill import report
 

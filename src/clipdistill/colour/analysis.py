@@ -59,15 +59,16 @@ def association_summary(df: pd.DataFrame) -> pd.DataFrame:
     for key, g in _task(df, "associations", "association").groupby(KEYS, sort=False):
         ranks = []
         for _, c in g[g["truth"] != ""].groupby("concept", sort=False):
-            own = c.loc[c["colour"] == c["truth"].iloc[0], "score"]
-            if len(own):
-                ranks.append(1 + int((c.loc[c["colour"] != c["truth"].iloc[0], "score"] >= own.iloc[0]).sum()))
+            mine = c["colour"] == c["truth"].iloc[0]
+            if mine.any():  # ties count against the canonical colour, as in canonical_ranks
+                ranks.append(1 + int((c.loc[~mine, "score"] >= c.loc[mine, "score"].iloc[0]).sum()))
         ranks = np.asarray(ranks)
         rows.append({**dict(zip(KEYS, key)),
                      "canonical colour top-1": float((ranks == 1).mean()) if len(ranks) else np.nan,
                      "mean canonical rank": float(ranks.mean()) if len(ranks) else np.nan,
                      "concepts": len(ranks)})
-    return pd.DataFrame(rows, columns=[*KEYS, "canonical colour top-1", "mean canonical rank", "concepts"])
+    return pd.DataFrame(rows, columns=[*KEYS, "canonical colour top-1", "mean canonical rank",
+                                       "concepts"])
 
 
 def discriminability_summary(df: pd.DataFrame) -> pd.DataFrame:
@@ -98,15 +99,18 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
         out = part if out is None else out.merge(part, on=KEYS, how="outer")
     if out is None:
         return pd.DataFrame(columns=KEYS)
-    return out.sort_values(["model", "style", "view"], kind="stable").set_index(KEYS)
+    for count in ("colours", "concepts", "pairs", "palettes read right", "palettes"):
+        if count in out:
+            out[count] = out[count].astype("Int64")  # counts stay whole where a view lacks a task
+    return out.sort_values(KEYS, kind="stable").set_index(KEYS)
 
 
 def confusion(df: pd.DataFrame, model: str, style: int) -> pd.DataFrame:
     """Counts of true basic term (rows) by the term the model picked (columns)."""
     g = _task(df, "naming", "name")
     g = g[(g["model"] == model) & (g["style"] == style)]
-    table = pd.crosstab(pd.Categorical(g["truth"], BASIC_TERMS), pd.Categorical(g["predicted"], BASIC_TERMS),
-                        dropna=False)
+    table = pd.crosstab(pd.Categorical(g["truth"], BASIC_TERMS),
+                        pd.Categorical(g["predicted"], BASIC_TERMS), dropna=False)
     table.index.name, table.columns.name = "true term", "named"
     return table
 

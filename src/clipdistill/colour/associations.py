@@ -68,7 +68,8 @@ def concepts_for(names: Iterable[str]) -> list[Concept]:
     out = []
     for name in names:
         if not isinstance(name, str) or not name.strip():
-            raise ColourError(f"Bad concept {name!r}: concepts are words such as {', '.join(list(CONCEPTS)[:3])}.")
+            raise ColourError(f"Bad concept {name!r}: concepts are words such as "
+                              f"{', '.join(list(CONCEPTS)[:3])}.")
         out.append(CONCEPTS.get(name, Concept(name, name, None)))
     if len({c.name for c in out}) != len(out):
         raise ColourError(f"A concept is listed twice in {names}.")
@@ -104,7 +105,8 @@ def association_matrix(colour_emb: np.ndarray, concept_emb: np.ndarray) -> np.nd
     return np.asarray(colour_emb, np.float64) @ np.asarray(concept_emb, np.float64).T
 
 
-def canonical_ranks(matrix: np.ndarray, colours: Sequence[str], concepts: Sequence[Concept]) -> dict[str, int]:
+def canonical_ranks(matrix: np.ndarray, colours: Sequence[str],
+                    concepts: Sequence[Concept]) -> dict[str, int]:
     """Per concept with a canonical colour among ``colours``: its rank (1 = the most associated).
 
     Ties count against the canonical colour (rank = 1 + colours scoring at least as high).
@@ -114,6 +116,6 @@ def canonical_ranks(matrix: np.ndarray, colours: Sequence[str], concepts: Sequen
     for j, concept in enumerate(concepts):
         if concept.colour is None or concept.colour not in colours:
             continue
-        own = matrix[colours.index(concept.colour), j]
-        ranks[concept.name] = int(1 + np.sum(np.delete(matrix[:, j], colours.index(concept.colour)) >= own))
+        a = colours.index(concept.colour)
+        ranks[concept.name] = int(1 + np.sum(np.delete(matrix[:, j], a) >= matrix[a, j]))
     return ranks

@@ -90,7 +90,8 @@ def load_remote(cfg: Any, spec: str) -> Any:
     try:
         from llm2vec import LLM2Vec
     except ImportError:
-        raise ColourError(f"{spec} needs the llm2vec package for its text tower: pip install llm2vec.") from None
+        raise ColourError(f"{spec} needs the llm2vec package for its text tower: "
+                          "pip install llm2vec.") from None
     import torch
     from transformers import AutoConfig, AutoModel, AutoTokenizer, CLIPImageProcessor
 
