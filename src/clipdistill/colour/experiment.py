@@ -6,22 +6,21 @@ embedding engine (:mod:`clipdistill.embed`), so a rerun, or a run interrupted ha
 costs only the similarity arithmetic. Everything is validated before the first model
 loads: a typo fails in a second.
 
-One row per measurement; the columns a task does not use are empty:
+One row per measurement (``task``/``measure``); the columns a row does not use are empty:
 
-========== ============ ============================================================
-task       measure      row
-========== ============ ============================================================
-naming     name         a survey colour: ``colour`` (its name), ``truth`` (its basic
-                        term), ``predicted`` (the term the model picks), ``score``
-                        (the softmax probability of that pick)
-associations association a basic colour x a concept: ``score`` = cosine similarity;
-                        ``truth`` = the concept's canonical colour, if it has one
-discrimin- pair         two concepts with different canonical colours (``colour``,
-ability                 ``colour_b``): ``score`` = delta, > 0 when the associations
-                        favour the right assignment
-discrimin- palette      a concept of palette ``concept_b`` and the colour chosen for
-ability                 it; ``score`` = the palette's weakest-pair delta
-========== ============ ============================================================
+- ``naming``/``name``: a survey colour: ``colour`` (its name), ``hex``, ``truth`` (its
+  basic term), ``predicted`` (the term the model picks), ``score`` (that pick's softmax
+  probability).
+- ``associations``/``association``: a basic colour x a ``concept``: ``score`` = cosine
+  similarity; ``truth`` = the concept's canonical colour, if it has one.
+- ``discriminability``/``pair``: ``concept`` and ``concept_b``, with different canonical
+  colours ``colour`` and ``colour_b``: ``score`` = delta, > 0 when the associations
+  favour the right assignment.
+- ``discriminability``/``palette``: a concept of palette ``concept_b`` and the ``colour``
+  chosen for it; ``score`` = the palette's weakest-pair delta (the same on each of its rows).
+
+``view`` says which tower saw the colour: ``image`` (a patch) or ``text`` (a word, or in
+style 4 its RGB values).
 """
 
 from __future__ import annotations
