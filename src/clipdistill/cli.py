@@ -69,6 +69,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return run_sweep(args, _overrides(args))
 
 
+def cmd_colour(args: argparse.Namespace) -> int:
+    from .colour.command import run_colour
+
+    return run_colour(args, _overrides(args))
+
+
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """`clipdistill sweep`'s own options (kept here so --help never imports torch)."""
     parser.add_argument("--models", help="comma-separated model specs, e.g. RN50/openai,ViT-B-32/openai "
@@ -113,7 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_sweep_arguments(sweep)
     sweep.set_defaults(func=cmd_sweep)
 
-    for p in (run, book, both, show, sweep):
+    from .colour.command import add_colour_arguments  # argparse only: --help stays torch-free
+
+    colour = sub.add_parser("colour", help="what CLIP knows about colour: models x prompt styles x "
+                                           "tasks (chapter 07's experiment from the command line)")
+    _add_profile_args(colour)
+    add_colour_arguments(colour)
+    colour.set_defaults(func=cmd_colour)
+
+    for p in (run, book, both, show, sweep, colour):
         p.add_argument("--root", default=None, help=argparse.SUPPRESS)
     return parser
 

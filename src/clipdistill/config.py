@@ -174,6 +174,17 @@ class Config:
     distill_augment: bool = True  # random resized crop, flip, mild colour jitter
     distill_speed_batches: int = 10  # timed batches per images/s figure (after 2 warm-up)
 
+    # -- 07 colour (models as in chapter 02: open_clip "name/tag" or Hugging Face ids) -------
+    colour_models: list = field(default_factory=lambda: [
+        "openai/clip-vit-base-patch32", "openai/clip-vit-base-patch16"])
+    colour_prompt_styles: list = field(default_factory=lambda: [1, 2, 3, 4])  # see colour.prompts
+    colour_tasks: list = field(default_factory=lambda: ["naming", "associations", "discriminability"])
+    colour_max_colours: int = 0  # survey colours named; 0 = all 518 that map to one basic term
+    colour_concepts: list = field(default_factory=list)  # [] = every concept in colour.associations
+    colour_palettes: list = field(default_factory=list)  # concept lists; [] = colour.associations.PALETTES
+    colour_patch_size: int = 224  # side of the rendered colour patches, in pixels
+    colour_trust_remote_code: bool = False  # run a model's own hub code (LLM2CLIP): a security decision, never a profile's
+
     # ---------------------------------------------------------------------------------
     def profile_dir(self) -> Path:
         """Where this profile's results and figures go."""
@@ -241,6 +252,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         # Describing every distillation image with the tiny VLM costs ~0.1 s each on a CPU:
         # smoke runs one description teacher (the specific prompt is the same code path).
         "teachers": ["image", "generic"],
+        "colour_models": ["openai/clip-vit-base-patch32"],  # its text tower costs most: ~70 prompts
+        "colour_max_colours": 11,  # one per basic term
+        "colour_concepts": ["banana", "strawberry", "sky", "grass", "danger", "calm"],
+        "colour_palettes": [["banana", "strawberry", "sky", "grass"], ["danger", "calm"]],
     },
     "quick": {
         # The default with internet: ViT-B-32 (OpenAI weights), Oxford-IIIT Pet
@@ -261,6 +276,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         ],
         "distill_splits": ["cat_dog_1k", "cat_dog_10k"],
         "extra_images": [0, 1000, 10000, 100000],
+        "colour_models": ["openai/clip-vit-base-patch32", "openai/clip-vit-base-patch16",
+                          "openai/clip-vit-large-patch14"],
     },
 }
 PROFILE_NAMES: tuple[str, ...] = ("auto", *PROFILES)
@@ -272,12 +289,14 @@ HARDWARE_ADJUSTMENTS: dict[str, dict[str, Any]] = {
               "epochs": 8, "students": ["tiny_cnn", "mobilenet_v3_small"],
               "teachers": ["image"],  # a CPU cannot describe thousands of images with a 3B VLM
               "ensemble_per_class": 20, "ensemble_models": ["ViT-B-32/openai"],
-              "explore_models": ["ViT-B-32/openai", "RN50/openai"]},
+              "explore_models": ["ViT-B-32/openai", "RN50/openai"],
+              "colour_models": ["openai/clip-vit-base-patch32"]},
     "paper": {"vlm_max_images": 3, "vlm_max_new_tokens": 32, "vlm_batch_size": 2,
               "vlm_model": "Qwen/Qwen2.5-VL-3B-Instruct", "epochs": 8,
               "distill_splits": ["cat_dog_1k"], "extra_images": [0, 1000],
               "teachers": ["image"],
-              "ensemble_per_class": 20, "ensemble_models": ["ViT-B-32/openai", "ViT-B-16/openai"]},
+              "ensemble_per_class": 20, "ensemble_models": ["ViT-B-32/openai", "ViT-B-16/openai"],
+              "colour_models": ["openai/clip-vit-base-patch32", "openai/clip-vit-base-patch16"]},
 }
 
 _FIELDS = {f.name: f for f in fields(Config)}

@@ -18,7 +18,7 @@ from .config import Config
 from .results import CHAPTERS, load_results
 
 __all__ = ["gather", "comparison_table", "display_table", "sources_markdown", "ensemble_sweep",
-           "provenance_table", "timing_table", "plot_comparison"]
+           "provenance_table", "timing_table", "plot_comparison", "colour_table"]
 
 
 def gather(cfg: Config) -> dict[str, dict[str, Any] | None]:
@@ -72,3 +72,13 @@ def timing_table(cfg: Config) -> pd.DataFrame:
         return pd.DataFrame(columns=["seconds", "status"])
     run = json.loads(path.read_text())
     return pd.DataFrame(run.get("chapters", [])).set_index("chapter")[["seconds", "status"]]
+
+
+def colour_table(results: Mapping[str, dict[str, Any] | None]) -> pd.DataFrame:
+    """Chapter 07's headline per model beside chance (nothing comparable is published).
+
+    Empty when chapter 07 has not been run for this profile.
+    """
+    columns = ["model", "measure", "prompt style", "value", "chance"]
+    rows = ((results.get("07_colour") or {}).get("metrics") or {}).get("headline") or []
+    return pd.DataFrame(rows, columns=columns).set_index(["model", "measure"])

@@ -25,6 +25,7 @@ CHAPTERS: tuple[str, ...] = (
     "04_prompt_ensembles",
     "05_distillation",
     "06_results",
+    "07_colour",
 )
 
 

@@ -18,9 +18,12 @@ from typing import Any, Mapping, Sequence
 from .config import ConfigError, resolve
 from .io import atomic_write_json
 
-__all__ = ["ChapterFailed", "RunSummary", "find_chapters", "run_chapters"]
+__all__ = ["ChapterFailed", "RunSummary", "RUN_LAST", "find_chapters", "run_chapters"]
 
 HIDDEN_TAGS = ("parameters", "injected-parameters")
+# Chapter 06 gathers every other chapter's results, so it runs after all of them (07 too);
+# the book keeps the numbered order.
+RUN_LAST = ("06_results",)
 
 
 class ChapterFailed(RuntimeError):
@@ -45,8 +48,9 @@ class RunSummary:
 
 
 def find_chapters(notebooks_dir: Path, only: Sequence[str] | None = None) -> list[Path]:
-    """The numbered chapter notebooks, in order; ``only`` picks by number ("02") or name."""
-    chapters = sorted(p for p in notebooks_dir.glob("[0-9][0-9]_*.ipynb"))
+    """The numbered chapter notebooks in run order (:data:`RUN_LAST` last); ``only`` picks
+    by number ("02") or name."""
+    chapters = sorted(notebooks_dir.glob("[0-9][0-9]_*.ipynb"), key=_run_order)
     if not chapters:
         raise ConfigError(f"No chapter notebooks (NN_name.ipynb) found in {notebooks_dir}.")
     if not only:
@@ -59,7 +63,11 @@ def find_chapters(notebooks_dir: Path, only: Sequence[str] | None = None) -> lis
             names = ", ".join(p.stem for p in chapters)
             raise ConfigError(f"Unknown chapter {want!r}. Valid: {names}.")
         picked.extend(m for m in match if m not in picked)
-    return sorted(picked)
+    return sorted(picked, key=_run_order)
+
+
+def _run_order(path: Path) -> tuple[bool, str]:
+    return path.stem in RUN_LAST, path.name
 
 
 def _hide_parameter_cells(nb_path: Path) -> None:

@@ -15,7 +15,7 @@ from ..offline.random_clip import HF_RANDOM_ARCHS, openai_bpe_tokenizer, random_
 from .clip_model import ClipModel, UnknownModelError, tower_params
 from .open_clip_backend import seeded
 
-__all__ = ["load_hf", "hf_config"]
+__all__ = ["load_hf", "hf_config", "HFPreprocess"]
 
 
 def hf_config(kind: str, name: str, random_weights: bool):
@@ -36,7 +36,7 @@ def hf_config(kind: str, name: str, random_weights: bool):
     return config
 
 
-class _HFPreprocess:
+class HFPreprocess:
     """PIL image -> pixel tensor with the model's own image processor. A class, not a
     closure, so DataLoader workers can pickle it where processes are spawned (macOS)."""
 
@@ -69,7 +69,7 @@ def load_hf(kind: str, name: str, random_weights: bool, device: torch.device, se
         processor = CLIPImageProcessor.from_pretrained(name)
     context_length = int(config.text_config.max_position_embeddings)
 
-    preprocess = _HFPreprocess(processor)
+    preprocess = HFPreprocess(processor)
 
     def make_tokenizer() -> Callable[[list[str]], torch.Tensor]:
         tok = openai_bpe_tokenizer(context_length) if random_weights else CLIPTokenizer.from_pretrained(name)

@@ -1,0 +1,154 @@
+"""The tidy CSV read back: summary tables, per-model matrices, and chapter 06's headline.
+
+Nothing here embeds anything: every function takes the DataFrame that
+:func:`clipdistill.colour.experiment.run` wrote (``load`` reads it from disk), so the
+command line's ``analyze`` step and chapter 07 show the same numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import ColourError
+from .terms import BASIC_TERMS
+
+__all__ = ["load", "naming_summary", "association_summary", "discriminability_summary",
+           "summary", "confusion", "association_table", "palettes", "headline", "CHANCE"]
+
+KEYS = ["model", "style", "view"]
+# What a model that knows nothing about colour scores, on average.
+CHANCE: dict[str, float] = {
+    "naming accuracy": 1 / len(BASIC_TERMS),
+    "canonical colour top-1": 1 / len(BASIC_TERMS),
+    "pair accuracy": 0.5,
+}
+
+
+def load(cfg: Any) -> pd.DataFrame:
+    """The CSV of this profile's run; one sentence saying how to make it when absent."""
+    from .experiment import csv_path
+
+    path = csv_path(cfg)
+    if not path.is_file():
+        raise ColourError(f"No colour results at {path}: run `clipdistill colour --profile "
+                          f"{cfg.profile} run` (or chapter 07) first.")
+    return pd.read_csv(path, keep_default_na=False, na_values={"score": [""]})
+
+
+def _task(df: pd.DataFrame, task: str, measure: str) -> pd.DataFrame:
+    return df[(df["task"] == task) & (df["measure"] == measure)]
+
+
+def naming_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Per model, style and view: accuracy, balanced accuracy (mean per-term recall), colours."""
+    rows = []
+    for key, g in _task(df, "naming", "name").groupby(KEYS, sort=False):
+        correct = g["truth"] == g["predicted"]
+        rows.append({**dict(zip(KEYS, key)), "naming accuracy": float(correct.mean()),
+                     "balanced accuracy": float(correct.groupby(g["truth"]).mean().mean()),
+                     "colours": len(g)})
+    return pd.DataFrame(rows, columns=[*KEYS, "naming accuracy", "balanced accuracy", "colours"])
+
+
+def association_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """How each concept's canonical colour ranks among the basic colours (1 = first)."""
+    rows = []
+    for key, g in _task(df, "associations", "association").groupby(KEYS, sort=False):
+        ranks = []
+        for _, c in g[g["truth"] != ""].groupby("concept", sort=False):
+            mine = c["colour"] == c["truth"].iloc[0]
+            if mine.any():  # ties count against the canonical colour, as in canonical_ranks
+                ranks.append(1 + int((c.loc[~mine, "score"] >= c.loc[mine, "score"].iloc[0]).sum()))
+        ranks = np.asarray(ranks)
+        rows.append({**dict(zip(KEYS, key)),
+                     "canonical colour top-1": float((ranks == 1).mean()) if len(ranks) else np.nan,
+                     "mean canonical rank": float(ranks.mean()) if len(ranks) else np.nan,
+                     "concepts": len(ranks)})
+    return pd.DataFrame(rows, columns=[*KEYS, "canonical colour top-1", "mean canonical rank",
+                                       "concepts"])
+
+
+def discriminability_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Pair accuracy (delta > 0), mean semantic distance, and each palette's weakest pair."""
+    from .discriminability import pair_accuracy
+
+    rows = []
+    pairs = _task(df, "discriminability", "pair")
+    pals = _task(df, "discriminability", "palette")
+    for key, g in pairs.groupby(KEYS, sort=False):
+        mine = pals
+        for k, v in zip(KEYS, key):
+            mine = mine[mine[k] == v]
+        weakest = mine.groupby("concept_b", sort=False)["score"].first()
+        rows.append({**dict(zip(KEYS, key)), "pair accuracy": pair_accuracy(g["score"]),
+                     "mean semantic distance": float(g["score"].abs().mean()), "pairs": len(g),
+                     "palettes read right": int((weakest > 0).sum()), "palettes": len(weakest)})
+    return pd.DataFrame(rows, columns=[*KEYS, "pair accuracy", "mean semantic distance", "pairs",
+                                       "palettes read right", "palettes"])
+
+
+def summary(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per model, style and view: every task's headline numbers side by side."""
+    out = None
+    for part in (naming_summary(df), association_summary(df), discriminability_summary(df)):
+        if part.empty:
+            continue
+        out = part if out is None else out.merge(part, on=KEYS, how="outer")
+    if out is None:
+        return pd.DataFrame(columns=KEYS)
+    for count in ("colours", "concepts", "pairs", "palettes read right", "palettes"):
+        if count in out:
+            out[count] = out[count].astype("Int64")  # counts stay whole where a view lacks a task
+    return out.sort_values(KEYS, kind="stable").set_index(KEYS)
+
+
+def confusion(df: pd.DataFrame, model: str, style: int) -> pd.DataFrame:
+    """Counts of true basic term (rows) by the term the model picked (columns)."""
+    g = _task(df, "naming", "name")
+    g = g[(g["model"] == model) & (g["style"] == style)]
+    table = pd.crosstab(pd.Categorical(g["truth"], BASIC_TERMS),
+                        pd.Categorical(g["predicted"], BASIC_TERMS), dropna=False)
+    table.index.name, table.columns.name = "true term", "named"
+    return table
+
+
+def association_table(df: pd.DataFrame, model: str, style: int, view: str) -> pd.DataFrame:
+    """The association matrix back from its rows: concepts (rows) x basic colours (columns)."""
+    g = _task(df, "associations", "association")
+    g = g[(g["model"] == model) & (g["style"] == style) & (g["view"] == view)]
+    table = g.pivot(index="concept", columns="colour", values="score")
+    return table.loc[list(dict.fromkeys(g["concept"])), [t for t in BASIC_TERMS if t in table.columns]]
+
+
+def palettes(df: pd.DataFrame, model: str, style: int, view: str) -> pd.DataFrame:
+    """The palettes chosen from one matrix: palette, concept, colour, hex, weakest-pair delta."""
+    g = _task(df, "discriminability", "palette")
+    g = g[(g["model"] == model) & (g["style"] == style) & (g["view"] == view)]
+    return g.rename(columns={"concept_b": "palette", "score": "weakest delta"})[
+        ["palette", "concept", "colour", "hex", "truth", "weakest delta"]].reset_index(drop=True)
+
+
+def headline(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Chapter 06's rows: per model, naming (patches, and RGB digits), canonical top-1, pairs.
+
+    Each number comes from the first prompt style the run used for that view, a choice
+    fixed before looking (the best style on these same colours would flatter the model).
+    """
+    table = summary(df).reset_index()
+    rows = []
+    wanted = [("naming accuracy", "image", "colour naming, patches"),
+              ("naming accuracy", "text", "colour naming, RGB digits in text"),
+              ("canonical colour top-1", "image", "canonical colour ranked first, patches"),
+              ("pair accuracy", "image", "concept pairs read right, patches")]
+    for model, g in table.groupby("model", sort=False):
+        for column, view, label in wanted:
+            mine = g[(g["view"] == view)].dropna(subset=[column]) if column in g else g.iloc[:0]
+            if mine.empty:
+                continue
+            first = mine.iloc[0]
+            rows.append({"model": model, "measure": label, "prompt style": int(first["style"]),
+                         "value": float(first[column]), "chance": CHANCE[column]})
+    return rows

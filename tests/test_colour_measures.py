@@ -1,0 +1,113 @@
+"""Prompt styles, concepts, and semantic discriminability on hand-worked matrices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from clipdistill.colour import ColourError, associations as A, discriminability as D
+from clipdistill.colour.prompts import STYLES, check_styles
+from clipdistill.config import ConfigError
+
+# colours x concepts: red, yellow, blue x strawberry, banana
+X = np.array([[0.9, 0.2],
+              [0.3, 0.8],
+              [0.1, 0.4]])
+
+
+def test_delta_and_semantic_distance_by_hand():
+    # red -> strawberry, yellow -> banana: (0.9 + 0.8) - (0.2 + 0.3) = 1.2
+    assert D.delta(X, 0, 1, 0, 1) == pytest.approx(1.2)
+    assert D.delta(X, 1, 0, 0, 1) == pytest.approx(-1.2)  # the swapped assignment
+    assert D.semantic_distance(X, 1, 0, 0, 1) == pytest.approx(1.2)
+    # red vs blue: (0.9 + 0.4) - (0.2 + 0.1) = 1.0; yellow vs blue favours the swap: -0.2
+    assert D.delta(X, 0, 2, 0, 1) == pytest.approx(1.0)
+    assert D.delta(X, 1, 2, 0, 1) == pytest.approx(-0.2)
+
+
+def test_pairs_use_canonical_colours_and_skip_what_cannot_be_judged():
+    colours = ["red", "yellow", "blue"]
+    rows = D.pair_deltas(X, colours, ["red", "yellow"])
+    assert len(rows) == 1 and rows[0]["delta"] == pytest.approx(1.2)
+    assert (rows[0]["a"], rows[0]["b"]) == (0, 1)
+    # same canonical colour, no canonical colour, or a colour not in the matrix: no pair
+    assert D.pair_deltas(X, colours, ["red", "red"]) == []
+    assert D.pair_deltas(X, colours, ["red", None]) == []
+    assert D.pair_deltas(X, colours, ["red", "green"]) == []
+    assert D.pair_accuracy([1.2, -0.2, 0.0]) == pytest.approx(0.5)  # a tie counts half
+    assert np.isnan(D.pair_accuracy([]))
+
+
+def test_palette_scores_and_choice_by_hand():
+    # red: 0.9 - 0.2, 0.2 - 0.9; yellow: 0.3 - 0.8, 0.8 - 0.3; blue: 0.1 - 0.4, 0.4 - 0.1
+    np.testing.assert_allclose(D.palette_scores(X, [0, 1]),
+                               [[0.7, -0.7], [-0.5, 0.5], [-0.3, 0.3]])
+    assert D.choose_palette(X, [0, 1]) == [0, 1]
+    assert D.weakest_pair(X, [0, 1], [0, 1]) == pytest.approx(1.2)
+    np.testing.assert_allclose(D.palette_scores(X, [1]), X[:, [1]])
+    assert D.choose_palette(X, [1]) == [1]
+    with pytest.raises(ColourError, match="at least as many colours"):
+        D.choose_palette(X[:1], [0, 1])
+
+
+def test_the_palette_weighs_the_whole_set_not_each_favourite():
+    # Lemon and banana both like yellow best. Each concept's favourite would give both
+    # yellow; the palette gives lemon green and banana white, the assignment whose merit
+    # beats its swap by the most: (0.6 + 0.5) - (0.1 + 0.2) = 0.8.
+    x = np.array([[0.90, 0.95],   # yellow
+                  [0.60, 0.10],   # green
+                  [0.20, 0.50]])  # white
+    assert list(x.argmax(axis=0)) == [0, 0]
+    assert D.choose_palette(x, [0, 1]) == [1, 2]
+    assert D.weakest_pair(x, [1, 2], [0, 1]) == pytest.approx(0.8)
+    assert D.weakest_pair(x, [1, 0], [0, 1]) == pytest.approx(0.55)  # green/yellow is worse
+    # with two concepts the palette maximises delta over every colour pair
+    best = max(D.delta(x, a, b, 0, 1) for a in range(3) for b in range(3) if a != b)
+    assert D.weakest_pair(x, D.choose_palette(x, [0, 1]), [0, 1]) == pytest.approx(best)
+
+
+def test_canonical_ranks_count_ties_against_the_canonical_colour():
+    concepts = [A.CONCEPTS["strawberry"], A.CONCEPTS["banana"], A.CONCEPTS["safety"]]
+    x = np.array([[0.9, 0.5, 0.1],   # red
+                  [0.3, 0.5, 0.2],   # yellow (ties red for banana)
+                  [0.1, 0.6, 0.3]])  # blue
+    assert A.canonical_ranks(x, ["red", "yellow", "blue"], concepts) == {"strawberry": 1, "banana": 3}
+    np.testing.assert_allclose(A.association_matrix(np.eye(2), np.array([[0.6, 0.8]])), [[0.6], [0.8]])
+
+
+def test_prompt_styles_write_terms_concepts_and_colours():
+    banana = A.CONCEPTS["banana"]
+    assert [STYLES[s].concept_text(banana.name, banana.phrase) for s in (1, 2, 3, 4)] == [
+        "banana", "a photo of a banana.", "the colour of a banana.", "the colour of a banana."]
+    assert STYLES[2].concept_text("sky", A.CONCEPTS["sky"].phrase) == "a photo of the sky."
+    assert [STYLES[s].term_text("red") for s in (1, 2, 3)] == [
+        "red", "a photo of the colour red.", "the colour red."]
+    assert STYLES[1].colour_text("red", (229, 0, 0)) == "red"
+    assert STYLES[4].colour_text("red", (229, 0, 0)) == "the colour with RGB values (229, 0, 0)."
+    assert [s.numbers for s in STYLES.values()] == [False, False, False, True]
+    assert STYLES[4].naming_view == "text" and STYLES[4].association_views == ("text",)
+    assert STYLES[1].naming_view == "image" and STYLES[1].association_views == ("image", "text")
+
+
+def test_prompt_style_numbers_are_checked_in_one_sentence():
+    assert check_styles(["4", 1, "1"]) == [4, 1]
+    for bad in ([5], ["x"], []):
+        with pytest.raises(ColourError) as info:
+            check_styles(bad)
+        msg = str(info.value)
+        assert len(msg.splitlines()) == 1 and "1 (bare word)" in msg and "4 (numbers)" in msg
+    assert issubclass(ColourError, ConfigError)  # the CLI reports it like a bad --set
+
+
+def test_concepts_and_palettes_are_checked():
+    assert [c.name for c in A.concepts_for([])] == list(A.CONCEPTS)
+    own = A.concepts_for(["banana", "fire truck"])
+    assert own[1].colour is None and own[1].phrase == "fire truck"
+    with pytest.raises(ColourError, match="listed twice"):
+        A.concepts_for(["banana", "banana"])
+    concepts = A.concepts_for(["banana", "strawberry", "danger"])
+    assert A.palettes_for([], concepts) == [["banana", "strawberry"]]  # built-ins, cut; 1-concept ones dropped
+    with pytest.raises(ColourError, match="names sky, not among the concepts"):
+        A.palettes_for([["banana", "sky"]], concepts)
+    with pytest.raises(ColourError, match="needs 2 to 11"):
+        A.palettes_for([["banana"]], concepts)
