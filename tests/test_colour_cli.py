@@ -87,8 +87,8 @@ def test_cli_writes_the_tidy_csv_and_analyzes_it(tiny_specs, tmp_path, capsys, m
     def boom(*a, **k):
         raise AssertionError("the embedding cache should have answered")
 
-    monkeypatch.setattr(embed, "_encode_images", boom)
-    monkeypatch.setattr(embed, "_encode_texts", boom)
+    monkeypatch.setattr(embed.images, "encode_images", boom)
+    monkeypatch.setattr(embed.texts, "encode_texts", boom)
     assert main(argv) == 0
     again = analysis.load(cfg)
     pd.testing.assert_frame_equal(again, df)
@@ -141,7 +141,7 @@ def test_remote_code_is_refused_unless_opted_in(tmp_path, monkeypatch):
                     accelerator=False)
     with pytest.raises(RuntimeError, match="stop before any download"):
         remote.load_remote(opted, LLM2CLIP)
-    assert calls == [(LLM2CLIP, {"torch_dtype": calls[0][1]["torch_dtype"], "trust_remote_code": True})]
+    assert calls == [(LLM2CLIP, {"dtype": calls[0][1]["dtype"], "trust_remote_code": True})]
     # and LLM2CLIP is not asked to read digits (prompt style 4), as in the original study
     assert remote.reads_numbers(LLM2CLIP) is False and remote.reads_numbers("ViT-B-32/openai")
 
