@@ -200,7 +200,7 @@ def test_sweep_writes_accuracy_and_ranking_and_reuses_its_caches(tiny, tmp_path,
     from clipdistill import embed
 
     split = _fake_split(tmp_path)
-    monkeypatch.setattr(experiment, "_load_split", lambda cfg, ds: split)
+    monkeypatch.setattr(experiment, "load_dataset", lambda cfg, ds: split)
     cfg = _smoke_cfg(tmp_path, ensemble_rank_set="simple7")
     df = E.sweep(cfg, [f"{TINY}/openai"], ["raw", "standard", "simple7", "dataset"], ["cifar10"],
                  progress=False)
@@ -244,7 +244,7 @@ def test_sweep_caps_classes_and_templates_for_smoke(tiny, tmp_path, monkeypatch)
 def test_bad_set_fails_before_any_model_loads(tmp_path, monkeypatch):
     from clipdistill.templates import TemplateError
 
-    monkeypatch.setattr(experiment, "_load_split", lambda *a, **k: pytest.fail("should not get this far"))
+    monkeypatch.setattr(experiment, "load_dataset", lambda *a, **k: pytest.fail("should not get this far"))
     with pytest.raises(TemplateError, match="Unknown template set 'opeani80'"):
         E.sweep(_smoke_cfg(tmp_path), ["RN50/openai"], ["raw", "opeani80"], ["cifar10"])
 
@@ -278,7 +278,7 @@ def test_sweep_from_the_command_line(tiny, tmp_path, monkeypatch, capsys):
     from clipdistill.cli import main
 
     split = _fake_split(tmp_path)
-    monkeypatch.setattr(experiment, "_load_split", lambda cfg, ds: split)
+    monkeypatch.setattr(experiment, "load_dataset", lambda cfg, ds: split)
     sets = [f"work_dir={tmp_path / 'work'}", f"results_dir={tmp_path / 'results'}", "num_workers=0"]
     common = ["--profile", "smoke", *[a for s in sets for a in ("--set", s)]]
     assert main(["sweep", "--models", f"{TINY}/openai", "--template-sets", "raw,standard",

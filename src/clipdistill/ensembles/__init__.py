@@ -11,13 +11,13 @@ The command line runs the same sweep: ``clipdistill sweep`` (:mod:`clipdistill.c
 """
 
 from . import figures
-from .experiment import CHAPTER, sweep, sweep_datasets
+from .experiment import CHAPTER, load_dataset, load_model, sweep, sweep_datasets
 from .prototypes import (class_embeddings, encode_prompts, ensemble, resolve_template_set,
                          template_ranking, top1)
 from .tables import accuracy_table, metrics, published_table, ranking_summary
 
 __all__ = [
     "ensemble", "encode_prompts", "class_embeddings", "top1", "template_ranking",
-    "resolve_template_set", "sweep", "sweep_datasets", "accuracy_table", "published_table",
-    "ranking_summary", "metrics", "figures", "CHAPTER",
+    "resolve_template_set", "sweep", "sweep_datasets", "load_dataset", "load_model",
+    "accuracy_table", "published_table", "ranking_summary", "metrics", "figures", "CHAPTER",
 ]

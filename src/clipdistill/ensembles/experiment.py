@@ -19,7 +19,7 @@ from ..templates import TemplateSet, get_template_set
 from .prototypes import (class_cache_path, class_embeddings, encode_prompts, resolve_template_set,
                          template_ranking, top1)
 
-__all__ = ["CHAPTER", "sweep", "sweep_datasets"]
+__all__ = ["CHAPTER", "sweep", "sweep_datasets", "load_dataset", "load_model"]
 
 CHAPTER = "04_prompt_ensembles"
 
@@ -35,15 +35,17 @@ def _embed_cache(cfg: Any) -> Path:
     return cache_dir_for(cfg)
 
 
-def _load_model(cfg: Any, spec: str) -> Any:
+def load_model(cfg: Any, spec: str) -> Any:
+    """The CLIP model a spec such as ``"ViT-B-32/openai"`` names, as the sweep loads it."""
     from .. import models
 
     name, tag = models.parse_spec(spec)
     return models.load_clip_from_config(cfg, name, tag)
 
 
-def _load_split(cfg: Any, dataset: str) -> tuple[list[str], np.ndarray, list[str]]:
-    """(paths, labels, class names for prompts), cut to cfg.ensemble_max_classes classes."""
+def load_dataset(cfg: Any, dataset: str) -> tuple[list[str], np.ndarray, list[str]]:
+    """(paths, labels, class names for prompts) of one sweep dataset, at
+    ``cfg.ensemble_per_class`` images per class and cut to ``cfg.ensemble_max_classes``."""
     from .. import data
 
     if dataset == "imagenet":
@@ -151,11 +153,11 @@ def sweep(cfg: Any, models: Sequence[str] | None = None, template_sets: Sequence
         rank_set = cfg.ensemble_rank_set
     _check_sets(template_sets + ([rank_set] if rank_set else []), datasets)
 
-    splits = {ds: _load_split(cfg, ds) for ds in datasets}
+    splits = {ds: load_dataset(cfg, ds) for ds in datasets}
     rows: list[dict[str, Any]] = []
     ranking: list[dict[str, Any]] = []
     for spec in models:
-        clip = _load_model(cfg, spec)
+        clip = load_model(cfg, spec)
         image_emb = _embed_all_images(cfg, clip, splits, progress)
         sets = {(ds, s): resolve_template_set(s, ds, cfg.ensemble_max_templates)
                 for ds in datasets for s in dict.fromkeys(template_sets + ([rank_set] if rank_set else []))}

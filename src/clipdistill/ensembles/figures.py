@@ -1,18 +1,21 @@
-"""Chapter 04's figures: accuracy per template set, and which templates help or hurt."""
+"""Chapter 04's figures: prompts around their prototype, accuracy per template set, and
+which templates help or hurt."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from ..templates import LABELS
+from ..vectors import l2_normalize
+from .prototypes import ensemble
 from .tables import model_label
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["plot_accuracy", "plot_ranking"]
+__all__ = ["plot_accuracy", "plot_ranking", "plot_prompt_cosines"]
 
 
 def plot_ranking(summary: pd.DataFrame, top: int = 15, title: str = ""):
@@ -54,5 +57,30 @@ def plot_accuracy(df: pd.DataFrame, title: str = ""):
     axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_prompt_cosines(prompt_emb: np.ndarray, classes: Sequence[str], title: str = ""):
+    """A row a class, a dot a prompt: its cosine to its own class's prototype (colour) and
+    to every other class's prototype (grey). ``prompt_emb`` is (C, T, D), as
+    :func:`.prototypes.ensemble` takes it; the gap between the two is the classifier's
+    margin."""
+    import matplotlib.pyplot as plt
+
+    unit = l2_normalize(prompt_emb)
+    cos = unit @ ensemble(prompt_emb).T  # (C, T, C): prompt of class c vs prototype k
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(classes) + 1.4))
+    for c in range(len(classes)):
+        other = np.delete(cos[c], c, axis=1).ravel()
+        ax.scatter(other, np.full(len(other), c), s=14, color="0.65", alpha=0.7,
+                   label="other classes' prototypes" if c == 0 else None)
+        ax.scatter(cos[c, :, c], np.full(cos.shape[1], c), s=18, color="#1565c0",
+                   label="its own class's prototype" if c == 0 else None)
+    ax.set_yticks(range(len(classes)), classes)
+    ax.invert_yaxis()
+    ax.set_xlabel("cosine of a prompt's embedding to a class prototype")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_title(title or "Each prompt against the class prototypes")
     fig.tight_layout()
     return fig
