@@ -78,7 +78,7 @@ def plot_prompt_cosines(prompt_emb: np.ndarray, classes: Sequence[str], title: s
         ax.scatter(cos[c, :, c], np.full(cos.shape[1], c), s=18, color="#1565c0",
                    label="its own class's prototype" if c == 0 else None)
     ax.set_yticks(range(len(classes)), classes)
-    ax.invert_yaxis()
+    ax.set_ylim(len(classes) - 0.5, -0.5)  # first class on top, half a row of margin
     ax.set_xlabel("cosine of a prompt's embedding to a class prototype")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title(title or "Each prompt against the class prototypes")
