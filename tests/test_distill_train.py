@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from clipdistill.distill import DimensionMismatchError, TrainSettings, train_student
-from clipdistill.distill.train import _load_square, image_store, run_key
+from clipdistill.distill.checkpoints import run_key
+from clipdistill.distill.image_cache import _load_square, image_store
 from distill_testing import one_thread, unit_rows  # noqa: F401 (an autouse fixture)
 from tiny_clip import make_images
 
@@ -155,10 +156,10 @@ def test_image_store_is_built_once(toy, tmp_path):
 
 
 def test_overlapping_lists_share_chunks(tmp_path, monkeypatch):
-    from clipdistill.distill import train as train_mod
+    from clipdistill.distill import image_cache
 
-    monkeypatch.setattr(train_mod, "CHUNK_AVG", 3)
-    monkeypatch.setattr(train_mod, "CHUNK_MAX", 4)
+    monkeypatch.setattr(image_cache, "CHUNK_AVG", 3)
+    monkeypatch.setattr(image_cache, "CHUNK_MAX", 4)
     paths = make_images(tmp_path / "pool", 14, seed=3)
     big = image_store(paths, SIZE, tmp_path / "s", progress=False)
     files = set((tmp_path / "s").glob("*.npy"))
@@ -172,7 +173,7 @@ def test_overlapping_lists_share_chunks(tmp_path, monkeypatch):
 
 
 def test_augmentation_is_seeded_per_image_and_identity_params_do_nothing():
-    from clipdistill.distill.train import augment_batch, augment_params
+    from clipdistill.distill.inputs import augment_batch, augment_params
 
     a = augment_params(0, 3, [5, 9])
     np.testing.assert_array_equal(a[1], augment_params(0, 3, [9])[0])  # not batch-dependent

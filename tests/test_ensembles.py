@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from clipdistill import ensembles as E
+from clipdistill import published
+from clipdistill.ensembles import experiment
 from clipdistill.templates import TemplateSet
 
 
@@ -71,10 +73,15 @@ def test_resolve_template_set_cuts_only_when_asked():
 
 
 def test_published_table_is_the_reference_layout():
-    assert len(E.PUBLISHED_IMAGENET) == 8
-    rn50 = E.PUBLISHED_IMAGENET["RN50/openai"]
+    assert len(published.IMAGENET_TEMPLATE_SETS) == 8
+    rn50 = published.IMAGENET_TEMPLATE_SETS["RN50/openai"]
     assert (rn50["reported_clip"], rn50["openai80"], rn50["standard"], rn50["raw"]) == (59.6, 59.8, 57.9, 55.3)
-    assert E.PUBLISHED_IMAGENET["ViT-L-16-SigLIP-256/webli"]["reported_siglip"] == 80.6
+    assert published.IMAGENET_TEMPLATE_SETS["ViT-L-16-SigLIP-256/webli"]["reported_siglip"] == 80.6
+    table = E.published_table()
+    assert list(table.columns) == ["Reported ~ CLIP", "Reported ~ SigLIP", "Results ~ CLIP 80",
+                                   "Results ~ Standard", "Results ~ Raw"]
+    assert table.loc["CLIP ResNet-50 (224px)", "Results ~ CLIP 80"] == 59.8
+    assert np.isnan(table.loc["CLIP ResNet-50 (224px)", "Reported ~ SigLIP"])
 
 
 def test_template_set_key_is_content():
@@ -94,8 +101,8 @@ def _fake_results():
     return pd.DataFrame(rows)
 
 
-def test_comparison_table_reference_layout_with_published_numbers():
-    table = E.comparison_table(_fake_results(), "imagenet")
+def test_accuracy_table_reference_layout_with_published_numbers():
+    table = E.accuracy_table(_fake_results(), "imagenet")
     assert list(table.columns) == ["Reported ~ CLIP", "Reported ~ SigLIP", "Results ~ CLIP 80",
                                    "Results ~ Standard", "Results ~ Raw"]
     assert list(table.index) == ["CLIP ResNet-50 (224px)", "my-model/x"]
@@ -103,10 +110,10 @@ def test_comparison_table_reference_layout_with_published_numbers():
     assert table.loc["CLIP ResNet-50 (224px)", "Results ~ CLIP 80"] == 59.0
     assert np.isnan(table.loc["my-model/x", "Reported ~ CLIP"])
     # Not ImageNet: nothing published to set beside ours.
-    other = E.comparison_table(_fake_results(), "cifar10", order=["raw", "openai80"])
+    other = E.accuracy_table(_fake_results(), "cifar10", order=["raw", "openai80"])
     assert list(other.columns) == ["Results ~ Raw", "Results ~ CLIP 80"]
     with pytest.raises(ValueError, match="No results for dataset 'mnist'"):
-        E.comparison_table(_fake_results(), "mnist")
+        E.accuracy_table(_fake_results(), "mnist")
 
 
 def test_ranking_summary_sorts_helpful_first():
@@ -193,7 +200,7 @@ def test_sweep_writes_accuracy_and_ranking_and_reuses_its_caches(tiny, tmp_path,
     from clipdistill import embed
 
     split = _fake_split(tmp_path)
-    monkeypatch.setattr(E, "_load_split", lambda cfg, ds: split)
+    monkeypatch.setattr(experiment, "load_dataset", lambda cfg, ds: split)
     cfg = _smoke_cfg(tmp_path, ensemble_rank_set="simple7")
     df = E.sweep(cfg, [f"{TINY}/openai"], ["raw", "standard", "simple7", "dataset"], ["cifar10"],
                  progress=False)
@@ -205,7 +212,7 @@ def test_sweep_writes_accuracy_and_ranking_and_reuses_its_caches(tiny, tmp_path,
     out = cfg.profile_dir()
     assert (out / "04_prompt_ensembles_sweep.csv").is_file()
     assert (out / "04_prompt_ensembles_ranking.csv").is_file()
-    table = E.comparison_table(df, "cifar10")
+    table = E.accuracy_table(df, "cifar10")
     assert list(table.columns) == ["Results ~ Raw", "Results ~ Standard", "Results ~ Simple 7",
                                    "Results ~ Dataset-specific"]
     assert set(E.metrics(df)[f"{TINY}/openai"]["cifar10"]) == {"raw", "standard", "simple7", "dataset"}
@@ -237,7 +244,7 @@ def test_sweep_caps_classes_and_templates_for_smoke(tiny, tmp_path, monkeypatch)
 def test_bad_set_fails_before_any_model_loads(tmp_path, monkeypatch):
     from clipdistill.templates import TemplateError
 
-    monkeypatch.setattr(E, "_load_split", lambda *a, **k: pytest.fail("should not get this far"))
+    monkeypatch.setattr(experiment, "load_dataset", lambda *a, **k: pytest.fail("should not get this far"))
     with pytest.raises(TemplateError, match="Unknown template set 'opeani80'"):
         E.sweep(_smoke_cfg(tmp_path), ["RN50/openai"], ["raw", "opeani80"], ["cifar10"])
 
@@ -254,7 +261,7 @@ def test_imagenet_val_folder_maps_sorted_wnids_to_open_clip_names(tmp_path):
             (d / f"ILSVRC2012_val_{i * 3 + j:08d}.JPEG").write_bytes(b"x")
     cfg = _smoke_cfg(tmp_path, imagenet_root=str(root))
     assert E.sweep_datasets(cfg)[-1] == "imagenet"
-    paths, labels, names = E._imagenet_val(cfg, 2)
+    paths, labels, names = experiment._imagenet_val(cfg, 2)
     assert len(paths) == 2000 and names == list(IMAGENET_CLASSNAMES)
     assert labels[0] == 0 and "n00000000" in paths[0] and "n00000999" in paths[-1]
     (root / "n00000999" / "ILSVRC2012_val_00002997.JPEG").unlink()
@@ -262,24 +269,21 @@ def test_imagenet_val_folder_maps_sorted_wnids_to_open_clip_names(tmp_path):
         f.unlink()
     (root / "n00000999").rmdir()
     with pytest.raises(DataError, match="holds 999 class folders"):
-        E._imagenet_val(cfg, 2)
+        experiment._imagenet_val(cfg, 2)
 
 
-def test_run_sweep_from_the_command_line(tiny, tmp_path, monkeypatch, capsys):
+def test_sweep_from_the_command_line(tiny, tmp_path, monkeypatch, capsys):
     from tiny_clip import TINY
 
-    split = _fake_split(tmp_path)
-    monkeypatch.setattr(E, "_load_split", lambda cfg, ds: split)
-    from clipdistill.cli import _overrides, build_parser
+    from clipdistill.cli import main
 
-    parser = build_parser()
+    split = _fake_split(tmp_path)
+    monkeypatch.setattr(experiment, "load_dataset", lambda cfg, ds: split)
     sets = [f"work_dir={tmp_path / 'work'}", f"results_dir={tmp_path / 'results'}", "num_workers=0"]
     common = ["--profile", "smoke", *[a for s in sets for a in ("--set", s)]]
-    args = parser.parse_args(["sweep", "--models", f"{TINY}/openai", "--template-sets", "raw,standard",
-                              "--datasets", "mnist", *common])
-    assert E.run_sweep(args, _overrides(args)) == 0
+    assert main(["sweep", "--models", f"{TINY}/openai", "--template-sets", "raw,standard",
+                 "--datasets", "mnist", *common]) == 0
     out = capsys.readouterr().out
     assert "SMOKE RUN" in out and "Results ~ Standard" in out
-    bad = parser.parse_args(["sweep", "--template-sets", "raw,nope", "--datasets", "mnist", *common])
-    assert E.run_sweep(bad, _overrides(bad)) == 2
+    assert main(["sweep", "--template-sets", "raw,nope", "--datasets", "mnist", *common]) == 2
     assert "Unknown template set 'nope'" in capsys.readouterr().err

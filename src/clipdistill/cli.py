@@ -63,10 +63,29 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sweep(args: argparse.Namespace) -> int:
-    from .ensembles import run_sweep
+def _csv(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
-    return run_sweep(args, _overrides(args))
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Chapter 04's sweep (:func:`clipdistill.ensembles.sweep`), one table per dataset."""
+    from .ensembles import CHAPTER, accuracy_table, sweep
+    from .session import setup
+    from .templates import TemplateError
+
+    try:
+        cfg = setup(CHAPTER, args.profile, _overrides(args), show=False)
+        df = sweep(cfg, _csv(args.models), _csv(args.template_sets), _csv(args.datasets),
+                   rank_set=args.rank_set)
+    except TemplateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if cfg.smoke:
+        print("SMOKE RUN: random weights, these numbers are not results.")
+    for ds in dict.fromkeys(df["dataset"]):
+        print(f"\n{ds}\n{accuracy_table(df, ds).to_string()}")
+    print(f"\nwritten: {Path(cfg.profile_dir()) / (CHAPTER + '_sweep.csv')}")
+    return 0
 
 
 def cmd_colour(args: argparse.Namespace) -> int:

@@ -63,12 +63,13 @@ def build_zero_shot_classifier(clip: Any, classnames: Sequence[str], templates: 
     embedded (and cached) one text at a time, so classes sharing prompts share work.
     """
     from .embed import embed_texts
+    from .ensembles import ensemble
 
     if not classnames or not templates:
         raise ValueError("build_zero_shot_classifier needs at least one class name and one template.")
     texts = [fill(t, c) for c in classnames for t in templates]
     emb = embed_texts(clip, texts, cache_dir=cache_dir, batch_size=batch_size, progress=progress)
-    emb = l2_normalize(emb.reshape(len(classnames), len(templates), -1).mean(axis=1))
+    emb = ensemble(emb.reshape(len(classnames), len(templates), -1))
     return np.ascontiguousarray(emb.T, dtype=np.float32)
 
 
@@ -124,10 +125,11 @@ def prompt_strategies(clip: Any, image_emb: np.ndarray, y_true: np.ndarray, clas
             [fill(t, classnames_for([c], style)[0]) for t, style in all_prompts] for c in classes
         ]
         from .embed import embed_texts
+        from .ensembles import encode_prompts, ensemble
 
-        flat = [p for prompts in templates_by_class for p in prompts]
-        emb = embed_texts(clip, flat, cache_dir=cache_dir, progress=False)
-        weights = l2_normalize(emb.reshape(len(classes), len(all_prompts), -1).mean(axis=1)).T
+        weights = ensemble(encode_prompts(
+            lambda texts: embed_texts(clip, texts, cache_dir=cache_dir, progress=False),
+            templates_by_class)).T
         pred = zero_shot_logits(image_emb, weights, clip.logit_scale).argmax(axis=1)
         rep = classification_report(y_true, pred, classes)
         rows.append({"strategy": "ensemble (all)", "prompts per class": len(all_prompts),

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -21,7 +20,8 @@ import torch
 from torch import nn
 
 from ..vectors import cosine_rows, l2_normalize
-from .train import image_store, iter_batches, normalise, to_input
+from .image_cache import image_store, store_dir
+from .inputs import student_inputs
 
 __all__ = [
     "embed_with_student",
@@ -67,9 +67,9 @@ def embed_with_student(model: nn.Module, paths: Sequence[str | os.PathLike], *,
     deployed kernels (packed once, however many sets of paths it embeds).
     """
     device = torch.device(device)
-    store = image_store(paths, image_size, Path(work_dir) / "distill" / "images", progress=progress)
+    store = image_store(paths, image_size, store_dir(work_dir), progress=progress)
     model = model.to(device).eval()
-    out = [model(normalise(to_input(b, device))).float().cpu() for b in iter_batches(store, batch_size)]
+    out = [model(x).float().cpu() for x in student_inputs(store, batch_size, device)]
     emb = torch.cat(out).numpy() if out else np.zeros((0, getattr(model, "out_dim", 0)), np.float32)
     return l2_normalize(emb)
 

@@ -1,0 +1,195 @@
+"""Chapter 04's experiment: zero-shot accuracy of models x template sets x datasets.
+
+Every expensive step is cached: image and prompt embeddings (chapter 02's store), class
+embeddings (:func:`.prototypes.class_embeddings`) and the per-template rankings, so a
+rerun, or a run after an interruption, only computes what is missing. The datasets are
+chapter 01's labelled sets, plus ImageNet-1k val when ``cfg.imagenet_root`` points at it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..io import array_digest, atomic_write_json, atomic_write_text, stable_hash
+from ..templates import TemplateSet, get_template_set
+from .prototypes import (class_cache_path, class_embeddings, encode_prompts, resolve_template_set,
+                         template_ranking, top1)
+
+__all__ = ["CHAPTER", "sweep", "sweep_datasets", "load_dataset", "load_model"]
+
+CHAPTER = "04_prompt_ensembles"
+
+
+def _ensemble_dir(cfg: Any) -> Path:
+    return Path(cfg.work_dir) / "ensembles"
+
+
+def _embed_cache(cfg: Any) -> Path:
+    """The per-text / per-image cache shared with chapter 02 (clipdistill.embed)."""
+    from ..embed import cache_dir_for
+
+    return cache_dir_for(cfg)
+
+
+def load_model(cfg: Any, spec: str) -> Any:
+    """The CLIP model a spec such as ``"ViT-B-32/openai"`` names, as the sweep loads it."""
+    from .. import models
+
+    name, tag = models.parse_spec(spec)
+    return models.load_clip_from_config(cfg, name, tag)
+
+
+def load_dataset(cfg: Any, dataset: str) -> tuple[list[str], np.ndarray, list[str]]:
+    """(paths, labels, class names for prompts) of one sweep dataset, at
+    ``cfg.ensemble_per_class`` images per class and cut to ``cfg.ensemble_max_classes``."""
+    from .. import data
+
+    if dataset == "imagenet":
+        paths, labels, names = _imagenet_val(cfg, cfg.ensemble_per_class)
+    else:
+        split = data.load_labelled(cfg, dataset, cfg.ensemble_per_class)
+        paths, labels, names = [str(p) for p in split.paths], np.asarray(split.labels), list(split.classes)
+    if cfg.ensemble_max_classes and len(names) > cfg.ensemble_max_classes:
+        keep = labels < cfg.ensemble_max_classes
+        paths = [p for p, k in zip(paths, keep) if k]
+        labels, names = labels[keep], names[: cfg.ensemble_max_classes]
+    return paths, labels, names
+
+
+def _imagenet_val(cfg: Any, per_class: int) -> tuple[list[str], np.ndarray, list[str]]:
+    """A seeded ``per_class`` sample of ImageNet-1k val in ``cfg.imagenet_root``.
+
+    The folder holds one sub-folder per WordNet id (``n01440764/`` ...), the usual layout of
+    the val set; sorted ids are the standard class order, which is the order of open_clip's
+    ImageNet class names used for the prompts.
+    """
+    from ..data.sources import DataError, scan_class_folders
+    from ..data.splits import seeded_order
+    from ..templates import IMAGENET_CLASSNAMES
+
+    root = Path(cfg.imagenet_root)
+    if not cfg.imagenet_root or not root.is_dir():
+        raise DataError(f"imagenet_root {cfg.imagenet_root!r} is not a folder: point it at ImageNet-1k val "
+                        "(one n######## folder per class).")
+    files = scan_class_folders(root)
+    if len(files) != len(IMAGENET_CLASSNAMES):
+        raise DataError(f"{root} holds {len(files)} class folders, ImageNet-1k val has "
+                        f"{len(IMAGENET_CLASSNAMES)} (n01440764/ ... n15075141/).")
+    paths: list[str] = []
+    labels: list[int] = []
+    for i, wnid in enumerate(sorted(files)):
+        take = seeded_order(list(files[wnid]), cfg.seed, f"imagenet/{wnid}")[:per_class]
+        paths += [str(files[wnid][k]) for k in take]
+        labels += [i] * len(take)
+    return paths, np.asarray(labels, dtype=np.int64), list(IMAGENET_CLASSNAMES)
+
+
+def _embed_all_images(cfg: Any, clip: Any, splits: dict[str, tuple[list[str], np.ndarray, list[str]]],
+                      progress: bool) -> dict[str, np.ndarray]:
+    """Every dataset's images in one pass (one DataLoader start-up), then cut per dataset."""
+    from .. import embed
+
+    paths = [p for ps, _, _ in splits.values() for p in ps]
+    x = np.asarray(embed.embed_images(clip, paths, cache_dir=_embed_cache(cfg), batch_size=cfg.batch_size,
+                                      num_workers=cfg.num_workers, progress=progress), dtype=np.float32)
+    bounds = np.cumsum([len(ps) for ps, _, _ in splits.values()])[:-1]
+    return dict(zip(splits, np.split(x, bounds)))
+
+
+def _check_sets(template_sets: Sequence[str], datasets: Sequence[str]) -> None:
+    """Fail in a second on a bad set name or file, not after the first model's images."""
+    for spec in template_sets:
+        for ds in datasets:
+            get_template_set(spec, ds)
+
+
+def _text_batch(cfg: Any) -> int:
+    return int(getattr(cfg, "embed_text_batch_size", 256))  # chapter 02's knob
+
+
+def _text_encoder(cfg: Any, clip: Any, progress: bool) -> Callable[[list[str]], np.ndarray]:
+    from .. import embed
+
+    return lambda texts: embed.embed_texts(clip, texts, cache_dir=_embed_cache(cfg),
+                                           batch_size=_text_batch(cfg), progress=progress)
+
+
+def _ranking_rows(cfg: Any, clip: Any, tset: TemplateSet, classnames: list[str], image_emb: np.ndarray,
+                  labels: np.ndarray, progress: bool) -> list[dict[str, Any]]:
+    """template_ranking for one (model, dataset), cached as JSON beside the class embeddings."""
+    images = array_digest(image_emb)
+    key = stable_hash("ranking", clip.key, tset.fingerprint(), classnames, images, labels)
+    path = _ensemble_dir(cfg) / "rankings" / f"{key}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    per_class = encode_prompts(_text_encoder(cfg, clip, progress), tset.prompts(classnames))
+    rows = template_ranking(np.stack(per_class), tset.templates, image_emb, labels)
+    atomic_write_json(path, rows)
+    return rows
+
+
+def sweep(cfg: Any, models: Sequence[str] | None = None, template_sets: Sequence[str] | None = None,
+          datasets: Sequence[str] | None = None, *, rank_set: str | None = None,
+          write: bool = True, progress: bool = True) -> "pd.DataFrame":  # noqa: F821
+    """Zero-shot top-1 accuracy for every model x template set x dataset.
+
+    Defaults come from cfg (ensemble_models, template_sets, ensemble_datasets). Every
+    expensive step is cached (image and prompt embeddings, class embeddings, rankings),
+    so a rerun or an interrupted run picks up where it was. With ``rank_set`` (default
+    ``cfg.ensemble_rank_set`` when it is among the sets) each of that set's templates is
+    also ranked; the ranking is in ``df.attrs["ranking"]``. With ``write`` both tables go to
+    ``results/<profile>/04_prompt_ensembles_{sweep,ranking}.csv``.
+    """
+    import pandas as pd
+
+    models = list(models or cfg.ensemble_models)
+    template_sets = list(template_sets or cfg.template_sets)
+    datasets = list(datasets or sweep_datasets(cfg))
+    if rank_set is None and cfg.ensemble_rank_set in template_sets:
+        rank_set = cfg.ensemble_rank_set
+    _check_sets(template_sets + ([rank_set] if rank_set else []), datasets)
+
+    splits = {ds: load_dataset(cfg, ds) for ds in datasets}
+    rows: list[dict[str, Any]] = []
+    ranking: list[dict[str, Any]] = []
+    for spec in models:
+        clip = load_model(cfg, spec)
+        image_emb = _embed_all_images(cfg, clip, splits, progress)
+        sets = {(ds, s): resolve_template_set(s, ds, cfg.ensemble_max_templates)
+                for ds in datasets for s in dict.fromkeys(template_sets + ([rank_set] if rank_set else []))}
+        # One text pass for every prompt not yet in a class-embedding cache: big batches, one bar.
+        todo = [p for (ds, _), t in sets.items()
+                if not class_cache_path(clip, t, splits[ds][2], _ensemble_dir(cfg)).is_file()
+                for per_class in t.prompts(splits[ds][2]) for p in per_class]
+        if todo:
+            _text_encoder(cfg, clip, progress)(list(dict.fromkeys(todo)))
+        for ds, (_, labels, names) in splits.items():
+            base = {"model": spec, "dataset": ds, "classes": len(names), "images": len(labels)}
+            for s in template_sets:
+                w = class_embeddings(clip, sets[ds, s], names, cache_dir=_ensemble_dir(cfg),
+                                     text_cache_dir=_embed_cache(cfg), batch_size=_text_batch(cfg),
+                                     progress=progress)
+                rows.append({**base, "template_set": s, "templates": sets[ds, s].name,
+                             "n_templates": len(sets[ds, s]), "accuracy": top1(image_emb[ds], w, labels)})
+            tset = sets.get((ds, rank_set))
+            if tset is not None and not tset.is_per_class and len(tset) > 1:
+                ranking += [{**base, "template_set": rank_set, **r}
+                            for r in _ranking_rows(cfg, clip, tset, names, image_emb[ds], labels, progress)]
+        del clip
+    df = pd.DataFrame(rows)
+    df.attrs["ranking"] = pd.DataFrame(ranking)
+    if write:
+        out = Path(cfg.profile_dir())
+        atomic_write_text(out / f"{CHAPTER}_sweep.csv", df.to_csv(index=False))
+        atomic_write_text(out / f"{CHAPTER}_ranking.csv", df.attrs["ranking"].to_csv(index=False))
+    return df
+
+
+def sweep_datasets(cfg: Any) -> list[str]:
+    """cfg.ensemble_datasets, plus ImageNet-1k val when cfg.imagenet_root points at it."""
+    extra = ["imagenet"] if cfg.imagenet_root and "imagenet" not in cfg.ensemble_datasets else []
+    return [*cfg.ensemble_datasets, *extra]

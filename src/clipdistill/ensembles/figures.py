@@ -1,0 +1,86 @@
+"""Chapter 04's figures: prompts around their prototype, accuracy per template set, and
+which templates help or hurt."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from ..templates import LABELS
+from ..vectors import l2_normalize
+from .prototypes import ensemble
+from .tables import model_label
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["plot_accuracy", "plot_ranking", "plot_prompt_cosines"]
+
+
+def plot_ranking(summary: pd.DataFrame, top: int = 15, title: str = ""):
+    """Bars of the leave-one-out delta (points): the most helpful and most harmful templates."""
+    import matplotlib.pyplot as plt
+
+    shown = summary if len(summary) <= 2 * top else summary.iloc[np.r_[:top, len(summary) - top:len(summary)]]
+    shown = shown.iloc[::-1]
+    fig, ax = plt.subplots(figsize=(7, 0.28 * len(shown) + 1.2))
+    colors = ["#2e7d32" if v >= 0 else "#c62828" for v in shown["loo_delta"]]
+    ax.barh(range(len(shown)), shown["loo_delta"], color=colors)
+    ax.set_yticks(range(len(shown)), shown.index, fontsize=8)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel("ensemble accuracy minus ensemble without this template (points)")
+    ax.set_title(title or "Which templates help (green) or hurt (red) the ensemble")
+    fig.tight_layout()
+    return fig
+
+
+def plot_accuracy(df: pd.DataFrame, title: str = ""):
+    """Grouped bars: accuracy per template set, a panel a dataset, a group a model."""
+    import matplotlib.pyplot as plt
+
+    datasets = list(dict.fromkeys(df["dataset"]))
+    sets = list(dict.fromkeys(df["template_set"]))
+    models = list(dict.fromkeys(df["model"]))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(3.2 * len(datasets) + 1, 3.4), squeeze=False)
+    width = 0.8 / len(sets)
+    for ax, ds in zip(axes[0], datasets):
+        sub = df[df["dataset"] == ds]
+        for i, s in enumerate(sets):
+            acc = [sub[(sub["model"] == m) & (sub["template_set"] == s)]["accuracy"].mean() * 100 for m in models]
+            ax.bar(np.arange(len(models)) + i * width, acc, width, label=LABELS.get(s, s))
+        ax.set_xticks(np.arange(len(models)) + 0.4 - width / 2, [model_label(m) for m in models],
+                      rotation=30, ha="right", fontsize=8)
+        ax.set_title(ds)
+        ax.set_ylim(0, 100)
+    axes[0][0].set_ylabel("top-1 accuracy (%)")
+    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_prompt_cosines(prompt_emb: np.ndarray, classes: Sequence[str], title: str = ""):
+    """A row a class, a dot a prompt: its cosine to its own class's prototype (colour) and
+    to every other class's prototype (grey). ``prompt_emb`` is (C, T, D), as
+    :func:`.prototypes.ensemble` takes it; the gap between the two is the classifier's
+    margin."""
+    import matplotlib.pyplot as plt
+
+    unit = l2_normalize(prompt_emb)
+    cos = unit @ ensemble(prompt_emb).T  # (C, T, C): prompt of class c vs prototype k
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(classes) + 1.4))
+    for c in range(len(classes)):
+        other = np.delete(cos[c], c, axis=1).ravel()
+        ax.scatter(other, np.full(len(other), c), s=14, color="0.65", alpha=0.7,
+                   label="other classes' prototypes" if c == 0 else None)
+        ax.scatter(cos[c, :, c], np.full(cos.shape[1], c), s=18, color="#1565c0",
+                   label="its own class's prototype" if c == 0 else None)
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_ylim(len(classes) - 0.5, -0.5)  # first class on top, half a row of margin
+    ax.set_xlabel("cosine of a prompt's embedding to a class prototype")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_title(title or "Each prompt against the class prototypes")
+    fig.tight_layout()
+    return fig

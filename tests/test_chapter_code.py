@@ -1,0 +1,56 @@
+"""Code a chapter prints as the package's own is the package's own, to the character.
+
+Chapters 04 and 05 show the functions at the heart of their experiments in a code cell,
+use them live, then run the package, which calls the same functions (d2l's habit: the
+reader sees the code once, then the package reuses it). These tests keep each such cell
+equal to ``inspect.getsource`` of the package functions, so the two can never drift.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from clipdistill import ensembles
+from clipdistill.distill import train
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+COLUMN = 80  # the book's code column
+
+# chapter -> the functions one of its code cells holds, in order.
+SHOWN = {
+    "04_prompt_ensembles": [ensembles.ensemble],
+    "05_distillation": [train.cosine_loss, train.train_one_epoch, train.mean_cosine],
+}
+
+
+def _source(functions: list) -> str:
+    return "\n\n".join(inspect.getsource(f) for f in functions).rstrip("\n")
+
+
+def _code_cells(chapter: str) -> list[str]:
+    nb = nbformat.read(NOTEBOOKS / f"{chapter}.ipynb", as_version=4)
+    return [c.source.rstrip("\n") for c in nb.cells if c.cell_type == "code"]
+
+
+@pytest.mark.parametrize("chapter", sorted(SHOWN))
+def test_the_printed_functions_are_the_package_source(chapter):
+    expected = _source(SHOWN[chapter])
+    cells = _code_cells(chapter)
+    if expected not in cells:
+        first = f"def {SHOWN[chapter][0].__name__}("
+        near = next((c for c in cells if first in c), "")
+        diff = "\n".join(difflib.unified_diff(near.splitlines(), expected.splitlines(),
+                                              "notebook cell", "package", lineterm=""))
+        pytest.fail(f"{chapter}: no code cell equals the package source of "
+                    f"{', '.join(f.__name__ for f in SHOWN[chapter])}; copy it over:\n{diff}")
+
+
+@pytest.mark.parametrize("chapter", sorted(SHOWN))
+def test_the_printed_functions_fit_the_book_column(chapter):
+    long = [line for line in _source(SHOWN[chapter]).splitlines() if len(line) > COLUMN]
+    assert not long, f"lines over {COLUMN} characters in code {chapter} prints: {long}"
