@@ -94,6 +94,31 @@ def cmd_colour(args: argparse.Namespace) -> int:
     return run_colour(args, _overrides(args))
 
 
+def cmd_costs(args: argparse.Namespace) -> int:
+    """`clipdistill costs`: print the recorded chapter costs, or record a finished run."""
+    from . import costs
+
+    if args.action == "record":
+        if not args.hardware:
+            print("error: say what the run ran on, e.g. --hardware '2 CPU cores (GitHub runner)'.",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        root = Path(args.root)
+        profile_dir = root / "results" / resolve(args.profile).profile
+        try:
+            record = costs.record_run(profile_dir, args.hardware, weights=args.weights or "")
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        print(f"recorded {record['profile']} on {record['hardware']}: "
+              f"{record['total_seconds']:.0f} s in all -> {costs.COSTS_FILE}")
+        return 0
+    for row in costs.cost_table():
+        print(f"{row['profile']:<7} {row['time']:>8} {row['peak memory']:>8}  {row['hardware']} "
+              f"({row['weights']} weights, {row['date']})")
+    return 0
+
+
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """`clipdistill sweep`'s own options (kept here so --help never imports torch)."""
     parser.add_argument("--models", help="comma-separated model specs, e.g. RN50/openai,ViT-B-32/openai "
@@ -146,7 +171,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_colour_arguments(colour)
     colour.set_defaults(func=cmd_colour)
 
-    for p in (run, book, both, show, sweep, colour):
+    cost = sub.add_parser("costs", help="the measured cost of each chapter (shown at its top); "
+                                        "`record` adds a finished run")
+    cost.add_argument("action", nargs="?", choices=("show", "record"), default="show")
+    cost.add_argument("--profile", default="smoke", help="whose results/<profile>/ to record")
+    cost.add_argument("--hardware", help="what the run ran on, in words (required by record)")
+    cost.add_argument("--weights", help="e.g. 'random, real shapes' (default: from the run)")
+    cost.set_defaults(func=cmd_costs)
+
+    for p in (run, book, both, show, sweep, colour, cost):
         p.add_argument("--root", default=None, help=argparse.SUPPRESS)
     return parser
 

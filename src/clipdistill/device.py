@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["best_device", "accelerator_available", "torch_device"]
+__all__ = ["best_device", "accelerator_available", "torch_device", "peak_rss_mb"]
 
 
 def best_device() -> str:
@@ -30,3 +30,15 @@ def torch_device(cfg: Any) -> "torch.device":  # noqa: F821
     import torch
 
     return torch.device(best_device() if cfg.device == "auto" else cfg.device)
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory so far, in MiB (None where the OS cannot say)."""
+    try:
+        import resource
+        import sys
+
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return round(kb / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+    except (ImportError, OSError):  # pragma: no cover - Windows
+        return None

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config
+from .device import peak_rss_mb
 from .io import atomic_write_bytes, atomic_write_json
 
 __all__ = ["save_results", "load_results", "save_figure", "provenance", "CHAPTERS"]
@@ -54,6 +55,8 @@ def provenance() -> dict[str, Any]:
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": versions,
         "hardware": hw,
+        # The kernel saves a chapter's results last: this is the chapter's peak memory.
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import time
 from typing import Any, Sequence
 
 import torch
 
+from ..device import peak_rss_mb
 from .images import embed_images
 from .texts import encode_texts
 
@@ -17,15 +17,11 @@ __all__ = ["benchmark", "peak_memory_mb"]
 
 
 def peak_memory_mb(device: torch.device) -> tuple[float, str]:
+    """The GPU allocator's peak on CUDA, else the process's peak resident memory."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20, "GPU peak allocated"
-    try:
-        import resource
-
-        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return kb / 1024 / (1024 if sys.platform == "darwin" else 1), "process peak RSS"
-    except ImportError:  # pragma: no cover - Windows
-        return float("nan"), "unavailable"
+    rss = peak_rss_mb()
+    return (float("nan"), "unavailable") if rss is None else (rss, "process peak RSS")
 
 
 def benchmark(clip: Any, paths: Sequence[str | os.PathLike], *, batch_size: int = 32,

@@ -1,0 +1,87 @@
+"""A chapter's first cells: papermill parameters, the smoke label and the cost box."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from clipdistill import costs, session
+from clipdistill.config import ConfigError
+
+
+def _chapter(path: Path, declared: str = "") -> Path:
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell(f'profile = "smoke"\noverrides = {{}}\n{declared}')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [
+        params,
+        nbformat.v4.new_code_cell(
+            "import json, clipdistill as cd\n"
+            "cfg = cd.setup('02_zero_shot_clip', profile, overrides)\n"
+            "print(json.dumps({'knn_k': cfg.knn_k, 'epochs': cfg.epochs, 'seed': cfg.seed}))"),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def _run(tmp_path: Path, src: Path, **parameters):
+    import papermill as pm
+
+    out = tmp_path / "out.ipynb"
+    pm.execute_notebook(str(src), str(out), parameters=parameters, cwd=str(tmp_path),
+                        progress_bar=False, kernel_name="python3")
+    outputs = nbformat.read(out, as_version=4).cells[-1].outputs
+    return json.loads(next(o for o in outputs if o.get("name") == "stdout")["text"])
+
+
+def test_papermill_parameters_reach_the_config(tmp_path):
+    """`papermill -p knn_k 7` works for declared and undeclared parameters alike."""
+    src = _chapter(tmp_path / "c.ipynb", declared="knn_k = None  # the profile's value")
+    assert _run(tmp_path, src)["knn_k"] == 5  # None: the profile decides
+    got = _run(tmp_path, src, knn_k=7, epochs=3, overrides={"seed": 4},
+               work_dir=str(tmp_path / "work"), results_dir=str(tmp_path / "results"))
+    assert got == {"knn_k": 7, "epochs": 3, "seed": 4}
+
+
+def test_a_misspelt_papermill_parameter_fails_with_the_closest_names(tmp_path):
+    import papermill as pm
+
+    src = _chapter(tmp_path / "c.ipynb")
+    with pytest.raises(pm.PapermillExecutionError, match="Unknown parameter 'knn_kk'.*knn_k"):
+        _run(tmp_path, src, knn_kk=7)
+
+
+def test_notebook_parameters_reads_config_fields_only():
+    injected = '# Parameters\nprofile = "smoke"\nknn_k = 7\n'
+    ns = {"In": ["", injected], "knn_k": 7, "epochs": None, "CHAPTER": "x", "metrics": {}}
+    assert session.notebook_parameters(ns) == {"knn_k": 7}  # None means the profile's value
+    with pytest.raises(ConfigError, match="did you mean knn_k"):
+        session.notebook_parameters({"In": ["# Parameters\nknn_kk = 7\n"], "knn_kk": 7})
+
+
+def test_costs_are_recorded_from_a_finished_run_and_shown(tmp_path):
+    run_dir = tmp_path / "results" / "smoke"
+    run_dir.mkdir(parents=True)
+    (run_dir / "run.json").write_text(json.dumps({
+        "profile": "smoke", "smoke": True, "status": "ok",
+        "chapters": [{"chapter": "01_data_prep", "seconds": 12.0},
+                     {"chapter": "02_zero_shot_clip", "seconds": 95.0}]}))
+    (run_dir / "02_zero_shot_clip.json").write_text(json.dumps(
+        {"provenance": {"peak_rss_mb": 2048.0}}))
+    store = tmp_path / "costs.json"
+    record = costs.record_run(run_dir, "2 CPU cores", path=store)
+    assert record["total_seconds"] == 107.0 and record["weights"] == "random"
+    costs.record_run(run_dir, "2 CPU cores", path=store)  # the same run again replaces it
+    assert len(costs.load_costs(store)["runs"]) == 1
+    (row,) = costs.cost_table("02_zero_shot_clip", path=store)
+    assert (row["time"], row["peak memory"]) == ("2 min", "2.0 GB")
+    box = costs.cost_box_html("02_zero_shot_clip", path=store)
+    assert "2 CPU cores" in box and "ViT-B-32" in box  # measured row and quick's download
+    (run_dir / "run.json").write_text(json.dumps({"profile": "smoke", "status": "failed",
+                                                  "chapters": []}))
+    with pytest.raises(ValueError, match="did not finish"):
+        costs.record_run(run_dir, "2 CPU cores", path=store)
