@@ -117,6 +117,11 @@ def run_chapters(
         overrides["data_root"] = str(Path(overrides["data_root"]).expanduser().resolve())
     cfg = resolve(profile, overrides)  # validates; raises ConfigError
     chapters = find_chapters(notebooks_dir, only)
+    if not cfg.smoke and any(not c.stem.startswith(("01", "06")) for c in chapters):
+        from . import hub  # before chapter 01's downloads: a silent hub fails the run in seconds
+
+        for weights in hub.profile_weights(cfg):
+            hub.require(weights)
     import papermill as pm  # after validation: a typo should not wait for this import
 
     if progress is None:
