@@ -69,9 +69,21 @@ def hf_clip_repo(dest: Path, repo_id: str = "openai/clip-vit-base-patch32", seed
     return folder
 
 
-def qwen_vl_repo(dest: Path) -> Path:
+def qwen_vl_repo(dest: Path, shard_size: str = "300KB") -> Path:
     """A Qwen2.5-VL-Instruct checkpoint in the hub's layout at a tiny size: the offline
-    builder's folder (config, safetensors weights, tokenizer, processor, chat template)."""
+    builder's config, tokenizer, processor and chat template, and its weights split into
+    ``model-0000i-of-0000n.safetensors`` shards with ``model.safetensors.index.json``, as
+    the 3B and 7B repos ship them."""
+    import shutil
+
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
     from clipdistill.vlm.tiny import build_tiny_vlm
 
-    return build_tiny_vlm(dest)
+    tiny = build_tiny_vlm(Path(dest) / "built")
+    folder = Path(dest) / "qwen2.5-vl-sharded"
+    shutil.copytree(tiny, folder, ignore=shutil.ignore_patterns("*.safetensors"))
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny)
+    model.save_pretrained(folder, max_shard_size=shard_size)
+    assert (folder / "model.safetensors.index.json").is_file(), "no shards: lower shard_size"
+    return folder

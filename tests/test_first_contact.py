@@ -113,6 +113,8 @@ def test_quick_downloads_through_a_mirror_then_runs_offline_from_the_cache(stand
     assert not any("open_clip_pytorch_model.bin" in p for _, p in stand_in.requests)  # no .bin detour
     for repo_id in (HF_CLIP, *QWEN_IDS):
         assert any(p.startswith(f"/{repo_id}/resolve/") and p.endswith("/config.json") for p in got)
+    shards = [f["lfs"] for name, f in stand_in.repos[QWEN_IDS[0]].files.items() if name.startswith("model-")]
+    assert len(shards) > 1 and all(f"/cdn/{sha}" in got for sha in shards)  # a sharded checkpoint
 
     # Offline, from the cache alone: auto still says quick, and everything is identical.
     before = len(stand_in.requests)
@@ -125,35 +127,10 @@ def test_quick_downloads_through_a_mirror_then_runs_offline_from_the_cache(stand
     assert len(stand_in.requests) == before  # not one request
 
 
-FAIL_FAST = r"""
-import json, time
-import open_clip, transformers  # imported first: the clocks below time the network alone
-from clipdistill import hub, models
-from clipdistill.config import resolve
-from clipdistill.vlm import make_describer
-
-out = {}
-quick = resolve("quick", accelerator=False)
-for what, load in (("clip", lambda: models.load_clip_from_config(quick)),
-                   ("vlm", lambda: make_describer(quick).load())):
-    hub.forget_silence()
-    start = time.monotonic()
-    try:
-        load()
-        out[what] = ["loaded?!", 0]
-    except hub.HubUnavailable as exc:
-        out[what] = [str(exc), time.monotonic() - start]
-hub.forget_silence()
-start = time.monotonic()
-auto = resolve("auto", accelerator=False)
-out["auto"] = [auto.profile, auto.profile_note, time.monotonic() - start]
-print(json.dumps(out))
-"""
-
-
 @pytest.mark.slow
 def test_a_network_that_swallows_packets_fails_a_quick_run_fast(tmp_path, repo_root):
-    """The blackhole accepts connections and never answers: ~13 minutes of retries before."""
+    """The blackhole accepts connections and never answers: ~13 minutes of retries before.
+    (The loaders and auto meet the same blackhole in test_hub.py.)"""
     project = tmp_path / "project"
     project.mkdir()
     shutil.copy(repo_root / "_config.yml", project)
@@ -166,7 +143,6 @@ def test_a_network_that_swallows_packets_fails_a_quick_run_fast(tmp_path, repo_r
                               "--root", str(project)], env=env, capture_output=True, text=True,
                              timeout=300)
         elapsed = time.monotonic() - start
-        loads = run_python(FAIL_FAST, reader_env(tmp_path, HF_ENDPOINT=hole.url, HF_HUB_ETAG_TIMEOUT="2"))
     # ~13 minutes of retries before; now one 10 s probe plus imports (on a quiet machine
     # ~20 s in all; the bound leaves room for a busy one)
     assert run.returncode == 1 and elapsed < 90, (elapsed, run.stderr[-2000:])
@@ -178,11 +154,6 @@ def test_a_network_that_swallows_packets_fails_a_quick_run_fast(tmp_path, repo_r
         "is the problem; fix it, run with --profile smoke (random weights, nothing downloaded), "
         "or set HF_HUB_OFFLINE=1 once the weights are cached.")
     assert not (project / "book" / "chapters").exists()  # failed before chapter 01 started
-    # the loaders themselves fail as fast (HF_HUB_ETAG_TIMEOUT=2 here), and auto falls back
-    assert loads["clip"][0].startswith("Cannot download ViT-B-32/openai") and loads["clip"][1] < 15
-    assert loads["vlm"][0].startswith("Cannot download Qwen/Qwen2.5-VL-3B-Instruct") and loads["vlm"][1] < 15
-    profile, note, seconds = loads["auto"]
-    assert profile == "smoke" and f"the hub at {hole.url} did not answer within 2 s" in note and seconds < 15
 
 
 # -- auto never replaces a real book with a smoke one ----------------------------------------

@@ -149,6 +149,31 @@ def test_a_silent_hub_fails_in_seconds_with_one_sentence(hub_env):
     assert not ok and "did not answer" in why and "not in the Hugging Face cache" in why
 
 
+def test_the_clip_and_vlm_loaders_ask_before_they_download(hub_env):
+    """load_clip and the describer fail on a silent hub before open_clip or transformers
+    start their own minutes of retries; auto falls back to smoke and says why."""
+    import open_clip  # noqa: F401 - imported first: the clock below times the network alone
+    from transformers import AutoModelForImageTextToText, AutoProcessor  # noqa: F401
+
+    from clipdistill import models
+    from clipdistill.vlm import make_describer
+
+    quick = resolve("quick", accelerator=False)
+    with Blackhole() as hole:
+        hub_env(hole.url, timeout=1)
+        for load, label in ((lambda: models.load_clip_from_config(quick), "ViT-B-32/openai"),
+                            (lambda: make_describer(quick).load(), quick.vlm_model)):
+            hub.forget_silence()
+            start = time.monotonic()
+            with pytest.raises(hub.HubUnavailable, match=f"^Cannot download {label} .*did not answer"):
+                load()
+            assert time.monotonic() - start < 10  # the libraries' own retries: minutes
+        hub.forget_silence()
+        with pytest.warns(UserWarning, match="fell back to 'smoke'"):
+            auto = resolve("auto", accelerator=False)
+    assert auto.smoke and f"the hub at {hole.url} did not answer within 1 s" in auto.profile_note
+
+
 def test_an_answer_is_not_silence(tmp_path, hub_env):
     """A hub that answers 'no such repo' and a web server that is not a hub are told apart
     from a dead network, and named."""
