@@ -149,6 +149,17 @@ def test_a_silent_hub_fails_in_seconds_with_one_sentence(hub_env):
     assert not ok and "did not answer" in why and "not in the Hugging Face cache" in why
 
 
+def test_a_refused_connection_is_named_as_such(hub_env):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on once closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    hub_env(f"http://127.0.0.1:{port}")
+    answer = hub.probe(hub.clip_weights("ViT-B-32", "openai"))
+    assert answer.silent and answer.reason.endswith("could not be reached (ConnectError)")
+
+
 def test_the_clip_and_vlm_loaders_ask_before_they_download(hub_env):
     """load_clip and the describer fail on a silent hub before open_clip or transformers
     start their own minutes of retries; auto falls back to smoke and says why."""

@@ -231,8 +231,9 @@ def probe(weights: HubWeights, timeout: float | None = None) -> Probe:
         except Exception as exc:  # noqa: BLE001 - sorted below into "answered" and "silent"
             status = _http_status(exc)
             if status is None:
-                result = Probe(False, f"the hub at {where} did not answer within {timeout:g} s "
-                                      f"({type(exc).__name__})", silent=True)
+                kind = type(exc).__name__
+                how = f"did not answer within {timeout:g} s" if "Timeout" in kind else "could not be reached"
+                result = Probe(False, f"the hub at {where} {how} ({kind})", silent=True)
                 _SILENT[where] = result
                 return result
             answers.append(f"{status} for {filename}")
