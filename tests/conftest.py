@@ -49,6 +49,9 @@ def smoke_book(tmp_path_factory) -> Path:
     shutil.copytree(REPO / "book", root / "book", ignore=shutil.ignore_patterns("chapters", "_generated"))
     shutil.copytree(REPO / "notebooks", root / "notebooks",
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    # What `make test` leaves in a fresh clone: `make book` afterwards must not render it.
+    (root / ".pytest_cache").mkdir()
+    (root / ".pytest_cache" / "README.md").write_text("# pytest cache directory #\n")
     overrides = {"data_root": str(SHARED_DATA)} if (SHARED_DATA / "PetImages").is_dir() else {}
     run_chapters("smoke", root=root, overrides=overrides)
     build_book(root, strict=True)

@@ -4,6 +4,7 @@ Chapters call into small modules, one concept each:
 
 - ``config``    profiles and every parameter (one source of truth)
 - ``session``   the first cell of every chapter: ``setup(chapter, profile, overrides)``
+- ``hub``       can a run's weights be had: cache, offline, a fast probe of the hub
 - ``data``      sources, safe image loading, resizing, seeded splits      (chapter 01)
 - ``models``    loading CLIP-family models, model tables                   (chapter 02)
 - ``embed``     the batched, cached embedding engine                       (chapter 02)

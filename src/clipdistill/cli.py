@@ -31,12 +31,13 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .hub import HubUnavailable
     from .runner import ChapterFailed, run_chapters
 
     only = [s for s in (args.only or "").split(",") if s.strip()] or None
     try:
         run_chapters(args.profile, only=only, overrides=_overrides(args), root=args.root)
-    except ChapterFailed as exc:
+    except (ChapterFailed, HubUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     return 0

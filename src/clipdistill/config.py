@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -393,31 +392,11 @@ def _check_key(key: str) -> None:
         ))
 
 
-def pretrained_weights_reachable(timeout: float = 3.0) -> tuple[bool, str]:
-    """Can the ``quick`` profile get its weights? Cached files count; else ask the hub."""
-    if os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True"):
-        offline = True
-    else:
-        offline = False
-    try:
-        from huggingface_hub import try_to_load_from_cache
+def pretrained_weights_reachable(cfg: Config | None = None) -> tuple[bool, str]:
+    """Can ``cfg``'s weights (default: the ``quick`` profile's) be had? See :mod:`clipdistill.hub`."""
+    from .hub import weights_available
 
-        cached = try_to_load_from_cache(
-            "timm/vit_base_patch32_clip_224.openai", "open_clip_pytorch_model.bin"
-        )
-        if isinstance(cached, str):
-            return True, "ViT-B-32/openai weights are in the Hugging Face cache"
-    except Exception:  # noqa: BLE001 - any failure just means "not cached"
-        pass
-    if offline:
-        return False, "HF_HUB_OFFLINE is set and the weights are not cached"
-    import socket
-
-    try:
-        socket.create_connection(("huggingface.co", 443), timeout=timeout).close()
-        return True, "the Hugging Face hub answered"
-    except OSError as exc:
-        return False, f"the Hugging Face hub is unreachable ({exc.__class__.__name__})"
+    return weights_available(cfg if cfg is not None else resolve("quick"))
 
 
 def resolve(
@@ -441,7 +420,10 @@ def resolve(
 
     note = ""
     if profile == "auto":
-        ok, why = weights_reachable if weights_reachable is not None else pretrained_weights_reachable()
+        if weights_reachable is None:  # the weights of the quick run this would become
+            weights_reachable = pretrained_weights_reachable(
+                resolve("quick", checked, accelerator=accelerator))
+        ok, why = weights_reachable
         profile = "quick" if ok else "smoke"
         note = f"auto -> {profile}: {why}"
         if not ok:

@@ -100,6 +100,27 @@ def _failure(exc: Exception, chapter: str, out: Path) -> ChapterFailed:
     return ChapterFailed(chapter, where, f"{ename}: {evalue}".strip(), out)
 
 
+def _keep_real_chapters(cfg: Any, chapters: Sequence[Path], output_dir: Path) -> None:
+    """``auto`` fell back to smoke: refuse to overwrite chapters a real profile executed."""
+    real: dict[str, str] = {}
+    for src in chapters:
+        out = output_dir / src.name
+        try:
+            executed = executed_parameters(out)["parameters"].get("profile") if out.is_file() else None
+        except (OSError, ValueError):
+            continue  # unreadable: nothing worth keeping
+        if executed and executed != "smoke":
+            real[src.stem] = executed
+    if real:
+        why = cfg.profile_note.split(": ", 1)[-1]
+        raise ConfigError(
+            f"{output_dir} holds {len(real)} chapter(s) executed with the "
+            f"{', '.join(sorted(set(real.values())))} profile ({', '.join(real)}), and profile "
+            f"'auto' fell back to 'smoke' (random weights) because {why}: not replacing them; "
+            "run with --profile smoke to overwrite them on purpose."
+        )
+
+
 def run_chapters(
     profile: str = "auto",
     *,
@@ -125,6 +146,13 @@ def run_chapters(
         overrides["data_root"] = str(Path(overrides["data_root"]).expanduser().resolve())
     cfg = resolve(profile, overrides)  # validates; raises ConfigError
     chapters = find_chapters(notebooks_dir, only)
+    if profile == "auto" and cfg.smoke:
+        _keep_real_chapters(cfg, chapters, output_dir)
+    if not cfg.smoke and any(not c.stem.startswith(("01", "06")) for c in chapters):
+        from . import hub  # before chapter 01's downloads: a silent hub fails the run in seconds
+
+        for weights in hub.profile_weights(cfg):
+            hub.require(weights)
     import papermill as pm  # after validation: a typo should not wait for this import
 
     if progress is None:

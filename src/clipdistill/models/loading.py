@@ -90,6 +90,10 @@ def load_clip(name: str, pretrained: str | None = None, *, random_weights: bool 
     kind, name, pretrained = resolve_source(name, pretrained)
     amp_dtype = _amp_dtype(amp, device, precision)
     kernels = onednn.engine_kernels(cpu_kernels, device, precision)
+    if not random_weights and kind in ("open_clip", "hf"):  # seconds, not minutes, when the hub is silent
+        from .. import hub
+
+        hub.require(hub.clip_weights(name, pretrained))
     if kind.startswith("open_clip"):
         clip = load_open_clip(kind, name, pretrained, random_weights, device, seed, precision, quick_gelu)
     else:

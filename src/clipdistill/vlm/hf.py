@@ -94,7 +94,12 @@ class TransformersDescriber(KeyedBySettings):
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
-        processor = AutoProcessor.from_pretrained(self.source)
+        from .. import hub
+
+        # Fails in seconds when the hub is silent; True: the hub is off or silent, so the
+        # cache alone serves (no per-file wait for an answer that will not come).
+        cache_only = hub.require(hub.transformers_weights(self.source))
+        processor = AutoProcessor.from_pretrained(self.source, local_files_only=cache_only)
         processor.tokenizer.padding_side = "left"  # batched generation continues on the right
         if self.max_pixels:
             ip = processor.image_processor
@@ -102,7 +107,7 @@ class TransformersDescriber(KeyedBySettings):
                        "longest_edge": self.max_pixels}
         model = AutoModelForImageTextToText.from_pretrained(
             self.source, dtype=getattr(torch, self.dtype), attn_implementation=self.attn,
-            device_map=str(self.device),
+            device_map=str(self.device), local_files_only=cache_only,
         )
         self.processor, self.model = processor, model.eval()
 
