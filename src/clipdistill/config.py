@@ -59,9 +59,15 @@ MNIST_PROMPTS: dict[str, dict[str, Any]] = {
                     "classnames": "words"},
 }
 
-# Smoke-profile stand-in for a hub VLM: a tiny Qwen2.5-VL architecture built offline with
-# random weights (see clipdistill.vlm).
+# Smoke-profile stand-ins for hub VLMs, built offline with random weights: a tiny
+# Qwen2.5-VL (the GPU profiles' family; clipdistill.vlm) and a tiny SmolVLM (the CPU
+# profiles' family; clipdistill.offline).
 TINY_VLM = "tiny-random-qwen2.5-vl"
+TINY_SMOLVLM = "tiny-random-smolvlm"
+# Without a GPU the VLM is SmolVLM-256M, one 512-px tile per image (splitting a 640-px
+# image into 17 tiles would cost 17x the vision work): see book/profiles.md for the budget.
+CPU_VLM = {"vlm_model": "HuggingFaceTB/SmolVLM-256M-Instruct",
+           "vlm_image_processor": {"do_image_splitting": False}}
 
 
 @dataclass
@@ -135,6 +141,7 @@ class Config:
     vlm_dtype: str = "auto"  # auto (bfloat16 on CUDA, float16 on MPS, float32 on CPU) | ...
     vlm_attn: str = "auto"  # auto (flash_attention_2 when installed on CUDA, else sdpa) | ...
     vlm_max_pixels: int = 0  # cap on pixels per image fed to the VLM; 0 = the processor's own
+    vlm_image_processor: dict = field(default_factory=dict)  # image-processor settings to override, e.g. {"do_image_splitting": false}
     vlm_concurrency: int = 4  # openai backend: requests in flight at once
     vlm_timeout_s: float = 120.0  # openai backend: per request
     vlm_max_retries: int = 4  # openai backend: retries after a 5xx/429, timeout or bad reply
@@ -267,6 +274,7 @@ PROFILE_NAMES: tuple[str, ...] = ("auto", *PROFILES)
 # A reader without a GPU still gets a run that ends within the hour: fewer images for
 # the VLM, fewer epochs. Applied by `resolve` when no accelerator is found.
 HARDWARE_ADJUSTMENTS: dict[str, dict[str, Any]] = {
+    "smoke": {"vlm_model": TINY_SMOLVLM, "vlm_image_processor": {"do_image_splitting": False}},
     "quick": {"vlm_max_images": 3, "vlm_max_new_tokens": 32, "vlm_batch_size": 2,
               "epochs": 8, "students": ["tiny_cnn", "mobilenet_v3_small"],
               "teachers": ["image"],  # a CPU cannot describe thousands of images with a 3B VLM

@@ -1,0 +1,36 @@
+"""Build a checkpoint folder once, atomically: a killed build leaves nothing half-written."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+__all__ = ["build_once", "is_complete"]
+
+
+def is_complete(folder: Path) -> bool:
+    """A finished checkpoint folder has its config and its weights."""
+    return (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
+
+
+def build_once(target: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Return ``target``, calling ``write(tmp)`` into a sibling temporary folder first if it
+    is not there yet; the temporary folder is then renamed into place in one step."""
+    target = Path(target)
+    if is_complete(target):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        write(tmp)
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another process finished first: theirs is identical
+            if not is_complete(target):
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
