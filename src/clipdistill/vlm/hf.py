@@ -165,8 +165,9 @@ class TransformersDescriber(KeyedBySettings):
                 raise DescribeError(f"Cannot describe {Path(p).name}: {exc}.") from exc
         message = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
         chat = self.processor.apply_chat_template(message, tokenize=False, add_generation_prompt=True)
-        inputs = self.processor(text=[chat] * len(images), images=images, padding=True,
-                                return_tensors="pt").to(self.model.device)
+        # One image per prompt, nested: some processors (LFM2-VL) do not split a flat list.
+        inputs = self.processor(text=[chat] * len(images), images=[[im] for im in images],
+                                padding=True, return_tensors="pt").to(self.model.device)
         if self.temperature > 0:
             torch.manual_seed(self.seed)
         with torch.inference_mode():
