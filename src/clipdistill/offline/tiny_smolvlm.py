@@ -153,3 +153,23 @@ def write_smolvlm(folder: str | os.PathLike, recipe: dict[str, Any], *, seed: in
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
     return folder
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m clipdistill.offline.tiny_smolvlm OUT [--shape REPO]``: write a stand-in
+    folder (for a local imitation of the hub to serve under the real repo id)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("out", help="folder to write (created)")
+    ap.add_argument("--shape", choices=sorted(SMOLVLM_SHAPES), default=None,
+                    help="a real checkpoint's shape (default: the tiny recipe)")
+    ap.add_argument("--never-stop", action="store_true",
+                    help="silence the end-of-turn token: every image costs max_new_tokens (timing)")
+    a = ap.parse_args(argv)
+    recipe = SMOLVLM_SHAPES[a.shape] if a.shape else TINY_RECIPE
+    print(build_once(Path(a.out), lambda tmp: write_smolvlm(tmp, recipe, never_stop=a.never_stop)))
+
+
+if __name__ == "__main__":
+    main()
