@@ -31,7 +31,6 @@ or something else.
 The features suggest a cat: a small round face, triangular ears and slit pupils.
 The features suggest a dog: a long muzzle, drooping ears and a broad chest.
 Something else: a car, a tree, a chair, a house, a bird, a flower, a plate of food.
-User: Assistant:
 """.strip()
 
 
