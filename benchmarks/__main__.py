@@ -3,7 +3,8 @@
     .venv/bin/python -m benchmarks [--only NAME,...] [--device cpu|cuda] [--data-root DIR]
                                    [--json PATH] [--quick]
 
-Benchmarks (in the order they run): resize, embed, cache, memory, student, vlm, smoke_run.
+Benchmarks (in the order they run): resize, embed, cache, memory, student, vlm, vlm_cpu,
+smoke_run.
 ``--quick`` shrinks every benchmark to a code-path check of a few minutes and leaves out
 ``smoke_run`` (it cannot be shrunk: it is the whole smoke book) unless ``--only`` names it.
 Figures are ratios of things measured side by side in this run; see benchmarks/README.md.
@@ -23,7 +24,7 @@ from typing import Any, Sequence
 
 from . import DEFAULT_DATA, REPO, Context, Row, load_average, machine_info, quiet_env
 
-BENCHMARKS = ("resize", "embed", "cache", "memory", "student", "vlm", "smoke_run")
+BENCHMARKS = ("resize", "embed", "cache", "memory", "student", "vlm", "vlm_cpu", "smoke_run")
 SLOW = ("smoke_run",)  # left out by --quick unless asked for by name
 
 

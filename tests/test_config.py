@@ -43,6 +43,30 @@ def test_cpu_adjustments_apply_only_without_accelerator():
     assert gpu.vlm_max_images == Config().vlm_max_images
 
 
+def test_a_cpu_describes_every_knn_image_with_smolvlm_and_keeps_a_word_teacher():
+    from clipdistill.config import TINY_SMOLVLM, TINY_VLM
+
+    assert resolve("quick", accelerator=True).vlm_model == "Qwen/Qwen2.5-VL-3B-Instruct"
+    assert resolve("paper", accelerator=True).vlm_model == "Qwen/Qwen2.5-VL-7B-Instruct"
+    assert resolve("quick", accelerator=True).teachers == ["image", "generic", "specific"]
+    assert resolve("quick", accelerator=True).vlm_image_processor == {}
+    for profile in ("quick", "paper"):
+        cpu = resolve(profile, accelerator=False)
+        assert cpu.vlm_model == "HuggingFaceTB/SmolVLM-256M-Instruct"
+        assert cpu.vlm_image_processor == {"do_image_splitting": False}  # one tile an image
+        assert cpu.vlm_max_images == 0 and cpu.splits["knn"] == PLAN_SPLITS["knn"]
+        assert set(cpu.vlm_prompts) == {"generic", "specific"}  # both prompts, all 400 images
+        assert {"image", "generic"} <= set(cpu.teachers)
+        # The word teacher needs a description of every train and validate image of the
+        # family it distils on, and of every extra image: kept to a few hundred.
+        family = cpu.splits[cpu.distill_splits[0]]
+        assert len(cpu.distill_splits) == 1 and cpu.extra_images == [0]
+        assert 2 * (family["train"] + family["validate"]) <= 500
+    assert resolve("smoke", accelerator=False).vlm_model == TINY_SMOLVLM  # mirrors CPU quick
+    assert resolve("smoke", accelerator=False).vlm_image_processor == {"do_image_splitting": False}
+    assert resolve("smoke", accelerator=True).vlm_model == TINY_VLM  # mirrors GPU quick
+
+
 def test_overrides_win_over_profile_and_hardware():
     cfg = resolve("quick", {"vlm_max_images": 7, "knn_k": 3}, accelerator=False)
     assert cfg.vlm_max_images == 7 and cfg.knn_k == 3

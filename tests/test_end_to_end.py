@@ -49,3 +49,17 @@ def test_book_has_every_chapter_page_with_banner(smoke_book: Path):
         page = html / "book" / "chapters" / f"{chapter}.html"
         assert page.is_file(), chapter
         assert SMOKE_BANNER in page.read_text()
+
+
+def test_the_smoke_vlm_mirrors_the_hardware(smoke_book: Path):
+    """Without a GPU smoke runs the tiny SmolVLM (as CPU quick runs SmolVLM-256M), with one
+    the tiny Qwen2.5-VL; either way chapter 05 distils from a description teacher."""
+    from clipdistill.config import TINY_SMOLVLM, TINY_VLM, accelerator_available
+
+    expected = TINY_VLM if accelerator_available() else TINY_SMOLVLM
+    res = {c: json.loads((smoke_book / "results" / "smoke" / f"{c}.json").read_text())
+           for c in ("03_vlm_descriptions", "05_distillation")}
+    assert res["03_vlm_descriptions"]["models"]["vlm"] == expected
+    assert res["03_vlm_descriptions"]["models"]["describer"]["model"] == expected
+    assert res["05_distillation"]["models"]["vlm"] == expected
+    assert "generic" in {row["teacher"] for row in res["05_distillation"]["metrics"]["sweep"]}

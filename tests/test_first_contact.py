@@ -2,7 +2,7 @@
 
 tests/hub_stand_in.py serves random weights in the real file names and formats under the
 real repo ids (the ``quick`` profile's ViT-B-32/openai at its real shapes, a Hugging Face
-CLIP, the Qwen2.5-VL ids of every profile at a tiny size); tests/dataset_archives.py
+CLIP, the VLM ids of every profile at a tiny size); tests/dataset_archives.py
 serves Oxford-IIIT Pet, CIFAR-10 and MNIST archives to torchvision's own download code.
 The model checks run in child processes with a reader's environment (HF_ENDPOINT,
 HF_HOME, HF_HUB_OFFLINE), exactly as ``clipdistill run`` would see it; this process
@@ -26,9 +26,12 @@ from hub_repos import hf_clip_repo, open_clip_repo, qwen_vl_repo
 from hub_stand_in import Blackhole, FileServer, HubStandIn
 
 from clipdistill.cli import main
+from clipdistill.offline.tiny_smolvlm import build_tiny_smolvlm
 from clipdistill.config import ConfigError, resolve
 
 QWEN_IDS = ("Qwen/Qwen2.5-VL-3B-Instruct", "Qwen/Qwen2.5-VL-7B-Instruct")
+SMOLVLM_ID = "HuggingFaceTB/SmolVLM-256M-Instruct"  # the CPU runs' VLM
+VLM_IDS = (*QWEN_IDS, SMOLVLM_ID)
 HF_CLIP = "openai/clip-vit-base-patch32"
 
 
@@ -38,9 +41,10 @@ def stand_in(tmp_path_factory):
     root = tmp_path_factory.mktemp("hub-repos")
     clip_id, clip_folder = open_clip_repo(root, "ViT-B-32", "openai")
     vlm = qwen_vl_repo(root)
-    repos = {clip_id: clip_folder, HF_CLIP: hf_clip_repo(root, HF_CLIP)}
+    repos = {clip_id: clip_folder, HF_CLIP: hf_clip_repo(root, HF_CLIP),
+             SMOLVLM_ID: build_tiny_smolvlm(root / "smolvlm")}
     vlm_ids = {resolve(p, accelerator=gpu).vlm_model for p in ("quick", "paper") for gpu in (True, False)}
-    assert vlm_ids == set(QWEN_IDS)  # a profile's new VLM needs its stand-in here
+    assert vlm_ids == set(VLM_IDS)  # a profile's new VLM needs its stand-in here
     repos.update({repo_id: vlm for repo_id in QWEN_IDS})
     with HubStandIn(repos) as server:
         yield server
@@ -88,7 +92,7 @@ with torch.no_grad():
 image = sys.argv[1]
 Image.new("RGB", (64, 48), (200, 120, 40)).save(image)
 said = {}
-for repo_id in ("Qwen/Qwen2.5-VL-3B-Instruct", "Qwen/Qwen2.5-VL-7B-Instruct"):
+for repo_id in sys.argv[2:]:
     describer = make_describer(resolve("quick", {"vlm_model": repo_id}, accelerator=False))
     said[repo_id] = describer.describe([image], "describe this image in a sentence.")[0]
 print(json.dumps({"auto": auto.profile, "note": auto.profile_note, "same": same,
@@ -100,7 +104,7 @@ print(json.dumps({"auto": auto.profile, "note": auto.profile_note, "same": same,
 @pytest.mark.slow
 def test_quick_downloads_through_a_mirror_then_runs_offline_from_the_cache(stand_in, tmp_path):
     online = reader_env(tmp_path, HF_ENDPOINT=stand_in.url)
-    first = run_python(LOAD_EVERYTHING, online, str(tmp_path / "a.png"))
+    first = run_python(LOAD_EVERYTHING, online, str(tmp_path / "a.png"), *VLM_IDS)
     # auto sees the weights through the mirror and becomes quick
     assert first["auto"] == "quick", first["note"]
     assert first["note"] == f"auto -> quick: the hub at {stand_in.url} has ViT-B-32/openai"
@@ -111,7 +115,8 @@ def test_quick_downloads_through_a_mirror_then_runs_offline_from_the_cache(stand
     clip_blob = stand_in.repos["timm/vit_base_patch32_clip_224.openai"].files["open_clip_model.safetensors"]
     assert f"/cdn/{clip_blob['lfs']}" in got  # the weights came from the CDN side, as on the hub
     assert not any("open_clip_pytorch_model.bin" in p for _, p in stand_in.requests)  # no .bin detour
-    for repo_id in (HF_CLIP, *QWEN_IDS):
+    assert set(first["said"]) == set(VLM_IDS)
+    for repo_id in (HF_CLIP, *VLM_IDS):
         assert any(p.startswith(f"/{repo_id}/resolve/") and p.endswith("/config.json") for p in got)
     shards = [f["lfs"] for name, f in stand_in.repos[QWEN_IDS[0]].files.items() if name.startswith("model-")]
     assert len(shards) > 1 and all(f"/cdn/{sha}" in got for sha in shards)  # a sharded checkpoint
@@ -119,7 +124,7 @@ def test_quick_downloads_through_a_mirror_then_runs_offline_from_the_cache(stand
     # Offline, from the cache alone: auto still says quick, and everything is identical.
     before = len(stand_in.requests)
     offline = reader_env(tmp_path, HF_ENDPOINT=stand_in.url, HF_HUB_OFFLINE="1")
-    again = run_python(LOAD_EVERYTHING, offline, str(tmp_path / "b.png"))
+    again = run_python(LOAD_EVERYTHING, offline, str(tmp_path / "b.png"), *VLM_IDS)
     assert again["auto"] == "quick"
     assert "every model the quick profile needs is in the Hugging Face cache" in again["note"]
     assert {k: again[k] for k in ("same", "text", "hf_text", "said")} == \

@@ -2,6 +2,8 @@
 
 The code path is the one the hub checkpoints take: ``from_pretrained`` on a checkpoint
 folder, the processor's chat template, batched greedy generation with left padding.
+A CPU smoke run uses the tiny SmolVLM (tests/test_vlm_smolvlm.py); these tests pin the
+tiny Qwen2.5-VL, the GPU profiles' family.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from clipdistill import resolve, vlm
 from clipdistill.config import TINY_VLM, VLM_PROMPTS
 from test_vlm_cache import kill_once_written
 
+QWEN = {"vlm_model": TINY_VLM, "vlm_image_processor": {}}  # the GPU profiles' family
+
 @pytest.fixture(scope="module")
 def work(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("vlm_work")
@@ -27,7 +31,7 @@ def work(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def cfg(work):
     return resolve("smoke", {"work_dir": str(work), "device": "cpu", "vlm_max_new_tokens": 6,
-                             "vlm_batch_size": 2}, accelerator=False)
+                             "vlm_batch_size": 2, **QWEN}, accelerator=False)
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +89,7 @@ def test_key_names_model_and_generation_settings(cfg, describer):
     assert key["max_new_tokens"] == 6 and key["temperature"] == 0.0 and key["dtype"] == "float32"
     assert key["weights"].startswith(TINY_VLM)
     longer = vlm.make_describer(resolve("smoke", {"work_dir": cfg.work_dir, "device": "cpu",
-                                                  "vlm_max_new_tokens": 7}, accelerator=False))
+                                                  "vlm_max_new_tokens": 7, **QWEN}, accelerator=False))
     assert longer.key != describer.key and longer.model is None  # lazy: nothing loaded yet
 
 
@@ -136,7 +140,8 @@ def test_killed_tiny_process_resumes_without_duplicates(cfg, describer, images, 
         import time
         from clipdistill import resolve, vlm
         cfg = resolve("smoke", {{"work_dir": {cfg.work_dir!r}, "device": "cpu",
-                                 "vlm_max_new_tokens": 6}}, accelerator=False)
+                                 "vlm_max_new_tokens": 6, "vlm_model": {TINY_VLM!r},
+                                 "vlm_image_processor": {{}}}}, accelerator=False)
         inner = vlm.make_describer(cfg)
 
         class Slow:  # the real describer, slowed so the kill lands mid-run
@@ -168,7 +173,7 @@ def test_describe_split_uses_the_config_cache(cfg, images):
 
 def test_pixel_cap_and_sampling_are_settings(cfg, images):
     capped = vlm.make_describer(resolve("smoke", {"work_dir": cfg.work_dir, "device": "cpu",
-                                                  "vlm_max_pixels": 28 * 28 * 4,
+                                                  **QWEN, "vlm_max_pixels": 28 * 28 * 4,
                                                   "vlm_temperature": 0.8, "vlm_max_new_tokens": 4},
                                         accelerator=False))
     capped.load()

@@ -59,9 +59,15 @@ MNIST_PROMPTS: dict[str, dict[str, Any]] = {
                     "classnames": "words"},
 }
 
-# Smoke-profile stand-in for a hub VLM: a tiny Qwen2.5-VL architecture built offline with
-# random weights (see clipdistill.vlm).
+# Smoke-profile stand-ins for hub VLMs, built offline with random weights: a tiny
+# Qwen2.5-VL (the GPU profiles' family; clipdistill.vlm) and a tiny SmolVLM (the CPU
+# profiles' family; clipdistill.offline).
 TINY_VLM = "tiny-random-qwen2.5-vl"
+TINY_SMOLVLM = "tiny-random-smolvlm"
+# Without a GPU the VLM is SmolVLM-256M, one 512-px tile per image (splitting a 640-px
+# image into 17 tiles would cost 17x the vision work): see book/profiles.md for the budget.
+CPU_VLM = {"vlm_model": "HuggingFaceTB/SmolVLM-256M-Instruct",
+           "vlm_image_processor": {"do_image_splitting": False}}
 
 
 @dataclass
@@ -135,6 +141,7 @@ class Config:
     vlm_dtype: str = "auto"  # auto (bfloat16 on CUDA, float16 on MPS, float32 on CPU) | ...
     vlm_attn: str = "auto"  # auto (flash_attention_2 when installed on CUDA, else sdpa) | ...
     vlm_max_pixels: int = 0  # cap on pixels per image fed to the VLM; 0 = the processor's own
+    vlm_image_processor: dict = field(default_factory=dict)  # image-processor settings to override, e.g. {"do_image_splitting": false}
     vlm_concurrency: int = 4  # openai backend: requests in flight at once
     vlm_timeout_s: float = 120.0  # openai backend: per request
     vlm_max_retries: int = 4  # openai backend: retries after a 5xx/429, timeout or bad reply
@@ -281,20 +288,24 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 PROFILE_NAMES: tuple[str, ...] = ("auto", *PROFILES)
 
-# A reader without a GPU still gets a run that ends within the hour: fewer images for
-# the VLM, fewer epochs. Applied by `resolve` when no accelerator is found.
+# A reader without a GPU still gets a run that ends within the hour, and answers every
+# chapter's question: SmolVLM-256M (CPU_VLM) describes the whole knn split under both
+# prompts, chapter 05 distils from the image and the generic-description teacher on a
+# smaller family, fewer epochs and students. Applied by `resolve` when no accelerator is
+# found; book/profiles.md has the per-chapter budget behind these numbers.
+_CPU_RUN: dict[str, Any] = {
+    **CPU_VLM, "vlm_max_images": 0, "vlm_max_new_tokens": 48, "vlm_batch_size": 8,
+    "splits": {"knn": dict(PLAN_SPLITS["knn"]),
+               "cat_dog_200": {"train": 200, "validate": 25, "test": 25}},
+    "distill_splits": ["cat_dog_200"], "extra_images": [0], "teachers": ["image", "generic"],
+    "epochs": 8, "students": ["tiny_cnn", "mobilenet_v3_small"], "ensemble_per_class": 20,
+}
 HARDWARE_ADJUSTMENTS: dict[str, dict[str, Any]] = {
-    "quick": {"vlm_max_images": 3, "vlm_max_new_tokens": 32, "vlm_batch_size": 2,
-              "epochs": 8, "students": ["tiny_cnn", "mobilenet_v3_small"],
-              "teachers": ["image"],  # a CPU cannot describe thousands of images with a 3B VLM
-              "ensemble_per_class": 20, "ensemble_models": ["ViT-B-32/openai"],
+    "smoke": {**CPU_VLM, "vlm_model": TINY_SMOLVLM},  # mirrors the CPU quick run's VLM
+    "quick": {**_CPU_RUN, "ensemble_models": ["ViT-B-32/openai"],
               "explore_models": ["ViT-B-32/openai", "RN50/openai"],
               "colour_models": ["openai/clip-vit-base-patch32"]},
-    "paper": {"vlm_max_images": 3, "vlm_max_new_tokens": 32, "vlm_batch_size": 2,
-              "vlm_model": "Qwen/Qwen2.5-VL-3B-Instruct", "epochs": 8,
-              "distill_splits": ["cat_dog_1k"], "extra_images": [0, 1000],
-              "teachers": ["image"],
-              "ensemble_per_class": 20, "ensemble_models": ["ViT-B-32/openai", "ViT-B-16/openai"],
+    "paper": {**_CPU_RUN, "ensemble_models": ["ViT-B-32/openai", "ViT-B-16/openai"],
               "colour_models": ["openai/clip-vit-base-patch32", "openai/clip-vit-base-patch16"]},
 }
 

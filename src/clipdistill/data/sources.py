@@ -237,8 +237,10 @@ def resolve_pets_source(cfg: Config) -> Source:
         why = f"pets_source={choice}"
     if choice == "petimages":
         if pets is None:
-            raise DataError(f"pets_source='petimages' needs data_root pointing at a folder with PetImages/Cat "
-                            f"and PetImages/Dog (data_root={cfg.data_root!r}).")
+            if not _downloads_allowed(cfg):
+                raise DataError(f"pets_source='petimages' needs data_root pointing at a folder with PetImages/Cat "
+                                f"and PetImages/Dog (data_root={cfg.data_root!r}).")
+            pets, why = _petimages_download(cfg), f"{why}: Microsoft's download, in work_dir"
         return Source("petimages", pets, scan_class_folders(pets), note=why)
     if choice == "folder":
         if not cfg.pets_dir:
@@ -377,6 +379,8 @@ def other_source(cfg: Config, n: int) -> Source:
         by_class = scan_class_folders(root, CALTECH_NOT_OTHER)
         files = {f"{c}/{k}": p for c, fs in by_class.items() for k, p in fs.items()}
         return _pool("caltech101", root, files, f"Caltech-101 at {root}, pet classes left out")
+    if choice == "openimages" and not cfg.other_dir and _downloads_allowed(cfg):
+        return _openimages_download(cfg, n)
     if choice in ("openimages", "folder"):
         if not cfg.other_dir or not Path(cfg.other_dir).is_dir():
             raise DataError(f"other_source={choice!r} needs other_dir: a folder of non-pet images "
@@ -389,3 +393,42 @@ def other_source(cfg: Config, n: int) -> Source:
         files = {f"{c}/{k}": p for c, fs in src.files.items() for k, p in fs.items()}
         return _pool("synthetic", src.root, files, src.note, synthetic_=True)
     raise DataError(f"Unknown other_source {choice!r}. Valid: auto, caltech101, openimages, folder, synthetic.")
+
+
+# -- downloads for the paper profile (see downloads.py) ----------------------------------------
+
+def _petimages_download(cfg: Config) -> Path:
+    """Kaggle PetImages from Microsoft, into work_dir/downloads, or one sentence saying how."""
+    from . import downloads
+
+    root = _work(cfg, "downloads")
+    try:
+        return downloads.petimages(root)
+    except downloads.DownloadError as exc:
+        raise DataError(
+            f"Could not download Kaggle PetImages ({exc}); fetch it by hand with `curl -L -C - -o "
+            f"{root}/pets.zip {downloads.PETIMAGES_URL} && unzip -q {root}/pets.zip -d {root}` and rerun "
+            f"with --set data_root={root}.") from None
+
+
+def _openimages_download(cfg: Config, n: int) -> Source:
+    """A seeded sample of non-pet Open Images, fetched into work_dir/downloads/openimages."""
+    from . import downloads
+
+    root = _work(cfg, "downloads", "openimages")
+    spare = max(2, n // 100)  # chapter 01 skips files it cannot read
+    try:
+        paths = downloads.openimages_sample(root, n, spare=spare, seed=cfg.seed)
+    except downloads.DownloadError as exc:
+        ids = downloads.ids_file(root, n + spare, cfg.seed)
+        if ids is None:  # the label files did not come: fetch them, the rest follows
+            urls = " ".join([downloads.OPENIMAGES_CLASSES, *downloads.OPENIMAGES_LABELS.values()])
+            how = (f"`(mkdir -p {root}/meta && cd {root}/meta && curl -L -C - --remote-name-all {urls})` "
+                   "and rerun the same command")
+        else:
+            how = (f"openimages/dataset's `python downloader.py {ids} --download_folder {root}/by_hand` "
+                   f"and rerun with --set other_dir={root}/by_hand")
+        raise DataError(f"Could not download the Open Images sample ({exc}); fetch it by hand with "
+                        f"{how}.") from None
+    note = f"a seeded sample of {len(paths):,} Open Images without cats or dogs, in {root}"
+    return _pool("openimages", root / "images", {p.name: p for p in paths}, note)

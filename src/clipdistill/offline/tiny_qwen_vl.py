@@ -14,7 +14,9 @@ import os
 from pathlib import Path
 
 from ..config import TINY_VLM
-from ..io import atomic_dir, stable_hash
+from ..io import stable_hash
+from .folders import build_once
+from .toy_tokenizer import CORPUS
 
 __all__ = ["TINY_VLM", "tiny_vlm_dir", "build_tiny_vlm", "TINY_RECIPE"]
 
@@ -44,25 +46,8 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
-# Training text for the toy tokenizer: whole words make the gibberish readable as words.
-_CORPUS = """
-A small grey cat sits on a wooden chair next to the window in the afternoon light.
-A brown dog with floppy ears runs across the green grass of a park, chasing a ball.
-The kitten has white paws, long whiskers, pointed ears and bright yellow eyes.
-A large black dog lies on the floor of a kitchen with its head resting on its paws.
-Two puppies play in the snow; one is golden and the other has black and white spots.
-The tabby cat is curled up asleep on a soft blanket on the sofa.
-A person holds a fluffy orange cat in their arms in front of a brick wall.
-This image shows a dog wearing a red collar, sitting on a path beside some flowers.
-The animal has a short snout, a wet nose, a long tail and thick fur.
-The photo is blurry and dark, taken indoors, with a cage in the background.
-describe this image in a sentence.
-describe the features of this image in the context of deciding if it is a cat, or a dog,
-or something else.
-The features suggest a cat: a small round face, triangular ears and slit pupils.
-The features suggest a dog: a long muzzle, drooping ears and a broad chest.
-Something else: a car, a tree, a chair, a house, a bird, a flower, a plate of food.
-""".strip()
+# Training text for the toy tokenizer, shared with the other offline stand-ins.
+_CORPUS = CORPUS
 
 TINY_RECIPE = {
     "version": 1,
@@ -92,12 +77,7 @@ def build_tiny_vlm(root: str | os.PathLike) -> Path:
     The folder appears atomically (built beside it, then renamed), so a killed build
     leaves nothing half-written behind.
     """
-    target = tiny_vlm_dir(root)
-    if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
-        return target
-    with atomic_dir(target) as tmp:
-        _build_into(tmp)
-    return target
+    return build_once(tiny_vlm_dir(root), _build_into)
 
 
 def _tokenizer():

@@ -11,10 +11,12 @@ Quick use::
 
 Backends (``cfg.vlm_backend``):
 
-- ``transformers``: a Qwen2.5-VL-Instruct checkpoint (``cfg.vlm_model``: 3B in ``quick``,
-  7B in ``paper``), batched (``cfg.vlm_batch_size``), bfloat16 and FlashAttention-2/SDPA on
-  a GPU, greedy unless ``cfg.vlm_temperature > 0``. ``cfg.vlm_model == TINY_VLM`` (the
-  ``smoke`` profile) builds a random-weight Qwen2.5-VL offline and runs the same code.
+- ``transformers``: any image-text-to-text checkpoint (``cfg.vlm_model``: Qwen2.5-VL-3B in
+  ``quick`` and 7B in ``paper`` on a GPU, SmolVLM-256M without one), batched
+  (``cfg.vlm_batch_size``), bfloat16 and FlashAttention-2/SDPA on a GPU, greedy unless
+  ``cfg.vlm_temperature > 0``. ``TINY_VLM`` and ``TINY_SMOLVLM`` (the ``smoke`` profile,
+  on a GPU and on a CPU) build a random-weight Qwen2.5-VL or SmolVLM offline and run the
+  same code.
 - ``openai``: any OpenAI-compatible chat-completions server at ``cfg.vlm_api_base`` (vLLM,
   Ollama, LM Studio, a hosted API): concurrent requests, timeouts, retries with backoff.
   **The API key is read only from the environment variable ``CLIPDISTILL_VLM_API_KEY``**;
@@ -45,8 +47,7 @@ records with ``load_cache(description_cache_path(cfg, name))``.
 ``text_analysis.truncation_report(texts, cfg.clip_model)`` counts what CLIP will cut.
 """
 
-from ..offline.tiny_qwen_vl import build_tiny_vlm
-from ..config import TINY_VLM
+from ..config import TINY_SMOLVLM, TINY_VLM
 from .base import (
     Describer,
     DescribeError,
@@ -69,6 +70,7 @@ from .http import API_KEY_ENV, OpenAIDescriber
 
 __all__ = [
     "TINY_VLM",
+    "TINY_SMOLVLM",
     "API_KEY_ENV",
     "Describer",
     "DescribeError",
@@ -85,5 +87,4 @@ __all__ = [
     "record_id",
     "throughput",
     "open_rgb",
-    "build_tiny_vlm",
 ]

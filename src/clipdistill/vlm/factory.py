@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..config import TINY_VLM, Config
+from ..config import TINY_SMOLVLM, TINY_VLM, Config
 from ..io import file_digest, stable_hash
 from .base import Describer, describe_images, load_cache, record_id
 from .http import OpenAIDescriber
@@ -18,15 +18,24 @@ __all__ = ["make_describer", "description_cache_path", "describe_split", "prompt
            "cached_descriptions"]
 
 
+def _tiny_builders() -> dict:
+    """The offline stand-ins by name: each builds (once) a checkpoint folder and returns it."""
+    from ..offline.tiny_smolvlm import build_tiny_smolvlm
+    from ..offline.tiny_qwen_vl import build_tiny_vlm
+
+    return {TINY_VLM: build_tiny_vlm, TINY_SMOLVLM: build_tiny_smolvlm}
+
+
 def make_describer(cfg: Config) -> Describer:
     """The describer ``cfg`` asks for. Cheap: models load on first use, not here.
 
-    ``cfg.vlm_model == TINY_VLM`` builds (once, under ``cfg.work_dir``) the offline
-    random-weight Qwen2.5-VL and loads it like any checkpoint folder.
+    ``cfg.vlm_model`` set to ``TINY_VLM`` or ``TINY_SMOLVLM`` builds (once, under
+    ``cfg.work_dir``) the offline random-weight Qwen2.5-VL or SmolVLM and loads it like any
+    checkpoint folder.
     """
     if cfg.vlm_backend == "openai":
-        if cfg.vlm_model == TINY_VLM:
-            raise ValueError(f"{TINY_VLM!r} runs only with vlm_backend='transformers'.")
+        if cfg.vlm_model in (TINY_VLM, TINY_SMOLVLM):
+            raise ValueError(f"{cfg.vlm_model!r} runs only with vlm_backend='transformers'.")
         return OpenAIDescriber(
             cfg.vlm_model, cfg.vlm_api_base, max_new_tokens=cfg.vlm_max_new_tokens,
             temperature=cfg.vlm_temperature, repetition_penalty=cfg.vlm_repetition_penalty,
@@ -40,12 +49,11 @@ def make_describer(cfg: Config) -> Describer:
     common = dict(device=torch_device(cfg), dtype=cfg.vlm_dtype, attn=cfg.vlm_attn,
                   max_new_tokens=cfg.vlm_max_new_tokens, temperature=cfg.vlm_temperature,
                   repetition_penalty=cfg.vlm_repetition_penalty, max_pixels=cfg.vlm_max_pixels,
-                  seed=cfg.seed)
-    if cfg.vlm_model == TINY_VLM:
-        from ..offline.tiny_qwen_vl import build_tiny_vlm
-
-        folder = build_tiny_vlm(Path(cfg.work_dir) / "vlm" / "models")
-        return TransformersDescriber(str(folder), name=TINY_VLM, weights_id=folder.name, **common)
+                  image_processor=cfg.vlm_image_processor, seed=cfg.seed)
+    builders = _tiny_builders()
+    if cfg.vlm_model in builders:
+        folder = builders[cfg.vlm_model](Path(cfg.work_dir) / "vlm" / "models")
+        return TransformersDescriber(str(folder), name=cfg.vlm_model, weights_id=folder.name, **common)
     return TransformersDescriber(cfg.vlm_model, **common)
 
 

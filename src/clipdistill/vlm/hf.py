@@ -1,8 +1,11 @@
-"""Describe images with a Qwen2.5-VL-Instruct checkpoint through transformers.
+"""Describe images with a vision-language checkpoint through transformers.
 
-One code path for every checkpoint: the hub's 3B and 7B and the offline tiny model are all
-loaded with ``from_pretrained`` and run through the processor's chat template, batched with
-left padding, greedy by default.
+One code path for every checkpoint: Qwen2.5-VL-3B/7B (GPU profiles), SmolVLM-256M (CPU
+profiles) and the offline tiny models are all loaded with ``AutoProcessor`` and
+``AutoModelForImageTextToText``, prompted through the processor's own chat template (which
+places each model's image tokens), batched with left padding, greedy by default. What
+differs between families is data: ``max_pixels`` for Qwen's dynamic resolution, and
+``image_processor`` overrides such as SmolVLM's ``{"do_image_splitting": False}``.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any, Sequence
 from ..io import file_digest, stable_hash
 from .base import DescribeError, KeyedBySettings, open_rgb
 
-__all__ = ["TransformersDescriber", "resolve_dtype", "resolve_attention"]
+__all__ = ["TransformersDescriber", "resolve_dtype", "resolve_attention", "apply_image_settings"]
 
 
 def resolve_dtype(dtype: str, device: Any) -> str:
@@ -38,6 +41,29 @@ def resolve_attention(attn: str, device: Any) -> str:
     return "sdpa"
 
 
+def apply_image_settings(ip: Any, max_pixels: int, overrides: dict[str, Any], name: str) -> None:
+    """Set the run's image settings on a loaded image processor, or fail in one sentence.
+
+    ``max_pixels`` caps Qwen-style dynamic resolution (``size`` holds the pixel bounds);
+    ``overrides`` replace named settings the processor already has, e.g. SmolVLM's
+    ``do_image_splitting``: a key the processor lacks would silently do nothing.
+    """
+    kind = type(ip).__name__
+    if max_pixels:
+        size = getattr(ip, "size", None)  # Qwen: shortest/longest edge hold min/max pixels
+        if getattr(size, "shortest_edge", None) is None or getattr(size, "longest_edge", None) is None:
+            raise ValueError(f"vlm_max_pixels applies to Qwen-style processors; {name}'s "
+                             f"{kind} has no pixel budget: set vlm_max_pixels=0.")
+        ip.size = {"shortest_edge": min(size["shortest_edge"], max_pixels), "longest_edge": max_pixels}
+    known = ip.to_dict()
+    for key, value in overrides.items():
+        if key not in known:
+            raise ValueError(f"vlm_image_processor sets {key!r}, which {name}'s {kind} does not "
+                             f"have (it has: {', '.join(sorted(known))}); remove it or set "
+                             "vlm_image_processor={}.")
+        setattr(ip, key, value)
+
+
 def _weights_id(source: str) -> str:
     """What identifies the weights: the hub id itself, or a local folder's config + files."""
     folder = Path(source).expanduser()
@@ -49,7 +75,7 @@ def _weights_id(source: str) -> str:
 
 
 class TransformersDescriber(KeyedBySettings):
-    """A Qwen2.5-VL-Instruct model answering one prompt per image, a batch at a time.
+    """An image-text-to-text model answering one prompt per image, a batch at a time.
 
     The model loads on first use (``load()``), so building a describer to read its
     ``key`` or find its cache is free.
@@ -60,7 +86,8 @@ class TransformersDescriber(KeyedBySettings):
     def __init__(self, source: str, *, name: str | None = None, weights_id: str | None = None,
                  device: Any = "cpu", dtype: str = "auto", attn: str = "auto",
                  max_new_tokens: int = 64, temperature: float = 0.0,
-                 repetition_penalty: float = 1.0, max_pixels: int = 0, seed: int = 0):
+                 repetition_penalty: float = 1.0, max_pixels: int = 0,
+                 image_processor: dict[str, Any] | None = None, seed: int = 0):
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}.")
         if temperature < 0:
@@ -74,6 +101,7 @@ class TransformersDescriber(KeyedBySettings):
         self.temperature = float(temperature)
         self.repetition_penalty = float(repetition_penalty)
         self.max_pixels = int(max_pixels)
+        self.image_processor = dict(sorted((image_processor or {}).items()))
         self.seed = int(seed)
         self._weights = weights_id or _weights_id(self.source)
         self.model = None
@@ -81,8 +109,11 @@ class TransformersDescriber(KeyedBySettings):
 
     def _model_settings(self) -> dict[str, Any]:
         """Attention kernels compute the same maths: left out. Precision is not."""
-        return {"model": self.name, "weights": self._weights, "dtype": self.dtype,
-                "max_pixels": self.max_pixels}
+        s = {"model": self.name, "weights": self._weights, "dtype": self.dtype,
+             "max_pixels": self.max_pixels}
+        if self.image_processor:  # absent when empty: older caches keep their keys
+            s["image_processor"] = self.image_processor
+        return s
 
     def __repr__(self) -> str:
         return f"TransformersDescriber({self.name!r}, dtype={self.dtype}, attn={self.attn})"
@@ -101,10 +132,8 @@ class TransformersDescriber(KeyedBySettings):
         cache_only = hub.require(hub.transformers_weights(self.source))
         processor = AutoProcessor.from_pretrained(self.source, local_files_only=cache_only)
         processor.tokenizer.padding_side = "left"  # batched generation continues on the right
-        if self.max_pixels:
-            ip = processor.image_processor
-            ip.size = {"shortest_edge": min(ip.size["shortest_edge"], self.max_pixels),
-                       "longest_edge": self.max_pixels}
+        apply_image_settings(processor.image_processor, self.max_pixels, self.image_processor,
+                             self.name)
         model = AutoModelForImageTextToText.from_pretrained(
             self.source, dtype=getattr(torch, self.dtype), attn_implementation=self.attn,
             device_map=str(self.device), local_files_only=cache_only,
@@ -141,8 +170,9 @@ class TransformersDescriber(KeyedBySettings):
                 raise DescribeError(f"Cannot describe {Path(p).name}: {exc}.") from exc
         message = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
         chat = self.processor.apply_chat_template(message, tokenize=False, add_generation_prompt=True)
-        inputs = self.processor(text=[chat] * len(images), images=images, padding=True,
-                                return_tensors="pt").to(self.model.device)
+        # One image per prompt, nested: some processors (LFM2-VL) do not split a flat list.
+        inputs = self.processor(text=[chat] * len(images), images=[[im] for im in images],
+                                padding=True, return_tensors="pt").to(self.model.device)
         if self.temperature > 0:
             torch.manual_seed(self.seed)
         with torch.inference_mode():
