@@ -110,7 +110,7 @@ def engine(clip: Any, paths: list, batch_size: int, num_workers: int):
 
 
 def naive(clip: Any, paths: list):
-    """A callable timing the one-image-at-a-time loop of the source documents (images/s)."""
+    """A callable timing the one-image-at-a-time loop a first script usually writes (images/s)."""
     import torch
     from PIL import Image
 

@@ -21,7 +21,7 @@ def test_profiles_resolve_to_configs():
     assert resolve("quick", accelerator=True).smoke is False
 
 
-def test_paper_uses_the_plan():
+def test_paper_runs_the_reference_experiment_at_full_size():
     cfg = resolve("paper", accelerator=True)
     assert cfg.splits == PLAN_SPLITS
     assert cfg.clip_model == "ViT-B-16" and "7B" in cfg.vlm_model

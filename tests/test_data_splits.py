@@ -18,7 +18,7 @@ SPEC = {
 IMAGES = {c: [f"{c}/{i:03d}.jpg" for i in range(40)] for c in ("cat", "dog")}
 
 
-def test_plan_layout_needs_10400_per_class_and_reserves_knn_test_first():
+def test_full_layout_needs_10400_per_class_and_reserves_knn_test_first():
     ranges = layout(PLAN_SPLITS)
     assert ranges[0] == ("knn", "test", 0, 100)
     assert max(stop for *_, stop in ranges) == 100 + 100 + 100 + 100 + 10_000

@@ -183,10 +183,11 @@ def test_folder_of_the_wrong_kind_is_a_clear_error(tmp_path):
 
 
 # -- the model table -----------------------------------------------------------------------
-def test_model_table_reports_the_plan_figures_for_vit_b16():
+def test_model_table_reports_vit_b16_encoder_sizes():
     table = models.model_table(["ViT-B-16/openai", "ViT-B-16-SigLIP/webli", "MobileCLIP-S1/datacompdr"])
     row = table.loc["ViT-B-16/openai"]
-    # The plan quotes 86M parameters for the image encoder and 63M for the text encoder.
+    # 86M parameters in the image encoder and 63M in the text encoder, the sizes the earlier
+    # cats-vs-dogs experiment quotes.
     assert round(row["image params (M)"]) == 86 and round(row["text params (M)"]) == 63
     assert (row["resolution"], row["context length"], row["vocab size"], row["embed dim"]) == (224, 77, 49408, 512)
     sig = table.loc["ViT-B-16-SigLIP/webli"]

@@ -16,6 +16,7 @@ import pytest
 from clipdistill.book import build_book
 from clipdistill.cli import main
 from clipdistill.config import ConfigError
+from clipdistill.repository import colab_url, read_repository
 from clipdistill.results import CHAPTERS
 from clipdistill.runner import ChapterFailed, find_chapters, run_chapters
 from clipdistill.session import SMOKE_BANNER
@@ -59,8 +60,12 @@ def test_find_chapters_by_number_and_errors(project: Path):
         find_chapters(nbs, ["09"])
 
 
-def test_run_then_book(project: Path):
+def test_run_then_book(project: Path, capfd):
     summary = run_chapters("smoke", root=project, overrides={"data_root": str(project / "nodata")})
+    # the kernels' own stderr reaches the console: ipykernel's plain-TCP warning must not
+    console = capfd.readouterr().err
+    assert "All 7 chapter(s) ran" in console
+    assert "without encryption" not in console and "IPKernelApp] WARNING" not in console
     assert summary.status == "ok" and [c["status"] for c in summary.chapters] == ["ok"] * len(CHAPTERS)
     assert summary.chapters[-1]["chapter"] == "06_results"  # it gathers the others, so it runs last
     out = project / "book" / "chapters"
@@ -87,10 +92,13 @@ def test_run_then_book(project: Path):
     assert "SMOKE BUILD" in front and SMOKE_BANNER in front
     pages = list((project / "_build" / "html" / "book" / "chapters").glob("*.html"))
     assert len(pages) == len(CHAPTERS)
+    url, branch = read_repository(project)
     for page in pages:
         text = page.read_text()
         assert SMOKE_BANNER in text
         assert "overrides = {}" not in text  # the parameters cell is not shown
+        # Open in Colab opens the source notebook, not the executed copy the page shows
+        assert f'href="{colab_url(url, branch, f"notebooks/{page.stem}.ipynb")}"' in text
 
 
 def test_failing_chapter_names_the_cell_and_exits_nonzero(project: Path, capsys):

@@ -18,7 +18,7 @@ from .results import CHAPTERS
 from .runner import executed_parameters
 from .session import SMOKE_BANNER
 
-__all__ = ["build_book", "write_run_status", "write_profiles_table"]
+__all__ = ["build_book", "write_run_status", "write_profiles_table", "write_costs_table"]
 
 
 def write_run_status(root: Path) -> tuple[Path, bool]:
@@ -89,12 +89,51 @@ def write_profiles_table(root: Path) -> Path:
     return out
 
 
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def write_costs_table(root: Path, costs_file: Path | None = None) -> Path:
+    """The profiles page's measured costs, from ``costs.json`` (see :mod:`.costs`): one row
+    per recorded run, then each chapter's time and peak memory per run. A profile nobody
+    has measured says so, rather than showing a guess beside measurements."""
+    from . import costs
+    from .config import PROFILE_NAMES
+
+    path = costs_file or costs.COSTS_FILE
+    runs = costs.load_costs(path)["runs"]
+    lines = ["| profile | measured on | weights | wall time, all chapters | peak RAM (largest "
+             "chapter) | date |", "|---|---|---|---|---|---|"]
+    for row in costs.cost_table(None, path):
+        lines.append(f"| `{row['profile']}` | {_escape(row['hardware'])} | {row['weights']} | "
+                     f"{row['time']} | {row['peak memory']} | {row['date']} |")
+    measured = {r["profile"] for r in runs}
+    for name in PROFILE_NAMES:
+        if name != "auto" and name not in measured:
+            lines.append(f"| `{name}` | not measured yet | | | | |")
+    if runs:
+        heads = [f"`{r['profile']}`, {_escape(r['hardware'])}" for r in runs]
+        lines += ["", "Per chapter (wall time, peak RAM):", "",
+                  "| chapter | " + " | ".join(heads) + " |",
+                  "|---|" + "---|" * len(runs)]
+        for chapter in CHAPTERS:
+            found = {(r["profile"], r["hardware"]): r for r in costs.cost_table(chapter, path)}
+            cells = [found.get((r["profile"], r["hardware"])) for r in runs]
+            lines.append(f"| {chapter} | " + " | ".join(
+                f"{c['time']}, {c['peak memory']}" if c else "-" for c in cells) + " |")
+    out = root / "book" / "_generated" / "costs_table.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
 def build_book(root: Path | str = ".", *, strict: bool = True, log=None) -> Path:
     """Build ``_build/html``; ``strict`` turns Sphinx warnings into errors (CI uses it)."""
     root = Path(root).resolve()
     log = log or sys.stderr
     write_run_status(root)
     write_profiles_table(root)
+    write_costs_table(root)
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(root), "--builder", "html"]
     if strict:

@@ -120,6 +120,17 @@ def cmd_costs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_set_repository(args: argparse.Namespace) -> int:
+    """`clipdistill set-repository URL`: the Colab links and the notebooks' install cells."""
+    from .repository import set_repository
+
+    changed = set_repository(args.root, args.url, args.branch)
+    for path in changed:
+        print(f"updated {path.relative_to(args.root)}")
+    print(f"repository: {args.url} ({args.branch}); {len(changed)} file(s) changed")
+    return 0
+
+
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """`clipdistill sweep`'s own options (kept here so --help never imports torch)."""
     parser.add_argument("--models", help="comma-separated model specs, e.g. RN50/openai,ViT-B-32/openai "
@@ -180,7 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--weights", help="e.g. 'random, real shapes' (default: from the run)")
     cost.set_defaults(func=cmd_costs)
 
-    for p in (run, book, both, show, sweep, colour, cost):
+    repo = sub.add_parser("set-repository", help="the GitHub repository the book's Open in Colab "
+                                                 "links and the notebooks' install cells use")
+    repo.add_argument("url", help="https://github.com/OWNER/NAME")
+    repo.add_argument("--branch", default="main", help="branch or tag to open (default: main)")
+    repo.set_defaults(func=cmd_set_repository)
+
+    for p in (run, book, both, show, sweep, colour, cost, repo):
         p.add_argument("--root", default=None, help=argparse.SUPPRESS)
     return parser
 

@@ -284,11 +284,12 @@ def references_for(model: str | None, dataset: str) -> list[Reference]:
 # -- ImageNet-1k zero-shot top-1 by prompt template set (chapter 04) --------------------
 __all__ += ["IMAGENET_TEMPLATE_SETS", "IMAGENET_TEMPLATE_SETS_SOURCE"]
 
-# Top-1 accuracy (%) on ImageNet-1k val, from the reference zero-shot tutorial's results
-# table. reported_clip: Table 11 of the CLIP paper (Radford et al., 2021); reported_siglip:
-# Table 3 of the SigLIP paper (Zhai et al., 2023); openai80 / standard / raw: the
-# tutorial's own runs with the 80 OpenAI templates, "a photo of a {}." and the bare class
-# name. ``label`` is how the table names the model.
+# Top-1 accuracy (%) on ImageNet-1k val, from the results table of the tutorial "From
+# Pixels to Prompts" (book/references.bib: zeroshottutorial). reported_clip: Table 11 of
+# the CLIP paper (Radford et al., 2021); reported_siglip: Table 3 of the SigLIP paper
+# (Zhai et al., 2023); openai80 / standard / raw: the tutorial's own runs with the 80
+# OpenAI templates, "a photo of a {}." and the bare class name. ``label`` is how the
+# table names the model.
 IMAGENET_TEMPLATE_SETS: dict[str, dict[str, Any]] = {
     "RN50/openai": {"label": "CLIP ResNet-50 (224px)", "reported_clip": 59.6,
                     "reported_siglip": None, "openai80": 59.8, "standard": 57.9, "raw": 55.3},
@@ -313,5 +314,5 @@ IMAGENET_TEMPLATE_SETS: dict[str, dict[str, Any]] = {
 }
 IMAGENET_TEMPLATE_SETS_SOURCE = (
     "Reported ~ CLIP: Table 11 of the CLIP paper; Reported ~ SigLIP: Table 3 of the SigLIP "
-    "paper; both as collected in the reference zero-shot tutorial, beside its own runs."
+    "paper; both as collected in the tutorial From Pixels to Prompts, beside its own runs."
 )

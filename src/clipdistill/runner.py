@@ -85,6 +85,26 @@ def _hide_parameter_cells(nb_path: Path) -> None:
         nbformat.write(nb, nb_path)
 
 
+def kernel_config() -> Any:
+    """Settings for the kernel manager papermill starts each chapter with.
+
+    ipykernel 7 warns on stderr at every start when its channels are plain TCP ("Kernel
+    is running over TCP without encryption"). jupyter_client >= 8.7 can provision CurveZMQ
+    keys for kernels whose kernelspec declares ``supported_encryption: curve`` (the
+    default python3 kernel does): ``transport_encryption = "auto"`` encrypts them and the
+    warning has nothing to say. Without libsodium in pyzmq, IPC sockets (POSIX) do the same.
+    """
+    import zmq
+    from jupyter_client.manager import KernelManager
+    from traitlets.config import Config as TraitletsConfig
+
+    if zmq.has("curve") and KernelManager.class_traits().get("transport_encryption"):
+        return TraitletsConfig({"KernelManager": {"transport_encryption": "auto"}})
+    if sys.platform != "win32":
+        return TraitletsConfig({"KernelManager": {"transport": "ipc"}})
+    return TraitletsConfig()
+
+
 def _failure(exc: Exception, chapter: str, out: Path) -> ChapterFailed:
     exec_count = getattr(exc, "exec_count", None)
     cell_index = getattr(exc, "cell_index", None)
@@ -187,6 +207,7 @@ def run_chapters(
                 progress_bar=progress,
                 request_save_on_cell_execute=True,
                 log_output=False,
+                config=kernel_config(),
             )
         except Exception as exc:  # papermill wraps kernel errors in PapermillExecutionError
             entry.update(status="failed", seconds=round(time.perf_counter() - start, 1))

@@ -1,8 +1,9 @@
 """How good, how faithful, how small and how fast a student is.
 
-- **kNN report**: the plan's test. Embed ``knn/train`` with the student, fit kNN, classify
-  ``knn/test`` (:func:`clipdistill.zeroshot.knn_predict`); the same for the teacher gives
-  the score the student is chasing.
+- **kNN report**: the cats-vs-dogs test of the earlier experiment
+  (:data:`clipdistill.published.REFERENCE_EXPERIMENT`). Embed ``knn/train`` with the
+  student, fit kNN, classify ``knn/test`` (:func:`clipdistill.zeroshot.knn_predict`);
+  the same for the teacher gives the score the student is chasing.
 - **Fidelity**: mean cosine between student and teacher embeddings of held-out images.
 - **Cost**: parameters, FLOPs per image (``torch.utils.flop_counter``; a multiply-add is 2
   FLOPs) and images per second of the network alone (pre-made tensors, no decoding), so

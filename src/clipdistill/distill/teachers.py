@@ -1,4 +1,4 @@
-"""The three teachers of the plan, as embeddings of a list of images.
+"""The three teachers chapter 05 compares, as embeddings of a list of images.
 
 - ``image``:    CLIP's image embedding, ``clip(img)`` (chapter 02).
 - ``generic``:  CLIP's *text* embedding of a VLM description written with the generic

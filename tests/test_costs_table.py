@@ -1,0 +1,38 @@
+"""The profiles page's cost table comes from measured runs (costs.json), never from guesses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from clipdistill import costs
+from clipdistill.book import write_costs_table
+
+
+def test_measured_runs_become_the_table_and_unmeasured_profiles_say_so(tmp_path: Path):
+    run_dir = tmp_path / "results" / "smoke"
+    run_dir.mkdir(parents=True)
+    (run_dir / "run.json").write_text(json.dumps({
+        "profile": "smoke", "smoke": True, "status": "ok",
+        "chapters": [{"chapter": "01_data_prep", "seconds": 30.0},
+                     {"chapter": "05_distillation", "seconds": 150.0}]}))
+    (run_dir / "05_distillation.json").write_text(json.dumps(
+        {"provenance": {"peak_rss_mb": 1536.0}}))
+    store = tmp_path / "costs.json"
+    costs.record_run(run_dir, "2 CPU cores | shared", path=store)
+
+    text = write_costs_table(tmp_path, store).read_text()
+    assert text == (tmp_path / "book" / "_generated" / "costs_table.md").read_text()
+    rows = text.splitlines()
+    (smoke,) = [r for r in rows if r.startswith("| `smoke`")]
+    assert "2 CPU cores \\| shared" in smoke and "3 min" in smoke and "1.5 GB" in smoke
+    assert any(r.startswith("| `quick` | not measured yet") for r in rows)
+    assert any(r.startswith("| `paper` | not measured yet") for r in rows)
+    assert "| 01_data_prep | 30 s, - |" in rows  # no results file: memory unknown, not guessed
+    assert "| 05_distillation | 2 min, 1.5 GB |" in rows
+    assert "| 03_vlm_descriptions | - |" in rows
+
+
+def test_no_measured_run_at_all(tmp_path: Path):
+    text = write_costs_table(tmp_path, tmp_path / "none.json").read_text()
+    assert text.count("not measured yet") == 3 and "Per chapter" not in text
