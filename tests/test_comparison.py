@@ -136,3 +136,14 @@ def test_display_writes_each_number_once_and_stays_narrow():
     legend = sources_markdown()
     assert "48de38c1689f" in legend and "mean per-class recall" in legend
     assert not re.search(r"\bthe plan\b|\bseed \d|source document", legend, re.I)
+
+
+def test_the_status_line_lists_what_ran_and_warns_on_smoke():
+    from clipdistill.report import status_markdown
+
+    real = status_markdown("quick", {"02_zero_shot_clip": _r02(), "03_vlm_descriptions": None})
+    assert "profile `quick`: 02_zero_shot_clip. Not run yet: 03_vlm_descriptions." in real
+    assert "smoke" not in real
+    smoke = status_markdown("smoke", {"02_zero_shot_clip": _r02(smoke=True)})
+    assert "Not run yet" not in smoke and "random weights" in smoke
+    assert "none." in status_markdown("paper", {"02_zero_shot_clip": None})

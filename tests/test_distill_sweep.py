@@ -220,3 +220,13 @@ def test_the_clip_teacher_is_measured_like_a_student():
     size = clip.info["image_size"]
     assert count_flops(tower, size) > 0
     assert images_per_second(tower, size, batch_size=2, n_batches=1, warmup=0) > 0
+
+
+def test_the_overview_names_every_axis_and_counts_the_runs():
+    cfg = resolve("smoke", {"students": ["tiny_cnn"], "student_dim": 64}, accelerator=False)
+    spec = sweep_mod.SweepSpec.from_config(cfg, teachers=["image"])
+    table = spec.overview(cfg)
+    assert table["students"] == "tiny_cnn" and table["teachers"] == "image"
+    assert table["train sets"] == ", ".join(cfg.distill_splits)
+    assert table["runs"] == len(cfg.distill_splits) * len(cfg.extra_images)
+    assert table["student output"] == "64-d" and table.name == "profile smoke"

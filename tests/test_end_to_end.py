@@ -6,6 +6,9 @@ This is the CLIP_benchmark habit: the whole pipeline, end to end, on small real 
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -63,3 +66,17 @@ def test_the_smoke_vlm_mirrors_the_hardware(smoke_book: Path):
     assert res["03_vlm_descriptions"]["models"]["describer"]["model"] == expected
     assert res["05_distillation"]["models"]["vlm"] == expected
     assert "generic" in {row["teacher"] for row in res["05_distillation"]["metrics"]["sweep"]}
+
+
+def test_papermill_parameters_reach_a_real_chapter(smoke_book: Path, tmp_path: Path):
+    """`papermill -p` / `-y` as a reader types them: chapter 06 reads a copy of the run."""
+    results = tmp_path / "results"
+    shutil.copytree(smoke_book / "results", results)
+    notebooks = smoke_book / "notebooks"
+    subprocess.run([sys.executable, "-m", "papermill", str(notebooks / "06_results.ipynb"),
+                    str(tmp_path / "06.ipynb"), "-p", "results_dir", str(results),
+                    "-y", "profile: smoke", "--cwd", str(notebooks)],
+                   check=True, capture_output=True)
+    saved = json.loads((results / "smoke" / "06_results.json").read_text())
+    assert saved["config"]["results_dir"] == str(results)
+    assert saved["metrics"]["chapters_with_results"] == [c for c in CHAPTERS if c not in RUN_LAST]

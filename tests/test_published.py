@@ -97,9 +97,8 @@ def test_every_model_a_profile_runs_has_a_reference():
         assert P.references_for(model, "cifar10"), model
 
 
-def test_references_for_keeps_source_order_and_the_old_names_still_work():
+def test_references_for_keeps_source_order():
     refs = P.references_for("ViT-B-32/openai", "oxford_pets_37")
     assert [r.source for r in refs] == ["clip_benchmark", "clip_benchmark", "open_clip"]
     assert P.references_for("no-such-model/x", "cifar10") == []
     assert P.CLIP_BENCHMARK["ViT-B-16/openai"]["cifar10"] == 0.9083  # chapter 02 quotes top-1
-    assert P.PLAN_REPORTS is P.REFERENCE_EXPERIMENT and P.PLAN_SPEEDS is P.REFERENCE_SPEEDS

@@ -85,3 +85,17 @@ def test_costs_are_recorded_from_a_finished_run_and_shown(tmp_path):
                                                   "chapters": []}))
     with pytest.raises(ValueError, match="did not finish"):
         costs.record_run(run_dir, "2 CPU cores", path=store)
+
+
+def test_say_shows_commentary_only_when_the_weights_are_real(monkeypatch):
+    import IPython.display
+
+    import clipdistill as cd
+    from clipdistill.config import resolve
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj.data))
+    cd.say(resolve("quick", accelerator=True, weights_reachable=(True, "test")), "F1 0.99")
+    cd.say(resolve("smoke"), "F1 0.99")
+    assert shown[0] == "F1 0.99"
+    assert "0.99" not in shown[1] and "random weights" in shown[1]

@@ -18,7 +18,7 @@ Chapters call into small modules, one concept each:
 
 from .config import Config, ConfigError, resolve
 from .results import load_results, save_figure, save_results
-from .session import SMOKE_BANNER, setup, torch_device
+from .session import SMOKE_BANNER, say, setup, torch_device
 
 __version__ = "0.1.0"
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "ConfigError",
     "resolve",
     "setup",
+    "say",
     "torch_device",
     "save_results",
     "load_results",

@@ -24,7 +24,6 @@ from typing import Any
 __all__ = [
     "METRICS", "SOURCES", "TEST_SETS", "Reference", "REFERENCES", "references_for",
     "REFERENCE_EXPERIMENT", "REFERENCE_SPEEDS", "CLIP_BENCHMARK", "CLIP_PAPER",
-    "PLAN_REPORTS", "PLAN_SPEEDS",
 ]
 
 METRICS: dict[str, str] = {
@@ -218,10 +217,6 @@ REFERENCE_SPEEDS: dict[str, float] = {
     "clip_vit_b16_images_per_s": 85.0,
     "qwen25_vl_7b_images_per_s": 1.5,
 }
-
-# Old names, still read by chapters 02 and 03 until their cells move to the new ones.
-PLAN_REPORTS = REFERENCE_EXPERIMENT
-PLAN_SPEEDS = REFERENCE_SPEEDS
 
 # Top-1 from CLIP_benchmark per model and dataset (what chapter 02's prose quotes).
 CLIP_BENCHMARK: dict[str, dict[str, float]] = {

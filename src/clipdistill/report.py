@@ -17,13 +17,28 @@ from .comparison import comparison_table, display_table, plot_comparison, source
 from .config import Config
 from .results import CHAPTERS, load_results
 
-__all__ = ["gather", "comparison_table", "display_table", "sources_markdown", "ensemble_sweep",
-           "provenance_table", "timing_table", "plot_comparison", "colour_table"]
+__all__ = ["gather", "status_markdown", "comparison_table", "display_table", "sources_markdown",
+           "ensemble_sweep", "provenance_table", "timing_table", "plot_comparison", "colour_table"]
 
 
 def gather(cfg: Config) -> dict[str, dict[str, Any] | None]:
     """Every chapter's results (None where a chapter has not been run for this profile)."""
     return {chapter: load_results(cfg, chapter) for chapter in CHAPTERS}
+
+
+def status_markdown(profile: str, results: Mapping[str, dict[str, Any] | None]) -> str:
+    """Which chapters have results for ``profile``, and a loud warning when any is smoke."""
+    ran = [c for c, r in results.items() if r is not None]
+    missing = [c for c, r in results.items() if r is None]
+    text = f"Chapters with results for profile `{profile}`: {', '.join(ran) or 'none'}."
+    if missing:
+        text += f" Not run yet: {', '.join(missing)}."
+    if any(results[c].get("smoke") for c in ran):
+        text += ("\n\n**These results come from a smoke run: random weights. The *ours* "
+                 "column below is noise from untrained networks and must not be compared "
+                 "with anything. The published column is real and shows what a `quick` or "
+                 "`paper` run should approach.**")
+    return text
 
 
 def ensemble_sweep(cfg: Config) -> pd.DataFrame | None:

@@ -59,6 +59,18 @@ class SweepSpec:
     def n_runs(self) -> int:
         return len(self.students) * len(self.train_splits) * len(self.extra_images) * len(self.teachers)
 
+    def overview(self, cfg: Any) -> pd.Series:
+        """What the sweep will train, one line per axis: the table chapter 05 opens with."""
+        return pd.Series({
+            "students": ", ".join(self.students),
+            "train sets": ", ".join(self.train_splits),
+            "extra unlabelled images": ", ".join(map(str, self.extra_images)),
+            "teachers": ", ".join(self.teachers),
+            "student output": f"{self.student_dim}-d" if self.student_dim else "teacher's size",
+            "runs": self.n_runs, "epochs (max)": cfg.epochs,
+            "student image size": cfg.student_image_size,
+        }, name=f"profile {cfg.profile}")
+
 
 def check_sweep(cfg: Any, spec: SweepSpec) -> None:
     """Every bad name or number fails here, in one sentence, before anything loads."""
