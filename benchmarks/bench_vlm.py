@@ -56,7 +56,7 @@ def tiny_parts(folder: Path):
     """The offline tiny checkpoint's tokenizer, plus Qwen's image processor at its defaults."""
     from transformers import AutoProcessor, Qwen2_5_VLProcessor, Qwen2VLImageProcessor
 
-    from clipdistill.vlm import build_tiny_vlm
+    from clipdistill.offline.tiny_qwen_vl import build_tiny_vlm
 
     tiny = build_tiny_vlm(folder)
     small = AutoProcessor.from_pretrained(tiny)
@@ -158,7 +158,8 @@ def _config_model(ctx: Context, tmp: Path, shape: dict[str, Any], s: dict[str, A
 
 
 def _tiny_checkpoint(ctx: Context, tmp: Path) -> dict[str, Any]:
-    from clipdistill.vlm import TransformersDescriber, build_tiny_vlm
+    from clipdistill.offline.tiny_qwen_vl import build_tiny_vlm
+    from clipdistill.vlm import TransformersDescriber
 
     s = CPU_TINY
     folder = build_tiny_vlm(tmp)

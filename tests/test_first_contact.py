@@ -1,6 +1,6 @@
 """A reader's first real run, against stand-ins for the hub and the dataset hosts.
 
-tests/hub_stand_in.py serves random weights in the real file names and formats under the
+clipdistill.offline.hub_server serves random weights in the real file names and formats under the
 real repo ids (the ``quick`` profile's ViT-B-32/openai at its real shapes, a Hugging Face
 CLIP, the VLM ids of every profile at a tiny size); tests/dataset_archives.py
 serves Oxford-IIIT Pet, CIFAR-10 and MNIST archives to torchvision's own download code.
@@ -22,8 +22,8 @@ from pathlib import Path
 import nbformat
 import pytest
 from dataset_archives import CIFAR_CLASSES, PET_BREEDS, PET_IMAGES_PER_BREED, serve_torchvision_sets
-from hub_repos import hf_clip_repo, open_clip_repo, qwen_vl_repo
-from hub_stand_in import Blackhole, FileServer, HubStandIn
+from clipdistill.offline.hub_repos import hf_clip_repo, open_clip_repo, qwen_vl_repo
+from clipdistill.offline.hub_server import Blackhole, FileServer, HubStandIn
 
 from clipdistill.cli import main
 from clipdistill.offline.tiny_smolvlm import build_tiny_smolvlm
@@ -40,8 +40,9 @@ def stand_in(tmp_path_factory):
     """The hub stand-in with every repo a real run of ``quick`` or ``paper`` needs."""
     root = tmp_path_factory.mktemp("hub-repos")
     clip_id, clip_folder = open_clip_repo(root, "ViT-B-32", "openai")
+    rn50_id, rn50_folder = open_clip_repo(root, "RN50", "openai")  # chapter 02 compares it
     vlm = qwen_vl_repo(root)
-    repos = {clip_id: clip_folder, HF_CLIP: hf_clip_repo(root, HF_CLIP),
+    repos = {clip_id: clip_folder, rn50_id: rn50_folder, HF_CLIP: hf_clip_repo(root, HF_CLIP),
              SMOLVLM_ID: build_tiny_smolvlm(root / "smolvlm")}
     vlm_ids = {resolve(p, accelerator=gpu).vlm_model for p in ("quick", "paper") for gpu in (True, False)}
     assert vlm_ids == set(VLM_IDS)  # a profile's new VLM needs its stand-in here
@@ -86,6 +87,9 @@ served = load_file(hf_hub_download("timm/vit_base_patch32_clip_224.openai", "ope
 same = all(torch.equal(v, clip.model.state_dict()[k]) for k, v in served.items())
 with torch.no_grad():
     text = clip.encode_text(clip.tokenize(["a photo of a cat"]), normalize=True)[0, :4].tolist()
+compared = [spec for spec in dict.fromkeys(quick.explore_models + quick.ensemble_models)
+            if spec != "ViT-B-32/openai"]
+dims = {spec: models.load_clip(spec, cpu_kernels="torch").embed_dim for spec in compared}
 hf = models.load_clip("openai/clip-vit-base-patch32", cpu_kernels="torch")
 with torch.no_grad():
     hf_text = hf.encode_text(hf.tokenize(["a photo of a cat"]), normalize=True)[0, :4].tolist()
@@ -97,7 +101,7 @@ for repo_id in sys.argv[2:]:
     said[repo_id] = describer.describe([image], "describe this image in a sentence.")[0]
 print(json.dumps({"auto": auto.profile, "note": auto.profile_note, "same": same,
                   "quick_gelu": clip.info["quick_gelu"], "text": text, "hf_text": hf_text,
-                  "hf_embed_dim": hf.embed_dim, "said": said}))
+                  "hf_embed_dim": hf.embed_dim, "said": said, "dims": dims}))
 """
 
 
@@ -115,7 +119,7 @@ def test_quick_downloads_through_a_mirror_then_runs_offline_from_the_cache(stand
     clip_blob = stand_in.repos["timm/vit_base_patch32_clip_224.openai"].files["open_clip_model.safetensors"]
     assert f"/cdn/{clip_blob['lfs']}" in got  # the weights came from the CDN side, as on the hub
     assert not any("open_clip_pytorch_model.bin" in p for _, p in stand_in.requests)  # no .bin detour
-    assert set(first["said"]) == set(VLM_IDS)
+    assert set(first["said"]) == set(VLM_IDS) and first["dims"] == {"RN50/openai": 1024}
     for repo_id in (HF_CLIP, *VLM_IDS):
         assert any(p.startswith(f"/{repo_id}/resolve/") and p.endswith("/config.json") for p in got)
     shards = [f["lfs"] for name, f in stand_in.repos[QWEN_IDS[0]].files.items() if name.startswith("model-")]

@@ -1,6 +1,6 @@
 """clipdistill.hub: which files a model needs, whether they are cached, whether the hub answers.
 
-The hub here is tests/hub_stand_in.py on 127.0.0.1. huggingface_hub in this process is
+The hub here is clipdistill.offline.hub_server on 127.0.0.1. huggingface_hub in this process is
 pointed at it by patching its constants (they are read from the environment at import);
 monkeypatch puts them back, so the rest of the suite stays offline. The end-to-end checks,
 with real environments in child processes, are in test_first_contact.py.
@@ -15,7 +15,7 @@ import sys
 import time
 
 import pytest
-from hub_stand_in import Blackhole, FileServer, HubStandIn
+from clipdistill.offline.hub_server import Blackhole, FileServer, HubStandIn
 
 from clipdistill import hub
 from clipdistill.config import resolve
@@ -76,11 +76,12 @@ def test_transformers_files_and_what_needs_none(tmp_path):
 
 def test_profile_weights_follow_the_config():
     cpu = [w.label for w in hub.profile_weights(resolve("quick", accelerator=False))]
-    assert cpu == ["ViT-B-32/openai", "Qwen/Qwen2.5-VL-3B-Instruct"]
+    assert cpu == ["ViT-B-32/openai", "RN50/openai", "openai/clip-vit-base-patch32",
+                   "HuggingFaceTB/SmolVLM-256M-Instruct"]
     gpu = [w.label for w in hub.profile_weights(resolve("paper", accelerator=True))]
     assert gpu[0] == "ViT-B-16/openai" and "Qwen/Qwen2.5-VL-7B-Instruct" in gpu
     served = resolve("quick", {"vlm_backend": "openai", "vlm_api_base": "http://x/v1"}, accelerator=False)
-    assert [w.label for w in hub.profile_weights(served)] == ["ViT-B-32/openai"]
+    assert "HuggingFaceTB/SmolVLM-256M-Instruct" not in [w.label for w in hub.profile_weights(served)]
 
 
 # -- the cache -------------------------------------------------------------------------------

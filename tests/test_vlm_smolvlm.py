@@ -72,7 +72,7 @@ def test_cpu_smoke_uses_a_tiny_smolvlm_checkpoint_folder(work, describer):
 
 
 def test_tiny_smolvlm_is_no_bigger_than_the_tiny_qwen(work, describer):
-    from clipdistill.vlm import build_tiny_vlm
+    from clipdistill.offline.tiny_qwen_vl import build_tiny_vlm
 
     qwen = build_tiny_vlm(work / "qwen")
     ours = Path(describer.source)

@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from clipdistill import resolve, vlm
+from clipdistill.offline.tiny_qwen_vl import build_tiny_vlm
 from clipdistill.config import TINY_VLM, VLM_PROMPTS
 from test_vlm_cache import kill_once_written
 
@@ -79,7 +80,7 @@ def test_tiny_model_is_a_real_qwen25vl_checkpoint_folder(cfg, describer):
     assert chat.endswith("<|im_start|>assistant\n")
     # built once: asking again returns the same folder without rebuilding
     mtime = (folder / "model.safetensors").stat().st_mtime_ns
-    assert vlm.build_tiny_vlm(folder.parent) == folder
+    assert build_tiny_vlm(folder.parent) == folder
     assert (folder / "model.safetensors").stat().st_mtime_ns == mtime
 
 

@@ -97,7 +97,7 @@ def fetch(url: str, dest: str | os.PathLike, *, size: int | None = None, sha256:
     ``size`` and ``sha256``, when given, are checked before the rename; a mismatch deletes
     the partial file and raises (a wrong file must not be resumed into a bigger wrong file).
     """
-    from ..embed import progress_bar
+    from ..progress import progress_bar
 
     dest = Path(dest)
     if dest.is_file():
@@ -264,7 +264,7 @@ def openimages_sample(root: str | os.PathLike, n: int, *, spare: int = 0, seed: 
     """The first ``n`` images of the seeded non-pet sample (and up to ``spare`` more, for
     files that turn out unreadable), fetched into ``root/images``; files already there are
     skipped, each is written whole or not at all."""
-    from ..embed import progress_bar
+    from ..progress import progress_bar
 
     root = Path(root)
     order = sample_ids(root, seed, progress=progress)

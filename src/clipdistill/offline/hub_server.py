@@ -1,4 +1,4 @@
-"""A Hugging Face hub on 127.0.0.1 for tests: folders served under real repo ids.
+"""A Hugging Face hub on 127.0.0.1 for tests and benchmarks: folders served under real repo ids.
 
 Point ``HF_ENDPOINT`` at :attr:`HubStandIn.url` and huggingface_hub (so open_clip and
 transformers) downloads from it exactly as from the hub: the same requests, headers,

@@ -1,9 +1,9 @@
 """Hub repositories built at test time: random weights in the real file names and formats.
 
 Each builder writes a folder laid out like the real repository on the hub, so
-:class:`hub_stand_in.HubStandIn` can serve it under the real repo id and the real loaders
+:class:`.hub_server.HubStandIn` can serve it under the real repo id and the real loaders
 (open_clip, transformers) download and load it unchanged. Nothing here is committed: the
-weights are drawn from a seed when a test asks for them.
+weights are drawn from a seed when a test or a benchmark asks for them.
 """
 
 from __future__ import annotations
