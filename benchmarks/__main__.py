@@ -4,7 +4,8 @@
                                    [--json PATH] [--quick]
 
 Benchmarks (in the order they run): resize, embed, cache, memory, student, vlm, vlm_cpu,
-smoke_run.
+smoke_run, and cpu_quick only when ``--only`` names it (the whole CPU ``quick`` run at
+real shapes: about an hour).
 ``--quick`` shrinks every benchmark to a code-path check of a few minutes and leaves out
 ``smoke_run`` (it cannot be shrunk: it is the whole smoke book) unless ``--only`` names it.
 Figures are ratios of things measured side by side in this run; see benchmarks/README.md.
@@ -24,8 +25,10 @@ from typing import Any, Sequence
 
 from . import DEFAULT_DATA, REPO, Context, Row, load_average, machine_info, quiet_env
 
-BENCHMARKS = ("resize", "embed", "cache", "memory", "student", "vlm", "vlm_cpu", "smoke_run")
+BENCHMARKS = ("resize", "embed", "cache", "memory", "student", "vlm", "vlm_cpu", "smoke_run",
+              "cpu_quick")
 SLOW = ("smoke_run",)  # left out by --quick unless asked for by name
+BY_NAME_ONLY = ("cpu_quick",)  # about an hour: runs only when --only names it
 
 
 def _module(name: str):
@@ -53,7 +56,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             ap.error("--device cuda, but torch sees no CUDA GPU on this machine.")
     if not Path(args.data_root).is_dir():
         ap.error(f"--data-root {args.data_root!r} is not a folder.")
-    args.picked = picked or [n for n in BENCHMARKS if not (args.quick and n in SLOW)]
+    args.picked = picked or [n for n in BENCHMARKS
+                             if n not in BY_NAME_ONLY and not (args.quick and n in SLOW)]
     return args
 
 

@@ -1,0 +1,122 @@
+"""The whole CPU ``quick`` run at real shapes: every chapter, as a reader without a GPU runs it.
+
+What it costs does not depend on the weights' values, so the weights are random: every
+model the CPU ``quick`` profile downloads (``hub.profile_weights``) is written at its real
+shape and served under its real repo id by a local imitation of the Hugging Face hub
+(``clipdistill.offline.hub_server``, through ``HF_ENDPOINT``), into a fresh ``HF_HOME``.
+SmolVLM never stops early (its end-of-turn token is silenced), so every description costs
+the full ``vlm_max_new_tokens``: the VLM chapters' times are upper bounds. The images are
+``--data-root``'s (PetImages for the pets, CIFAR-10, MNIST and Caltech-101 from the same
+folder), so no dataset is downloaded: chapter 01's download time is not in the figure.
+
+The run is ``clipdistill run --profile quick`` then ``clipdistill book`` in a child
+process with a reader's environment, in ``work/bench-cpu-quick/`` (kept, so its results
+can be recorded into the profiles page afterwards with the command it prints). Target:
+the whole run under an hour; ratio = time over 3600 s. Takes most of that hour.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from . import REPO, Context, Row, machine_info
+from .bench_smoke_run import copy_skeleton
+
+NAME = "cpu_quick"
+
+BUDGET_S = 3600.0
+RUN_DIR = REPO / "work" / "bench-cpu-quick"
+REPOS_DIR = REPO / "work" / "bench-hub-repos"  # real-shape random weights, built once
+
+
+def build_repos(dest: Path) -> dict[str, Path]:
+    """``{repo_id: folder}`` for every hub download of the CPU quick profile, real shapes."""
+    from clipdistill import hub
+    from clipdistill.config import resolve
+    from clipdistill.offline import build_once
+    from clipdistill.offline.hub_repos import hf_clip_repo, open_clip_repo
+    from clipdistill.offline.random_clip import HF_RANDOM_ARCHS
+    from clipdistill.offline.tiny_smolvlm import SMOLVLM_SHAPES, write_smolvlm
+
+    cfg = resolve("quick", accelerator=False)
+    repos: dict[str, Path] = {}
+    for weights in hub.profile_weights(cfg):
+        folder = dest / weights.repo_id.replace("/", "--")
+        if weights.repo_id in SMOLVLM_SHAPES:
+            shape = SMOLVLM_SHAPES[weights.repo_id]
+            build_once(folder, lambda tmp, s=shape: write_smolvlm(tmp, s, never_stop=True))
+        elif weights.repo_id in HF_RANDOM_ARCHS:
+            build_once(folder, lambda tmp, r=weights.repo_id: _move_into(hf_clip_repo(tmp, r), tmp))
+        elif "/" in weights.label:  # an open_clip model/tag
+            model, tag = weights.label.split("/")
+            if not (folder / "open_clip_config.json").is_file():
+                repo_id, built = open_clip_repo(dest, model, tag)
+                assert built == folder, (built, folder)
+        else:
+            raise ValueError(f"No real-shape stand-in for {weights.label}: add one here.")
+        repos[weights.repo_id] = folder
+    return repos
+
+
+def _move_into(built: Path, tmp: Path) -> None:
+    """hf_clip_repo writes a subfolder; build_once wants the files in ``tmp`` itself."""
+    for item in built.iterdir():
+        item.rename(tmp / item.name)
+    built.rmdir()
+
+
+def reader_env(hf_home: Path, endpoint: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("HF_", "TRANSFORMERS_", "HUGGINGFACE_"))}
+    env.update(HF_HOME=str(hf_home), HF_ENDPOINT=endpoint, CLIPDISTILL_PROGRESS="off",
+               NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
+    return env
+
+
+def bench(ctx: Context) -> dict[str, Any]:
+    from clipdistill.offline.hub_server import HubStandIn
+
+    if ctx.cuda:
+        raise SystemExit("cpu_quick measures the CPU run: run it with --device cpu.")
+    repos = build_repos(REPOS_DIR)
+    shutil.rmtree(RUN_DIR, ignore_errors=True)
+    RUN_DIR.mkdir(parents=True)
+    copy_skeleton(RUN_DIR)
+    cli = [str(Path(sys.executable).parent / "clipdistill")]
+    run = [*cli, "run", "--profile", "quick", "--data-root", str(Path(ctx.data_root).resolve()),
+           "--set", "pets_source=petimages", "--set", "device=cpu"]
+    with HubStandIn(repos) as hub:
+        env = reader_env(RUN_DIR / "hf-home", hub.url)
+        t0 = time.perf_counter()
+        subprocess.run(run, cwd=RUN_DIR, env=env, check=True)
+        t_run = time.perf_counter() - t0
+    subprocess.run([*cli, "book"], cwd=RUN_DIR, env=env, check=True)
+    total = time.perf_counter() - t0
+    summary = json.loads((RUN_DIR / "results" / "quick" / "run.json").read_text())
+    chapters = {c["chapter"]: c["seconds"] for c in summary["chapters"]}
+    peaks = {}
+    for name in chapters:
+        saved = RUN_DIR / "results" / "quick" / f"{name}.json"
+        if saved.is_file():
+            peaks[name] = json.loads(saved.read_text()).get("provenance", {}).get("peak_rss_mb")
+    per = ", ".join(f"{k.split('_', 1)[0]} {v / 60:.1f}" for k, v in chapters.items())
+    ratio = total / BUDGET_S
+    peak = max((p for p in peaks.values() if p), default=float("nan"))
+    info = machine_info("cpu")
+    rows = [Row(f"whole CPU quick run at real shapes, {info['cpu_count']} cores",
+                f"{total / 60:.1f} min (chapter min: {per}; book {(total - t_run) / 60:.1f}); "
+                f"peak RSS {peak / 1024:.1f} GiB", ratio, f"< {BUDGET_S / 60:.0f} min (ratio < 1)",
+                ratio < 1.0, note="random weights at real shapes; VLM never stops early")]
+    record = (f"cd {RUN_DIR} && clipdistill costs record --profile quick --hardware "
+              f"\"{info['cpu_count']} CPU cores ({info['host_cpu']})\" "
+              "--weights \"random, real shapes (hub stand-in); VLM at max tokens\"")
+    print(f"To put this run on the profiles page:\n  {record}", file=sys.stderr)
+    return {"rows": rows, "details": {"total_s": total, "run_s": t_run, "chapters_s": chapters,
+                                      "peak_rss_mb": peaks, "record": record}}
