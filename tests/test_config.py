@@ -4,7 +4,7 @@ import pytest
 
 from clipdistill.config import (
     HARDWARE_ADJUSTMENTS,
-    PLAN_SPLITS,
+    REFERENCE_SPLITS,
     PROFILES,
     Config,
     ConfigError,
@@ -23,7 +23,7 @@ def test_profiles_resolve_to_configs():
 
 def test_paper_runs_the_reference_experiment_at_full_size():
     cfg = resolve("paper", accelerator=True)
-    assert cfg.splits == PLAN_SPLITS
+    assert cfg.splits == REFERENCE_SPLITS
     assert cfg.clip_model == "ViT-B-16" and "7B" in cfg.vlm_model
 
 
@@ -54,7 +54,7 @@ def test_a_cpu_describes_every_knn_image_with_smolvlm_and_keeps_a_word_teacher()
         cpu = resolve(profile, accelerator=False)
         assert cpu.vlm_model == "HuggingFaceTB/SmolVLM-256M-Instruct"
         assert cpu.vlm_image_processor == {"do_image_splitting": False}  # one tile an image
-        assert cpu.vlm_max_images == 0 and cpu.splits["knn"] == PLAN_SPLITS["knn"]
+        assert cpu.vlm_max_images == 0 and cpu.splits["knn"] == REFERENCE_SPLITS["knn"]
         assert set(cpu.vlm_prompts) == {"generic", "specific"}  # both prompts, all 400 images
         assert {"image", "generic"} <= set(cpu.teachers)
         # The word teacher needs a description of every train and validate image of the

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from clipdistill.config import PLAN_SPLITS
+from clipdistill.config import REFERENCE_SPLITS
 from clipdistill.data import DataError, layout
 from clipdistill.data.splits import assign, seeded_order
 
@@ -19,7 +19,7 @@ IMAGES = {c: [f"{c}/{i:03d}.jpg" for i in range(40)] for c in ("cat", "dog")}
 
 
 def test_full_layout_needs_10400_per_class_and_reserves_knn_test_first():
-    ranges = layout(PLAN_SPLITS)
+    ranges = layout(REFERENCE_SPLITS)
     assert ranges[0] == ("knn", "test", 0, 100)
     assert max(stop for *_, stop in ranges) == 100 + 100 + 100 + 100 + 10_000
 

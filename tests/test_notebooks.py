@@ -88,6 +88,15 @@ def test_the_chapter_speaks_in_its_own_voice(path):
     assert not found, f"{path.stem}: in-house words {found}"
 
 
+def test_the_book_pages_docs_and_docstrings_speak_in_their_own_voice(repo_root):
+    texts = [*(repo_root / "book").glob("*.md"), *(repo_root / "src").rglob("*.py"),
+             repo_root / "README.md", repo_root / "CONTRIBUTING.md",
+             *(repo_root / "benchmarks").glob("*.py"), *(repo_root / "benchmarks").glob("*.md")]
+    found = [f"{p.relative_to(repo_root)}: {m.group(0)!r}" for p in texts
+             for m in IN_HOUSE.finditer(p.read_text())]
+    assert not found, "in-house words:\n" + "\n".join(found)
+
+
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_the_chapter_ends_with_exercises_each_with_a_hint(path):
     cells = nbformat.read(path, as_version=4).cells

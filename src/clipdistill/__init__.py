@@ -2,18 +2,23 @@
 
 Chapters call into small modules, one concept each:
 
-- ``config``    profiles and every parameter (one source of truth)
-- ``session``   the first cell of every chapter: ``setup(chapter, profile, overrides)``
-- ``hub``       can a run's weights be had: cache, offline, a fast probe of the hub
-- ``data``      sources, safe image loading, resizing, seeded splits      (chapter 01)
-- ``models``    loading CLIP-family models, model tables                   (chapter 02)
-- ``embed``     the batched, cached embedding engine                       (chapter 02)
-- ``zeroshot``  text-prompt classifiers and kNN                            (chapters 02, 04)
-- ``templates`` prompt template sets, kept as data                         (chapter 04)
-- ``vlm``       image describers (transformers, OpenAI-compatible HTTP)    (chapter 03)
-- ``distill``   students, training, evaluation                             (chapter 05)
-- ``results``   results files and figures that chapter 06 gathers
-- ``runner``    papermill execution of the chapters; ``book`` builds the HTML
+- ``config``, ``profiles``  every parameter; the named profiles, as data (one source of truth)
+- ``session``    the first cell of every chapter: ``setup(chapter, profile, overrides)``
+- ``hub``        can a run's weights be had: cache, offline, a fast probe of the hub
+- ``io``, ``progress``, ``vectors``, ``suggest``, ``device``: one helper per job
+  (atomic writes, the progress bar, normalising, "did you mean", the device)
+- ``data``       sources, safe image loading, resizing, seeded splits    (chapter 01)
+- ``models``     loading CLIP-family models, model tables                 (chapter 02)
+- ``embed``      the batched, cached embedding engine                     (chapter 02)
+- ``zeroshot``   text-prompt classifiers and kNN                          (chapters 02, 04)
+- ``vlm``        image describers (transformers, OpenAI-compatible HTTP)  (chapter 03)
+- ``templates``, ``ensembles``  prompt template sets; prompt ensembles    (chapter 04)
+- ``distill``    students, the training loop, evaluation, the sweep       (chapter 05)
+- ``published``, ``verdicts``, ``comparison``, ``report``  our numbers beside published ones (chapter 06)
+- ``colour``     what CLIP knows about colour                             (chapter 07)
+- ``results``, ``costs``  results files and figures; measured run costs
+- ``runner``, ``book``, ``cli``  papermill execution, the HTML book, the command line
+- ``offline``    stand-ins for downloads: random weights, generated data, a local hub
 """
 
 from .config import Config, ConfigError, resolve

@@ -1,7 +1,7 @@
 """Profiles and parameters: the one place every chapter's knobs live.
 
-A *profile* is a named set of overrides over the defaults below; a run may override any
-field again (``--set key=value`` on the command line, ``overrides={...}`` in a notebook).
+A *profile* is a named set of overrides over the defaults below (the profiles themselves
+are data, in :mod:`clipdistill.profiles`); a run may override any field again (``--set key=value`` on the command line, ``overrides={...}`` in a notebook).
 Everything is validated up front so a typo fails in a second, not after an hour of
 embedding.
 """
@@ -15,6 +15,15 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from .profiles import (  # noqa: F401 - re-exported: the one place to import them from
+    CPU_VLM,
+    HARDWARE_ADJUSTMENTS,
+    PROFILE_NAMES,
+    PROFILES,
+    REFERENCE_SPLITS,
+    TINY_SMOLVLM,
+    TINY_VLM,
+)
 from .suggest import did_you_mean
 
 __all__ = [
@@ -23,6 +32,9 @@ __all__ = [
     "PROFILES",
     "PROFILE_NAMES",
     "HARDWARE_ADJUSTMENTS",
+    "REFERENCE_SPLITS",
+    "TINY_VLM",
+    "TINY_SMOLVLM",
     "resolve",
     "parse_overrides",
     "project_root",
@@ -33,13 +45,7 @@ class ConfigError(ValueError):
     """A bad profile, key or value: always a one-line message naming the culprit."""
 
 
-# The plan's split sizes (images *per class*), from the experiment plan in the seeds.
-PLAN_SPLITS: dict[str, dict[str, int]] = {
-    "knn": {"train": 100, "test": 100},
-    "cat_dog_1k": {"train": 1000, "validate": 100, "test": 100},
-    "cat_dog_10k": {"train": 10000, "validate": 100, "test": 100},
-}
-
+# The two prompts the VLM describes every image under (chapters 03 and 05).
 VLM_PROMPTS: dict[str, str] = {
     "generic": "describe this image in a sentence.",
     "specific": (
@@ -58,17 +64,6 @@ MNIST_PROMPTS: dict[str, dict[str, Any]] = {
     "spelled out": {"templates": ["a photo of the number {}.", "the handwritten number {}."],
                     "classnames": "words"},
 }
-
-# Smoke-profile stand-ins for hub VLMs, built offline with random weights: a tiny
-# Qwen2.5-VL (the GPU profiles' family; clipdistill.vlm) and a tiny SmolVLM (the CPU
-# profiles' family; clipdistill.offline).
-TINY_VLM = "tiny-random-qwen2.5-vl"
-TINY_SMOLVLM = "tiny-random-smolvlm"
-# Without a GPU the VLM is SmolVLM-256M, one 512-px tile per image (splitting a 640-px
-# image into 17 tiles would cost 17x the vision work): see book/profiles.md for the budget.
-CPU_VLM = {"vlm_model": "HuggingFaceTB/SmolVLM-256M-Instruct",
-           "vlm_image_processor": {"do_image_splitting": False}}
-
 
 @dataclass
 class Config:
@@ -92,8 +87,8 @@ class Config:
     image_size: int = 640  # resized copies are image_size x image_size
     resize_mode: str = "pad"  # pad (keep the whole animal) | crop (fill the frame)
     splits: dict = field(default_factory=lambda: {
-        "knn": dict(PLAN_SPLITS["knn"]),
-        "cat_dog_1k": dict(PLAN_SPLITS["cat_dog_1k"]),
+        "knn": dict(REFERENCE_SPLITS["knn"]),
+        "cat_dog_1k": dict(REFERENCE_SPLITS["cat_dog_1k"]),
     })
     allow_fewer: bool = False  # take fewer images than a split asks for, with a warning
     other_source: str = "caltech101"  # caltech101 | openimages | folder | synthetic
@@ -212,101 +207,6 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "projection": ("pca", "tsne"),
     "vlm_dtype": ("auto", "bfloat16", "float16", "float32"),
     "vlm_attn": ("auto", "sdpa", "flash_attention_2", "eager"),
-}
-
-# Profiles: overrides over the defaults above. "auto" is resolved by `resolve`.
-PROFILES: dict[str, dict[str, Any]] = {
-    "smoke": {
-        # Offline: the real architectures with seeded random weights, on real images
-        # from --data-root (or a generated set). Minutes on 2 CPU cores.
-        "smoke": True,
-        "pets_source": "auto",
-        "other_source": "auto",
-        "image_size": 224,
-        "splits": {
-            "knn": {"train": 16, "test": 16},
-            "cat_dog_1k": {"train": 48, "validate": 8, "test": 8},
-            "cat_dog_10k": {"train": 96, "validate": 8, "test": 8},
-        },
-        "cifar10_per_class": 8,
-        "mnist_per_class": 8,
-        "pets_per_class_limit": 400,
-        "clip_model": "ViT-B-32",
-        "explore_models": ["RN50/openai", "ViT-B-32/openai", "MobileCLIP-S1/datacompdr"],
-        "benchmark_images": 32,
-        "random_floor_repeats": 3,
-        "num_workers": 2,
-        "batch_size": 16,
-        "vlm_model": TINY_VLM,
-        "vlm_max_new_tokens": 12,
-        "vlm_batch_size": 4,
-        "vlm_max_images": 4,
-        "ensemble_models": ["RN50/openai", "ViT-B-32/openai"],
-        "ensemble_datasets": ["cats_dogs", "cifar10", "mnist", "caltech101"],
-        "template_sets": ["raw", "standard", "openai80", "dataset"],
-        "ensemble_per_class": 4,
-        "ensemble_max_templates": 3,  # a CPU encodes ~15 prompts/s: 80 x 94 would take 8 min
-        "ensemble_max_classes": 5,
-        "students": ["tiny_cnn", "mobilenet_v3_small"],
-        "distill_splits": ["cat_dog_1k", "cat_dog_10k"],
-        "extra_images": [0, 48],
-        "student_image_size": 64,
-        "epochs": 2,
-        "patience": 2,
-        "distill_batch_size": 16,
-        "distill_speed_batches": 2,
-        # Describing every distillation image with the tiny VLM costs ~0.1 s each on a CPU:
-        # smoke runs one description teacher (the specific prompt is the same code path).
-        "teachers": ["image", "generic"],
-        "colour_models": ["openai/clip-vit-base-patch32"],  # its text tower costs most: ~70 prompts
-        "colour_max_colours": 11,  # one per basic term
-        "colour_concepts": ["banana", "strawberry", "sky", "grass", "danger", "calm"],
-        "colour_palettes": [["banana", "strawberry", "sky", "grass"], ["danger", "calm"]],
-    },
-    "quick": {
-        # The default with internet: ViT-B-32 (OpenAI weights), Oxford-IIIT Pet
-        # (binary cat/dog), Qwen2.5-VL-3B. About an hour on one modern GPU, most of it the
-        # VLM describing every distillation image under both prompts.
-    },
-    "paper": {
-        # The experiment plan in full: ViT-B-16, Kaggle PetImages, cat_dog_10k, Qwen2.5-VL-7B.
-        "clip_model": "ViT-B-16",
-        "pets_source": "petimages",
-        "other_source": "openimages",
-        "splits": {k: dict(v) for k, v in PLAN_SPLITS.items()},
-        "vlm_model": "Qwen/Qwen2.5-VL-7B-Instruct",
-        "ensemble_models": [
-            "RN50/openai", "ViT-B-32/openai", "ViT-B-16/openai", "ViT-L-14/openai",
-            "ViT-L-14-336/openai", "ViT-B-16-SigLIP/webli", "ViT-B-16-SigLIP-256/webli",
-            "ViT-L-16-SigLIP-256/webli",
-        ],
-        "distill_splits": ["cat_dog_1k", "cat_dog_10k"],
-        "extra_images": [0, 1000, 10000, 100000],
-        "colour_models": ["openai/clip-vit-base-patch32", "openai/clip-vit-base-patch16",
-                          "openai/clip-vit-large-patch14"],
-    },
-}
-PROFILE_NAMES: tuple[str, ...] = ("auto", *PROFILES)
-
-# A reader without a GPU still gets a run that ends within the hour, and answers every
-# chapter's question: SmolVLM-256M (CPU_VLM) describes the whole knn split under both
-# prompts, chapter 05 distils from the image and the generic-description teacher on a
-# smaller family, fewer epochs and students. Applied by `resolve` when no accelerator is
-# found; book/profiles.md has the per-chapter budget behind these numbers.
-_CPU_RUN: dict[str, Any] = {
-    **CPU_VLM, "vlm_max_images": 0, "vlm_max_new_tokens": 48, "vlm_batch_size": 8,
-    "splits": {"knn": dict(PLAN_SPLITS["knn"]),
-               "cat_dog_200": {"train": 200, "validate": 25, "test": 25}},
-    "distill_splits": ["cat_dog_200"], "extra_images": [0], "teachers": ["image", "generic"],
-    "epochs": 8, "students": ["tiny_cnn", "mobilenet_v3_small"], "ensemble_per_class": 20,
-}
-HARDWARE_ADJUSTMENTS: dict[str, dict[str, Any]] = {
-    "smoke": {**CPU_VLM, "vlm_model": TINY_SMOLVLM},  # mirrors the CPU quick run's VLM
-    "quick": {**_CPU_RUN, "ensemble_models": ["ViT-B-32/openai"],
-              "explore_models": ["ViT-B-32/openai", "RN50/openai"],
-              "colour_models": ["openai/clip-vit-base-patch32"]},
-    "paper": {**_CPU_RUN, "ensemble_models": ["ViT-B-32/openai", "ViT-B-16/openai"],
-              "colour_models": ["openai/clip-vit-base-patch32", "openai/clip-vit-base-patch16"]},
 }
 
 _FIELDS = {f.name: f for f in fields(Config)}

@@ -20,7 +20,7 @@ Where the URLs come from:
   (``oidv7-class-descriptions.csv``) from Google's bucket; the images themselves from the
   public ``open-images-dataset`` S3 bucket as ``<split>/<ImageID>.jpg``, the files the
   official ``downloader.py`` fetches. Those two splits hold ~167,000 images, enough for
-  the 100,000 the plan asks for, and are exhaustively verified for the labels that matter.
+  the 100,000 extra images `paper` asks for, and are exhaustively verified for the labels that matter.
 """
 
 from __future__ import annotations
