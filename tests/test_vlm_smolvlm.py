@@ -7,6 +7,7 @@ generation, the JSON Lines cache. Random weights: the text is gibberish.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -142,3 +143,47 @@ def test_settings_a_processor_lacks_fail_in_one_sentence(work, images):
     capped = vlm.make_describer(_cfg(work, vlm_max_pixels=10_000))
     with pytest.raises(ValueError, match="vlm_max_pixels.*Idefics3ImageProcessor"):
         capped.load()
+
+
+def test_cpu_generation_runs_a_packed_copy_and_the_model_stays_stock(work, describer, images):
+    """On a CPU in float32, generate() runs a weight-sharing copy with oneDNN-packed linear
+    layers (as the CLIP engine does); ``describer.model`` keeps the framework's modules, and
+    the packed copy says what the stock model says."""
+    from clipdistill.embed import onednn
+
+    if not onednn.available():
+        pytest.skip("this torch build has no oneDNN linear ops")
+    assert describer.kernels == "onednn" and describer.settings["cpu_kernels"] == "onednn"
+    packed = [m for m in describer._generator.modules() if isinstance(m, onednn.PackedLinear)]
+    assert packed and not any(isinstance(m, onednn.PackedLinear) for m in describer.model.modules())
+    assert describer._generator.lm_head.weight is not describer.model.lm_head.weight
+    embed = describer.model.get_input_embeddings().weight
+    assert describer._generator.get_input_embeddings().weight is embed  # shared, not copied
+    stock = vlm.make_describer(_cfg(work, vlm_cpu_kernels="torch"))
+    assert stock.kernels == "torch" and "cpu_kernels" not in stock.settings
+    prompt = "describe this image in a sentence."
+    assert stock.describe(images[:3], prompt) == describer.describe(images[:3], prompt)
+
+
+def test_a_second_prompt_reuses_the_image_features_and_says_the_same(work, images, monkeypatch):
+    """Chapter 03 describes each image under two prompts: the vision tower runs once per
+    image, and the text is what a describer encoding the pixels again would write."""
+    shared = vlm.make_describer(_cfg(work))
+    shared.load()
+    calls = []
+    encoder = shared._generator.base_model.get_image_features
+
+    @functools.wraps(encoder)  # the same signature: generate() reads it
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return encoder(*args, **kwargs)
+
+    monkeypatch.setattr(shared._generator.base_model, "get_image_features", counting)
+    first = shared.describe(images[:3], "describe this image in a sentence.")
+    second = shared.describe(images[:3], "what animal is this?")
+    assert len(calls) == 1 and shared.features.hits == 3 and shared.features.misses == 3
+    fresh = vlm.make_describer(_cfg(work))
+    assert fresh.describe(images[:3], "what animal is this?") == second
+    assert fresh.describe(images[:3], "describe this image in a sentence.") == first
+    assert shared.describe(images[1:4], "what animal is this?")  # a batch with a new image
+    assert len(calls) == 2

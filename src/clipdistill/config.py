@@ -136,6 +136,7 @@ class Config:
     vlm_dtype: str = "auto"  # auto (bfloat16 on CUDA, float16 on MPS, float32 on CPU) | ...
     vlm_attn: str = "auto"  # auto (flash_attention_2 when installed on CUDA, else sdpa) | ...
     vlm_max_pixels: int = 0  # cap on pixels per image fed to the VLM; 0 = the processor's own
+    vlm_cpu_kernels: str = "auto"  # fp32 CPU matmuls while describing: auto (oneDNN where available) | onednn | torch
     vlm_image_processor: dict = field(default_factory=dict)  # image-processor settings to override, e.g. {"do_image_splitting": false}
     vlm_concurrency: int = 4  # openai backend: requests in flight at once
     vlm_timeout_s: float = 120.0  # openai backend: per request
@@ -207,6 +208,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "projection": ("pca", "tsne"),
     "vlm_dtype": ("auto", "bfloat16", "float16", "float32"),
     "vlm_attn": ("auto", "sdpa", "flash_attention_2", "eager"),
+    "vlm_cpu_kernels": ("auto", "onednn", "torch"),
 }
 
 _FIELDS = {f.name: f for f in fields(Config)}

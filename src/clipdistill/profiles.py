@@ -106,14 +106,15 @@ PROFILE_NAMES: tuple[str, ...] = ("auto", *PROFILES)
 
 # A reader without a GPU still gets a run that ends within the hour, and answers every
 # chapter's question: SmolVLM-256M (CPU_VLM) describes the whole knn split under both
-# prompts, chapter 05 distils from the image and the generic-description teacher on a
-# smaller family, fewer epochs and students. Applied by `resolve` when no accelerator is
-# found; book/profiles.md has the per-chapter budget behind these numbers.
+# prompts (the second prompt reuses each image's features: vlm.image_features), chapter 05
+# distils from the image and the generic-description teacher on a small family, with fewer
+# epochs and students. Applied by `resolve` when no accelerator is found; book/profiles.md
+# has the measured cost of each chapter.
 CPU_RUN: dict[str, Any] = {
-    **CPU_VLM, "vlm_max_images": 0, "vlm_max_new_tokens": 48, "vlm_batch_size": 8,
+    **CPU_VLM, "vlm_max_images": 0, "vlm_max_new_tokens": 40, "vlm_batch_size": 16,
     "splits": {"knn": dict(REFERENCE_SPLITS["knn"]),
-               "cat_dog_200": {"train": 200, "validate": 25, "test": 25}},
-    "distill_splits": ["cat_dog_200"], "extra_images": [0], "teachers": ["image", "generic"],
+               "cat_dog_100": {"train": 100, "validate": 25, "test": 25}},
+    "distill_splits": ["cat_dog_100"], "extra_images": [0], "teachers": ["image", "generic"],
     "epochs": 8, "students": ["tiny_cnn", "mobilenet_v3_small"], "ensemble_per_class": 20,
 }
 HARDWARE_ADJUSTMENTS: dict[str, dict[str, Any]] = {

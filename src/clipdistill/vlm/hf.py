@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 from ..io import file_digest, stable_hash
 from .base import DescribeError, KeyedBySettings, open_rgb
+from .image_features import FeatureMemo, image_key
 
 __all__ = ["TransformersDescriber", "resolve_dtype", "resolve_attention", "apply_image_settings"]
 
@@ -87,7 +88,8 @@ class TransformersDescriber(KeyedBySettings):
                  device: Any = "cpu", dtype: str = "auto", attn: str = "auto",
                  max_new_tokens: int = 64, temperature: float = 0.0,
                  repetition_penalty: float = 1.0, max_pixels: int = 0,
-                 image_processor: dict[str, Any] | None = None, seed: int = 0):
+                 image_processor: dict[str, Any] | None = None, seed: int = 0,
+                 cpu_kernels: str = "auto"):
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}.")
         if temperature < 0:
@@ -104,8 +106,16 @@ class TransformersDescriber(KeyedBySettings):
         self.image_processor = dict(sorted((image_processor or {}).items()))
         self.seed = int(seed)
         self._weights = weights_id or _weights_id(self.source)
+        from ..embed import onednn
+
+        # On a CPU in float32, generation runs a copy with oneDNN-packed linear layers (the
+        # vision tower is ~85% of a description's cost there); ``model`` stays stock.
+        precision = "fp32" if self.dtype == "float32" else self.dtype
+        self.kernels = onednn.engine_kernels(cpu_kernels, self.device, precision)
         self.model = None
         self.processor = None
+        self._generator = None
+        self.features = FeatureMemo()  # a second prompt reuses the first one's image features
 
     def _model_settings(self) -> dict[str, Any]:
         """Attention kernels compute the same maths: left out. Precision is not."""
@@ -113,10 +123,13 @@ class TransformersDescriber(KeyedBySettings):
              "max_pixels": self.max_pixels}
         if self.image_processor:  # absent when empty: older caches keep their keys
             s["image_processor"] = self.image_processor
+        if self.kernels != "torch":  # packed kernels round differently: greedy text may differ
+            s["cpu_kernels"] = self.kernels
         return s
 
     def __repr__(self) -> str:
-        return f"TransformersDescriber({self.name!r}, dtype={self.dtype}, attn={self.attn})"
+        return (f"TransformersDescriber({self.name!r}, dtype={self.dtype}, attn={self.attn}, "
+                f"kernels={self.kernels})")
 
     def load(self) -> None:
         """Load processor and model (once)."""
@@ -139,6 +152,26 @@ class TransformersDescriber(KeyedBySettings):
             device_map=str(self.device), local_files_only=cache_only,
         )
         self.processor, self.model = processor, model.eval()
+        self._generator = self._inference_copy()
+
+    def _inference_copy(self) -> Any:
+        """``model``, or on a CPU a copy sharing its weights with packed linear layers,
+        checked against it on a short text-only forward pass (else stock kernels)."""
+        if self.kernels != "onednn":
+            return self.model
+        import torch
+
+        from ..embed import onednn
+
+        fast = onednn._shared_copy(self.model).eval()
+        ids = torch.arange(1, 9).unsqueeze(0)
+        if not onednn.pack_linear_layers(fast, probe=lambda: fast(input_ids=ids).logits):
+            import warnings
+
+            warnings.warn(f"{self.name}: the oneDNN copy disagreed with the stock model; "
+                          "describing with torch's kernels instead.", stacklevel=3)
+            return self.model
+        return fast
 
     def _generation_kwargs(self) -> dict[str, Any]:
         from transformers import GenerationConfig
@@ -176,7 +209,8 @@ class TransformersDescriber(KeyedBySettings):
         if self.temperature > 0:
             torch.manual_seed(self.seed)
         with torch.inference_mode():
-            out = self.model.generate(**inputs, **self._generation_kwargs())
+            inputs = self.features.generate_inputs(self._generator, inputs, [image_key(p) for p in paths])
+            out = self._generator.generate(**inputs, **self._generation_kwargs())
         new = out[:, inputs["input_ids"].shape[1]:]
         texts = self.processor.batch_decode(new, skip_special_tokens=True)
         return [t.strip() for t in texts]
