@@ -57,3 +57,17 @@ def test_an_inner_bar_clears_itself(handles):
     outer.close()
     assert [h.shown[-1] for h in handles[1:]] == ["", ""]
     assert "2/2" in handles[0].shown[-1]
+
+
+def test_bars_inside_nested_are_steps_of_the_outer_one(handles):
+    """The sweep's teachers embed and describe inside ``nested()``: their bars clear."""
+    outer = progress.progress_bar(1, "distillation sweep")
+    with progress.nested():
+        with progress.progress_bar(4, "teacher: CLIP image embeddings") as inner:
+            inner.update(4)
+    outer.update(1)
+    outer.close()
+    with progress.progress_bar(1, "after") as later:  # outside again: kept
+        later.update(1)
+    assert handles[1].shown[-1] == "" and "1/1" in handles[0].shown[-1]
+    assert "after" in handles[2].shown[-1]

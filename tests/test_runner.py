@@ -134,3 +134,26 @@ def test_cli_rejects_bad_input_in_one_line(project: Path, capsys):
 def test_book_refuses_to_build_unexecuted_chapters(project: Path, capsys):
     assert main(["book", "--root", str(project)]) == 2
     assert "Not executed yet" in capsys.readouterr().err
+
+
+def test_executed_chapters_lose_empty_outputs_and_show_no_parameters(tmp_path: Path):
+    """A cleared inner progress bar leaves an empty display output: the book drops it."""
+    from clipdistill.runner import _tidy_executed
+
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("profile = 'auto'", metadata={"tags": ["parameters"]})
+    cell = nbformat.v4.new_code_cell("work()")
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data={"text/plain": ""}),
+        nbformat.v4.new_output("stream", name="stdout", text="\n"),
+        nbformat.v4.new_output("display_data", data={"text/plain": "sweep: 100%|##| 2/2"}),
+        nbformat.v4.new_output("display_data", data={"text/plain": "", "image/png": "iVBOR"}),
+    ]
+    nb.cells = [params, cell]
+    path = tmp_path / "01.ipynb"
+    nbformat.write(nb, path)
+    _tidy_executed(path)
+    back = nbformat.read(path, as_version=4)
+    assert "remove-cell" in back.cells[0].metadata["tags"]
+    kept = back.cells[1].outputs
+    assert len(kept) == 2 and kept[0]["data"]["text/plain"].startswith("sweep")

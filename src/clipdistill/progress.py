@@ -11,12 +11,15 @@ forty runs saves one line, not forty-one. Outside a kernel the bar is plain tqdm
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import sys
-from typing import Any
+from typing import Any, Iterator
 
-__all__ = ["progress_bar", "in_kernel"]
+__all__ = ["progress_bar", "in_kernel", "nested"]
+
+_NESTED = 0  # > 0 inside `nested()`: every bar is a step of a larger one
 
 
 def in_kernel() -> bool:
@@ -37,12 +40,26 @@ def progress_bar(total: int | None, desc: str, *, enabled: bool = True, unit: st
     """A tqdm bar that reads well in a terminal, in Jupyter and in a saved notebook."""
     from tqdm.std import tqdm
 
+    leave = leave and not _NESTED
+
     if not enabled or os.environ.get("CLIPDISTILL_PROGRESS", "auto") == "off":
         return tqdm(total=total, disable=True)
     if in_kernel():
         return _display_bar_class()(total=total, desc=desc, unit=unit, leave=leave, initial=initial)
     return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, leave=leave, initial=initial,
                 mininterval=0.5)
+
+
+@contextlib.contextmanager
+def nested() -> Iterator[None]:
+    """Bars made inside this block clear themselves when done (``leave=False``): the work
+    of one step of a larger loop, whose own bar is the one a saved notebook keeps."""
+    global _NESTED
+    _NESTED += 1
+    try:
+        yield
+    finally:
+        _NESTED -= 1
 
 
 _DISPLAY_BAR: Any = None

@@ -7,13 +7,15 @@ chapter, status) to ``results/<profile>/run.json``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from .config import ConfigError, resolve
 from .io import atomic_write_json
@@ -70,8 +72,10 @@ def _run_order(path: Path) -> tuple[bool, str]:
     return path.stem in RUN_LAST, path.name
 
 
-def _hide_parameter_cells(nb_path: Path) -> None:
-    """Tag the parameters cells ``remove-cell`` so the book shows prose, not plumbing."""
+def _tidy_executed(nb_path: Path) -> None:
+    """What the book shows of an executed chapter: parameters cells tagged ``remove-cell``
+    (prose, not plumbing), and no empty outputs (a progress bar made with ``leave=False``
+    clears its text when done but would leave an empty box behind)."""
     import nbformat
 
     nb = nbformat.read(nb_path, as_version=4)
@@ -81,8 +85,32 @@ def _hide_parameter_cells(nb_path: Path) -> None:
         if any(t in tags for t in HIDDEN_TAGS) and "remove-cell" not in tags:
             cell.metadata["tags"] = [*tags, "remove-cell"]
             changed = True
+        kept = [o for o in cell.get("outputs", []) if not _empty_output(o)]
+        if len(kept) != len(cell.get("outputs", [])):
+            cell.outputs, changed = kept, True
     if changed:
         nbformat.write(nb, nb_path)
+
+
+@contextlib.contextmanager
+def _kernel_env(**defaults: str) -> Iterator[None]:
+    """Environment the chapter kernels inherit: ``defaults`` where the user set nothing."""
+    added = {k: v for k, v in defaults.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+
+
+def _empty_output(output: Any) -> bool:
+    if output.get("output_type") == "stream":
+        return not "".join(output.get("text", "")).strip()
+    if output.get("output_type") == "display_data":
+        data = output.get("data", {})
+        return set(data) <= {"text/plain"} and not "".join(data.get("text/plain", "")).strip()
+    return False
 
 
 def kernel_config() -> Any:
@@ -200,15 +228,16 @@ def run_chapters(
         entry: dict[str, Any] = {"chapter": src.stem, "status": "running"}
         summary.chapters.append(entry)
         try:
-            pm.execute_notebook(
-                str(src), str(out),
-                parameters={"profile": cfg.profile, "overrides": overrides},
-                cwd=str(notebooks_dir),
-                progress_bar=progress,
-                request_save_on_cell_execute=True,
-                log_output=False,
-                config=kernel_config(),
-            )
+            with _kernel_env(HF_HUB_DISABLE_PROGRESS_BARS="1"):  # download/loading bars: a line per state
+                pm.execute_notebook(
+                    str(src), str(out),
+                    parameters={"profile": cfg.profile, "overrides": overrides},
+                    cwd=str(notebooks_dir),
+                    progress_bar=progress,
+                    request_save_on_cell_execute=True,
+                    log_output=False,
+                    config=kernel_config(),
+                )
         except Exception as exc:  # papermill wraps kernel errors in PapermillExecutionError
             entry.update(status="failed", seconds=round(time.perf_counter() - start, 1))
             summary.status = "failed"
@@ -216,9 +245,9 @@ def run_chapters(
             entry["error"] = str(failure)
             save_summary()
             if out.exists():
-                _hide_parameter_cells(out)
+                _tidy_executed(out)
             raise failure from exc
-        _hide_parameter_cells(out)
+        _tidy_executed(out)
         entry.update(status="ok", seconds=round(time.perf_counter() - start, 1))
         print(f"      done in {entry['seconds']:.1f} s -> {out}", file=log, flush=True)
         save_summary()

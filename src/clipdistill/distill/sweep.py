@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..io import array_digest, atomic_write_json, stable_hash
-from ..progress import progress_bar
+from ..progress import nested, progress_bar
 from .evaluate import clip_image_tower, embed_with_student, fidelity, for_inference, knn_report, model_cost
 from .students import TargetProjection, build_student, student_names
 from .teachers import Teachers, check_teachers
@@ -123,71 +123,73 @@ def run_sweep(cfg: Any, *, source: Teachers | None = None, progress: bool = True
 
     rows: list[dict[str, Any]] = []
     bar = progress_bar(spec.n_runs, "distillation sweep", enabled=progress, unit="run")
-    for teacher in spec.teachers:
-        knn_tr_t, knn_te_t = teach(teacher, knn_tr.paths), teach(teacher, knn_te.paths)
-        full_dim = knn_tr_t.shape[1]
-        teacher_f1 = knn_report(knn_tr_t, knn_tr.labels, knn_te_t, knn_te.labels,
-                                knn_te.classes, cfg.knn_k)["macro_f1"]
-        extra_t = teach(teacher, others) if others else np.zeros((0, full_dim), np.float32)
-        for split in spec.train_splits:
-            tr, va = splits[split]
-            tr_t, va_t = teach(teacher, tr.paths), teach(teacher, va.paths)
-            for n_extra in spec.extra_images:
-                extra = list(others[:n_extra])  # fewer only if the pool allowed it (allow_fewer)
-                n_extra = len(extra)
-                paths = list(tr.paths) + extra
-                targets = np.concatenate([tr_t, extra_t[:n_extra]])
-                val_t, ktr, kte = va_t, knn_tr_t, knn_te_t
-                dim = spec.student_dim or full_dim
-                teacher_dim_f1 = teacher_f1
-                if dim != full_dim:
-                    # The compact teacher: fitted on this cell's training targets only.
-                    proj = TargetProjection.fit(targets, dim)
-                    targets, val_t, ktr, kte = proj(targets), proj(va_t), proj(knn_tr_t), proj(knn_te_t)
-                    teacher_dim_f1 = knn_report(ktr, knn_tr.labels, kte, knn_te.labels,
-                                                knn_te.classes, cfg.knn_k)["macro_f1"]
-                knn_key = stable_hash(EVAL_VERSION, [str(p) for p in knn_tr.paths + knn_te.paths],
-                                      array_digest(ktr), array_digest(kte), cfg.knn_k,
-                                      knn_tr.labels, knn_te.labels)
-                for student in spec.students:
-                    label = f"{teacher} {split} +{n_extra} {student}"
-                    bar.set_postfix_str(label)
-                    settings = TrainSettings.from_config(cfg, student, dim)
+    with nested():  # the teachers' embedding and describing bars clear when done
+        for teacher in spec.teachers:
+            knn_tr_t, knn_te_t = teach(teacher, knn_tr.paths), teach(teacher, knn_te.paths)
+            full_dim = knn_tr_t.shape[1]
+            teacher_f1 = knn_report(knn_tr_t, knn_tr.labels, knn_te_t, knn_te.labels,
+                                    knn_te.classes, cfg.knn_k)["macro_f1"]
+            extra_t = teach(teacher, others) if others else np.zeros((0, full_dim), np.float32)
+            for split in spec.train_splits:
+                tr, va = splits[split]
+                tr_t, va_t = teach(teacher, tr.paths), teach(teacher, va.paths)
+                for n_extra in spec.extra_images:
+                    extra = list(others[:n_extra])  # fewer only if the pool allowed it (allow_fewer)
+                    n_extra = len(extra)
+                    paths = list(tr.paths) + extra
+                    targets = np.concatenate([tr_t, extra_t[:n_extra]])
+                    val_t, ktr, kte = va_t, knn_tr_t, knn_te_t
+                    dim = spec.student_dim or full_dim
+                    teacher_dim_f1 = teacher_f1
+                    if dim != full_dim:
+                        # The compact teacher: fitted on this cell's training targets only.
+                        proj = TargetProjection.fit(targets, dim)
+                        targets, val_t, ktr, kte = proj(targets), proj(va_t), proj(knn_tr_t), proj(knn_te_t)
+                        teacher_dim_f1 = knn_report(ktr, knn_tr.labels, kte, knn_te.labels,
+                                                    knn_te.classes, cfg.knn_k)["macro_f1"]
+                    knn_key = stable_hash(EVAL_VERSION, [str(p) for p in knn_tr.paths + knn_te.paths],
+                                          array_digest(ktr), array_digest(kte), cfg.knn_k,
+                                          knn_tr.labels, knn_te.labels)
+                    for student in spec.students:
+                        label = f"{teacher} {split} +{n_extra} {student}"
+                        bar.set_postfix_str(label)
+                        settings = TrainSettings.from_config(cfg, student, dim)
 
-                    def tick(epoch: int, row: dict, label: str = label, total: int = settings.epochs) -> None:
-                        # One bar for the whole sweep; the epoch shows in its postfix.
-                        bar.set_postfix_str(f"{label} epoch {epoch + 1}/{total} "
-                                            f"val_cos {row['val_cosine']:.3f}")
+                        def tick(epoch: int, row: dict, label: str = label,
+                                 total: int = settings.epochs) -> None:
+                            # One bar for the whole sweep; the epoch shows in its postfix.
+                            bar.set_postfix_str(f"{label} epoch {epoch + 1}/{total} "
+                                                f"val_cos {row['val_cosine']:.3f}")
 
-                    res = train_student(paths, targets, va.paths, val_t, settings, cfg.work_dir,
-                                        device=device, progress=False, on_epoch_end=tick)
-                    ev_path = _eval_path(res.run_dir, knn_key)
-                    if ev_path.is_file():
-                        ev = json.loads(ev_path.read_text())
-                    else:
-                        kw = dict(image_size=settings.image_size, work_dir=cfg.work_dir,
-                                  batch_size=cfg.distill_batch_size, device=device)
-                        deployed = for_inference(res.model, device, cpu_kernels=cfg.clip_cpu_kernels)
-                        s_tr = embed_with_student(deployed, knn_tr.paths, **kw)
-                        s_te = embed_with_student(deployed, knn_te.paths, **kw)
-                        rep = knn_report(s_tr, knn_tr.labels, s_te, knn_te.labels,
-                                         knn_te.classes, cfg.knn_k)
-                        cost = model_cost(res.model, settings.image_size, measure_speed=False)
-                        ev = {"knn_accuracy": rep["accuracy"], "knn_f1": rep["macro_f1"],
-                              "fidelity": fidelity(s_te, kte), "params": cost["params"],
-                              "gflops": cost["gflops"], "report": rep["report"]}
-                        atomic_write_json(ev_path, ev)
-                    rows.append({
-                        "split": split, "n_train": len(tr), "n_extra": n_extra,
-                        "teacher": teacher, "student": student, "dim": dim,
-                        "params": ev["params"], "gflops": ev["gflops"],
-                        "epochs_run": res.epochs_run, "best_epoch": res.best_epoch,
-                        "val_cosine": res.best_val_cosine, "fidelity": ev["fidelity"],
-                        "knn_accuracy": ev["knn_accuracy"], "knn_f1": ev["knn_f1"],
-                        "teacher_f1": teacher_f1, "teacher_dim_f1": teacher_dim_f1,
-                        "run_key": res.key,
-                    })
-                    bar.update(1)
+                        res = train_student(paths, targets, va.paths, val_t, settings, cfg.work_dir,
+                                            device=device, progress=False, on_epoch_end=tick)
+                        ev_path = _eval_path(res.run_dir, knn_key)
+                        if ev_path.is_file():
+                            ev = json.loads(ev_path.read_text())
+                        else:
+                            kw = dict(image_size=settings.image_size, work_dir=cfg.work_dir,
+                                      batch_size=cfg.distill_batch_size, device=device)
+                            deployed = for_inference(res.model, device, cpu_kernels=cfg.clip_cpu_kernels)
+                            s_tr = embed_with_student(deployed, knn_tr.paths, **kw)
+                            s_te = embed_with_student(deployed, knn_te.paths, **kw)
+                            rep = knn_report(s_tr, knn_tr.labels, s_te, knn_te.labels,
+                                             knn_te.classes, cfg.knn_k)
+                            cost = model_cost(res.model, settings.image_size, measure_speed=False)
+                            ev = {"knn_accuracy": rep["accuracy"], "knn_f1": rep["macro_f1"],
+                                  "fidelity": fidelity(s_te, kte), "params": cost["params"],
+                                  "gflops": cost["gflops"], "report": rep["report"]}
+                            atomic_write_json(ev_path, ev)
+                        rows.append({
+                            "split": split, "n_train": len(tr), "n_extra": n_extra,
+                            "teacher": teacher, "student": student, "dim": dim,
+                            "params": ev["params"], "gflops": ev["gflops"],
+                            "epochs_run": res.epochs_run, "best_epoch": res.best_epoch,
+                            "val_cosine": res.best_val_cosine, "fidelity": ev["fidelity"],
+                            "knn_accuracy": ev["knn_accuracy"], "knn_f1": ev["knn_f1"],
+                            "teacher_f1": teacher_f1, "teacher_dim_f1": teacher_dim_f1,
+                            "run_key": res.key,
+                        })
+                        bar.update(1)
     bar.close()
     return pd.DataFrame(rows)
 
