@@ -204,7 +204,9 @@ def test_every_chapter_opens_in_colab_and_downloads_as_a_notebook(chapters_seen)
         if not any(a["href"].endswith(f"/notebooks/{chapter}.ipynb") for a in colab):
             problems.append(f"{chapter}: no Open in Colab link to notebooks/{chapter}.ipynb "
                             f"(found {[a['href'] for a in colab]})")
-        download = [a for a in seen["links"] if "download-notebook-button" in a["cls"]]
+        download = [a for a in seen["links"]  # the theme's name for it varies by version
+                    if ("download-notebook-button" in a["cls"] or "download-source-button" in a["cls"])
+                    and a["href"].endswith(".ipynb")]
         if not download:
             problems.append(f"{chapter}: no download-notebook link")
             continue

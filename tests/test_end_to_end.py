@@ -57,7 +57,8 @@ def test_book_has_every_chapter_page_with_banner(smoke_book: Path):
 def test_the_smoke_vlm_mirrors_the_hardware(smoke_book: Path):
     """Without a GPU smoke runs the tiny SmolVLM (as CPU quick runs SmolVLM-256M), with one
     the tiny Qwen2.5-VL; either way chapter 05 distils from a description teacher."""
-    from clipdistill.config import TINY_SMOLVLM, TINY_VLM, accelerator_available
+    from clipdistill.config import TINY_SMOLVLM, TINY_VLM
+    from clipdistill.device import accelerator_available
 
     expected = TINY_VLM if accelerator_available() else TINY_SMOLVLM
     res = {c: json.loads((smoke_book / "results" / "smoke" / f"{c}.json").read_text())

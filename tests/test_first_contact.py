@@ -89,7 +89,8 @@ with torch.no_grad():
     text = clip.encode_text(clip.tokenize(["a photo of a cat"]), normalize=True)[0, :4].tolist()
 compared = [spec for spec in dict.fromkeys(quick.explore_models + quick.ensemble_models)
             if spec != "ViT-B-32/openai"]
-dims = {spec: models.load_clip(spec, cpu_kernels="torch").embed_dim for spec in compared}
+dims = {spec: models.load_clip(*models.parse_spec(spec), cpu_kernels="torch").embed_dim
+        for spec in compared}
 hf = models.load_clip("openai/clip-vit-base-patch32", cpu_kernels="torch")
 with torch.no_grad():
     hf_text = hf.encode_text(hf.tokenize(["a photo of a cat"]), normalize=True)[0, :4].tolist()
