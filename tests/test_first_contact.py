@@ -98,7 +98,10 @@ image = sys.argv[1]
 Image.new("RGB", (64, 48), (200, 120, 40)).save(image)
 said = {}
 for repo_id in sys.argv[2:]:
-    describer = make_describer(resolve("quick", {"vlm_model": repo_id}, accelerator=False))
+    # The CPU run's image settings are SmolVLM's (one tile); a Qwen id takes its own.
+    settings = {} if "SmolVLM" in repo_id else {"vlm_image_processor": {}}
+    describer = make_describer(resolve("quick", {"vlm_model": repo_id, **settings},
+                                       accelerator=False))
     said[repo_id] = describer.describe([image], "describe this image in a sentence.")[0]
 print(json.dumps({"auto": auto.profile, "note": auto.profile_note, "same": same,
                   "quick_gelu": clip.info["quick_gelu"], "text": text, "hf_text": hf_text,
