@@ -109,7 +109,7 @@ class TransformersDescriber(KeyedBySettings):
         from ..embed import onednn
 
         # On a CPU in float32, generation runs a copy with oneDNN-packed linear layers (the
-        # vision tower is ~85% of a description's cost there); ``model`` stays stock.
+        # vision tower is most of a description's cost there); ``model`` stays stock.
         precision = "fp32" if self.dtype == "float32" else self.dtype
         self.kernels = onednn.engine_kernels(cpu_kernels, self.device, precision)
         self.model = None
