@@ -18,7 +18,6 @@ the whole run under an hour; ratio = time over 3600 s. Takes most of that hour.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -72,16 +71,8 @@ def _move_into(built: Path, tmp: Path) -> None:
     built.rmdir()
 
 
-def reader_env(hf_home: Path, endpoint: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("HF_", "TRANSFORMERS_", "HUGGINGFACE_"))}
-    env.update(HF_HOME=str(hf_home), HF_ENDPOINT=endpoint, CLIPDISTILL_PROGRESS="off",
-               NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
-    return env
-
-
 def bench(ctx: Context) -> dict[str, Any]:
-    from clipdistill.offline.hub_server import HubStandIn
+    from clipdistill.offline.hub_server import HubStandIn, reader_env
 
     if ctx.cuda:
         raise SystemExit("cpu_quick measures the CPU run: run it with --device cpu.")
@@ -93,7 +84,7 @@ def bench(ctx: Context) -> dict[str, Any]:
     run = [*cli, "run", "--profile", "quick", "--data-root", str(Path(ctx.data_root).resolve()),
            "--set", "pets_source=petimages", "--set", "device=cpu"]
     with HubStandIn(repos) as hub:
-        env = reader_env(RUN_DIR / "hf-home", hub.url)
+        env = reader_env(RUN_DIR / "hf-home", HF_ENDPOINT=hub.url, CLIPDISTILL_PROGRESS="off")
         t0 = time.perf_counter()
         subprocess.run(run, cwd=RUN_DIR, env=env, check=True)
         t_run = time.perf_counter() - t0

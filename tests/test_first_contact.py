@@ -12,7 +12,6 @@ stays offline.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import nbformat
 import pytest
 from dataset_archives import CIFAR_CLASSES, PET_BREEDS, PET_IMAGES_PER_BREED, serve_torchvision_sets
 from clipdistill.offline.hub_repos import hf_clip_repo, open_clip_repo, qwen_vl_repo
-from clipdistill.offline.hub_server import Blackhole, FileServer, HubStandIn
+from clipdistill.offline.hub_server import Blackhole, FileServer, HubStandIn, reader_env
 
 from clipdistill.cli import main
 from clipdistill.offline.tiny_smolvlm import build_tiny_smolvlm
@@ -49,15 +48,6 @@ def stand_in(tmp_path_factory):
     repos.update({repo_id: vlm for repo_id in QWEN_IDS})
     with HubStandIn(repos) as server:
         yield server
-
-
-def reader_env(tmp: Path, **extra: str) -> dict[str, str]:
-    """A reader's environment: no offline switch, a fresh HF_HOME, loopback not proxied."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("HF_", "TRANSFORMERS_", "HUGGINGFACE_"))}
-    env.update(HF_HOME=str(tmp / "hf-home"), NO_PROXY="127.0.0.1,localhost",
-               no_proxy="127.0.0.1,localhost", **extra)
-    return env
 
 
 def run_python(code: str, env: dict[str, str], *args: str, timeout: float = 300) -> dict:
@@ -111,7 +101,7 @@ print(json.dumps({"auto": auto.profile, "note": auto.profile_note, "same": same,
 
 @pytest.mark.slow
 def test_quick_downloads_through_a_mirror_then_runs_offline_from_the_cache(stand_in, tmp_path):
-    online = reader_env(tmp_path, HF_ENDPOINT=stand_in.url)
+    online = reader_env(tmp_path / "hf-home", HF_ENDPOINT=stand_in.url)
     first = run_python(LOAD_EVERYTHING, online, str(tmp_path / "a.png"), *VLM_IDS)
     # auto sees the weights through the mirror and becomes quick
     assert first["auto"] == "quick", first["note"]
@@ -131,7 +121,7 @@ def test_quick_downloads_through_a_mirror_then_runs_offline_from_the_cache(stand
 
     # Offline, from the cache alone: auto still says quick, and everything is identical.
     before = len(stand_in.requests)
-    offline = reader_env(tmp_path, HF_ENDPOINT=stand_in.url, HF_HUB_OFFLINE="1")
+    offline = reader_env(tmp_path / "hf-home", HF_ENDPOINT=stand_in.url, HF_HUB_OFFLINE="1")
     again = run_python(LOAD_EVERYTHING, offline, str(tmp_path / "b.png"), *VLM_IDS)
     assert again["auto"] == "quick"
     assert "every model the quick profile needs is in the Hugging Face cache" in again["note"]
@@ -150,7 +140,7 @@ def test_a_network_that_swallows_packets_fails_a_quick_run_fast(tmp_path, repo_r
     shutil.copytree(repo_root / "notebooks", project / "notebooks",
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     with Blackhole() as hole:
-        env = reader_env(tmp_path, HF_ENDPOINT=hole.url)  # huggingface_hub's own timeouts
+        env = reader_env(tmp_path / "hf-home", HF_ENDPOINT=hole.url)  # huggingface_hub's own timeouts
         start = time.monotonic()
         run = subprocess.run([sys.executable, "-m", "clipdistill.cli", "run", "--profile", "quick",
                               "--root", str(project)], env=env, capture_output=True, text=True,

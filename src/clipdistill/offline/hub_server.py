@@ -320,3 +320,16 @@ class FileServer:
     def __exit__(self, *exc) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def reader_env(hf_home: str | Path, **extra: str) -> dict[str, str]:
+    """A reader's environment for a child process: this one's, without any hub, offline or
+    transformers switch, with a fresh ``HF_HOME`` and loopback not proxied; ``extra`` on top
+    (e.g. ``HF_ENDPOINT=server.url``)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("HF_", "TRANSFORMERS_", "HUGGINGFACE_"))}
+    env.update(HF_HOME=str(hf_home), NO_PROXY="127.0.0.1,localhost",
+               no_proxy="127.0.0.1,localhost", **extra)
+    return env
