@@ -59,6 +59,7 @@ def fake_data(tmp_path_factory):
     root = tmp_path_factory.mktemp("sweepdata")
     splits = {("knn", "train"): labelled(root, "knn_train", 5, 0),
               ("knn", "test"): labelled(root, "knn_test", 5, 10),
+              ("knn", "validate"): labelled(root, "knn_val", 2, 15),
               ("cat_dog_1k", "train"): labelled(root, "s_train", 6, 20),
               ("cat_dog_1k", "validate"): labelled(root, "s_val", 2, 30),
               ("cat_dog_10k", "train"): labelled(root, "m_train", 12, 40),
@@ -127,6 +128,27 @@ def test_compact_student_learns_a_projected_teacher(sweep_cfg):
     with pytest.raises(DimensionMismatchError, match="64-d projection of 16-d"):
         run_sweep(sweep_cfg, source=FakeTeachers(), progress=False, student_dim=64,
                   teachers=["image"], train_splits=["cat_dog_1k"], extra_images=[0])
+
+
+def test_the_cpu_run_distils_on_knn_train_and_never_sees_knn_test(sweep_cfg, fake_data, monkeypatch):
+    """The CPU profile's split: knn/train (described by chapter 03), its own validate part."""
+    import dataclasses
+
+    splits, _ = fake_data
+    cfg = dataclasses.replace(sweep_cfg, splits={"knn": {"train": 5, "test": 5, "validate": 2}})
+    seen = []
+    real = sweep_mod.train_student
+
+    def spy(paths, targets, val_paths, *a, **k):
+        seen.extend([*paths, *val_paths])
+        return real(paths, targets, val_paths, *a, **k)
+
+    monkeypatch.setattr(sweep_mod, "train_student", spy)
+    df = run_sweep(cfg, source=FakeTeachers(), progress=False, train_splits=["knn"],
+                   teachers=["image"], extra_images=[0])
+    assert list(df["split"]) == ["knn"] and list(df["n_train"]) == [10]
+    assert set(seen) == set(splits[("knn", "train")].paths) | set(splits[("knn", "validate")].paths)
+    assert not set(seen) & set(splits[("knn", "test")].paths)
 
 
 def test_bad_sweep_settings_fail_before_any_work(sweep_cfg):
