@@ -60,7 +60,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "ensemble_datasets": ["cats_dogs", "cifar10", "mnist", "caltech101"],
         "template_sets": ["raw", "standard", "openai80", "dataset"],
         "ensemble_per_class": 4,
-        "ensemble_max_templates": 3,  # a CPU encodes ~15 prompts/s: 80 x 94 would take 8 min
+        "ensemble_max_templates": 3,  # a smoke run checks the code path, in seconds
         "ensemble_max_classes": 5,
         "students": ["tiny_cnn", "mobilenet_v3_small"],
         "distill_splits": ["cat_dog_1k", "cat_dog_10k"],

@@ -68,8 +68,8 @@ def _clip_model_class():
         def tokenize(self, texts: Sequence[str]):
             return self.text_encoder.encode(list(texts), convert_to_tensor=True)
 
-        def encode_text(self, tokens, normalize: bool = False, *, module=None):
-            import torch
+        def encode_text(self, tokens, normalize: bool = False, *, module=None, full_length=False):
+            import torch  # its "tokens" are sentence features: nothing to cut
 
             net = self.model if module is None else module
             out = net.get_text_features(tokens.to(self.device, self._param_dtype()))

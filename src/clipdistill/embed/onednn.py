@@ -289,7 +289,8 @@ def inference_model(clip: Any) -> nn.Module:
 
     def probe() -> tuple[torch.Tensor, torch.Tensor]:  # the class's own encoders, not a wrapper's
         kind = type(clip)
-        return kind.encode_image(clip, image, module=fast), kind.encode_text(clip, tokens, module=fast)
+        return (kind.encode_image(clip, image, module=fast),
+                kind.encode_text(clip, tokens, module=fast, full_length=True))
 
     if not pack_linear_layers(fast, probe=probe):
         warnings.warn(f"{clip.name}: the oneDNN copy disagreed with the stock model; embedding with "

@@ -4,7 +4,8 @@ trained with (chapter 02).
 - :func:`load_clip` / :func:`load_clip_from_config`: open_clip tags, checkpoints and
   folders, Hugging Face ids and folders, or seeded random weights (``loading``);
 - :class:`ClipModel`: the framework's own module plus its preprocessing, tokenizer and
-  cache key (``clip_model``);
+  cache key (``clip_model``); its text encoder skips CLIP's padding where that changes
+  nothing (``short_text``);
 - :func:`parse_spec`: ``"ViT-B-32/openai"`` -> name and tag, with "did you mean" errors
   (``names``);
 - :func:`model_table`: parameters, resolution, context and vocabulary (``table``).

@@ -43,6 +43,7 @@ class ClipModel:
     _tokenizer_factory: Callable[[], Callable[[list[str]], torch.Tensor]] | None = field(default=None, repr=False)
     _tokenizer: Callable[[list[str]], torch.Tensor] | None = field(default=None, repr=False)
     _inference: tuple[Any, torch.nn.Module] | None = field(default=None, repr=False)  # the engine's copy
+    _short_text: bool | None = field(default=None, repr=False)  # None: not checked yet
 
     # -- text ---------------------------------------------------------------------------
     def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
@@ -53,15 +54,35 @@ class ClipModel:
         return self._tokenizer(list(texts))
 
     def encode_text(self, tokens: torch.Tensor, normalize: bool = False, *,
-                    module: torch.nn.Module | None = None) -> torch.Tensor:
-        """Text features; ``module`` runs another copy of the same network (the engine's)."""
+                    module: torch.nn.Module | None = None, full_length: bool = False) -> torch.Tensor:
+        """Text features; ``module`` runs another copy of the same network (the engine's).
+
+        The padding after the batch's last end-of-text token is cut off where that gives the
+        same features (:mod:`clipdistill.models.short_text`); ``full_length`` runs all of it.
+        """
         net = self.model if module is None else module
         tokens = tokens.to(self.device, non_blocking=True)
-        if self.backend == "open_clip":
-            out = net.encode_text(tokens)
-        else:
-            out = _pooled(net.get_text_features(input_ids=tokens))
+        out = None if full_length or self._short_text is False else self._encode_short(net, tokens)
+        if out is None:
+            out = self._encode_full(net, tokens)
         return torch.nn.functional.normalize(out, dim=-1) if normalize else out
+
+    def _encode_full(self, net: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+        if self.backend == "open_clip":
+            return net.encode_text(tokens)
+        return _pooled(net.get_text_features(input_ids=tokens))
+
+    def _encode_short(self, net: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor | None:
+        from .short_text import encode_short
+
+        out = encode_short(net, tokens, self.backend)
+        if self._short_text is None:  # first batch: the cut forward must match the full one
+            full = None if out is None else self._encode_full(net, tokens[:4])
+            self._short_text = full is not None and torch.allclose(
+                out[:4].float(), full.float(), rtol=1e-3, atol=1e-4 * float(full.abs().max()))
+            if not self._short_text:
+                return None
+        return out
 
     # -- images -------------------------------------------------------------------------
     def encode_image(self, pixels: torch.Tensor, normalize: bool = False, *,
