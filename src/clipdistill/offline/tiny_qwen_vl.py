@@ -46,9 +46,6 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
-# Training text for the toy tokenizer, shared with the other offline stand-ins.
-_CORPUS = CORPUS
-
 TINY_RECIPE = {
     "version": 1,
     "seed": 0,
@@ -67,7 +64,7 @@ TINY_RECIPE = {
 
 def tiny_vlm_dir(root: str | os.PathLike) -> Path:
     """Where the tiny checkpoint for the current recipe lives under ``root``."""
-    digest = stable_hash(TINY_RECIPE, _CORPUS, CHAT_TEMPLATE, length=12)
+    digest = stable_hash(TINY_RECIPE, CORPUS, CHAT_TEMPLATE, length=12)
     return Path(root) / f"{TINY_VLM}-{digest}"
 
 
@@ -91,7 +88,7 @@ def _tokenizer():
         vocab_size=TINY_RECIPE["vocab_size"], special_tokens=SPECIAL_TOKENS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
     )
-    tok.train_from_iterator(_CORPUS.splitlines() * 4, trainer)
+    tok.train_from_iterator(CORPUS.splitlines() * 4, trainer)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
         padding_side="left", model_max_length=TINY_RECIPE["text"]["max_position_embeddings"],
