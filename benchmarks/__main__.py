@@ -28,7 +28,7 @@ from . import DEFAULT_DATA, REPO, Context, Row, load_average, machine_info, quie
 BENCHMARKS = ("resize", "embed", "cache", "memory", "student", "vlm", "vlm_cpu", "smoke_run",
               "cpu_quick", "cpu_paper")
 SLOW = ("smoke_run",)  # left out by --quick unless asked for by name
-BY_NAME_ONLY = ("cpu_quick", "cpu_paper")  # about an hour each: only when --only names them
+BY_NAME_ONLY = ("cpu_quick", "cpu_paper")  # 20-100 min each: only when --only names them
 
 
 def _module(name: str):
