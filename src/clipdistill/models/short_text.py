@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .clip_model import _pooled  # transformers' output object -> its projected tensor
+
 __all__ = ["cut_length", "encode_short"]
 
 _POOLED_AT_EOT = ("argmax", "eos")  # open_clip's pool types that read the end-of-text token
@@ -65,8 +67,7 @@ def _transformers_short(net: nn.Module, tokens: torch.Tensor) -> torch.Tensor | 
         return None
     eos_id = getattr(config, "eos_token_id", None)
     n = cut_length(tokens, eos_id == 2, eos_id)  # 2: old configs pool at the largest id
-    out = net.get_text_features(input_ids=tokens[:, :n])
-    return out if isinstance(out, torch.Tensor) else out.pooler_output
+    return _pooled(net.get_text_features(input_ids=tokens[:, :n]))
 
 
 def encode_short(net: nn.Module, tokens: torch.Tensor, backend: str) -> torch.Tensor | None:
