@@ -7,6 +7,7 @@ with ``cd.save_figure``; nothing here writes files or calls ``plt.show()``.
 from __future__ import annotations
 
 import os
+import textwrap
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -22,6 +23,7 @@ __all__ = [
     "bar_chart",
     "class_probabilities",
     "k_sweep",
+    "pipeline",
 ]
 
 
@@ -260,5 +262,37 @@ def k_sweep(table, *, chosen: int | None = None, floor: float | None = None, tit
     ax.set_ylabel("score on knn/test")
     ax.legend(fontsize=8, frameon=False)
     ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def pipeline(lanes: Sequence[tuple[str, Sequence[str]]], *, title: str = ""):
+    """A sketch of a method: one lane per route, each a chain of boxes joined by arrows.
+
+    Drawn with matplotlib, so a chapter's diagram needs no service at build time and
+    renders the same in Jupyter, Colab and the book.
+    """
+    plt = _plt()
+    from matplotlib.patches import FancyBboxPatch
+
+    longest = max(len(steps) for _, steps in lanes)
+    fig, ax = plt.subplots(figsize=(1.55 * longest + 1.6, 0.95 * len(lanes) + 0.5))
+    ax.set_xlim(-1.5, longest * 1.55)
+    ax.set_ylim(-len(lanes) + 0.4, 0.6)
+    ax.axis("off")
+    for row, (name, steps) in enumerate(lanes):
+        y = -row
+        ax.text(-1.45, y, name, ha="left", va="center", fontsize=9, style="italic", color="#555")
+        for col, step in enumerate(steps):
+            x = col * 1.55
+            ax.add_patch(FancyBboxPatch((x - 0.62, y - 0.26), 1.24, 0.52,
+                                        boxstyle="round,pad=0.02,rounding_size=0.08",
+                                        fc="#eef3fb" if col % 2 else "#fdf1e6", ec="#4c72b0", lw=1))
+            ax.text(x, y, textwrap.fill(step, 14), ha="center", va="center", fontsize=8)
+            if col:
+                ax.annotate("", xy=(x - 0.64, y), xytext=(x - 0.91, y),
+                            arrowprops={"arrowstyle": "-|>", "color": "#333", "lw": 1})
+    if title:
+        ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
