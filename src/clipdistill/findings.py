@@ -144,15 +144,16 @@ def gap_sentence(a: str, b: str, gap: Gap) -> str:
             "images the two cannot be told apart.")
 
 
-def show(cfg: Any, sentences: Sequence[str]) -> None:
-    """Show a chapter's findings as a list; a smoke run's under a loud label."""
+def show(cfg: Any, sentences: Sequence[str], *, about_models: bool = True) -> None:
+    """Show a chapter's findings as a list; a smoke run's under a loud label when they are
+    about models (``about_models=False``: facts about the data, true whatever the weights)."""
     from IPython.display import HTML, Markdown, display
 
     items = [s for s in sentences if s]
     if not items:
         return
     body = "\n".join(f"- {s}" for s in items)
-    if getattr(cfg, "smoke", False):
+    if about_models and getattr(cfg, "smoke", False):
         display(HTML('<div class="admonition warning"><p class="admonition-title">'
                      f"{SMOKE_NOTE}</p></div>"))
     display(Markdown(body))
