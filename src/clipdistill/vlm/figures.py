@@ -138,16 +138,22 @@ def disagreements(paths: Sequence[str | Path], texts: Mapping[str, Sequence[str]
     if not len(rows):
         return None
     k = len(texts)
-    fig, axes = plt.subplots(len(rows), 1 + k, figsize=(3 + 4.0 * k, 2.7 * len(rows)),
-                             squeeze=False, gridspec_kw={"width_ratios": [1] + [1.6] * k})
+    fig, axes = plt.subplots(len(rows), 2 + k, figsize=(5.2 + 4.0 * k, 2.6 * len(rows)),
+                             squeeze=False, gridspec_kw={"width_ratios": [1, 1.1] + [1.6] * k})
     for r, i in enumerate(rows):
         ax = axes[r, 0]
         ax.imshow(open_rgb(paths[i]))
         ax.axis("off")
-        verdicts = ", ".join(f"{name}: {classes[int(p[i])]}" + ("" if p[i] == labels[i] else " ✗")
-                             for name, p in preds.items())
-        ax.set_title(f"a {classes[int(labels[i])]}\n{textwrap.fill(verdicts, 30)}", fontsize=8)
-        for j, (name, column) in enumerate(texts.items(), start=1):
+        ax.set_title(f"a {classes[int(labels[i])]}", fontsize=10)
+        ax = axes[r, 1]
+        ax.axis("off")
+        said = "\n".join(f"{name}:\n  {classes[int(p[i])]}"
+                         + ("  ✓" if p[i] == labels[i] else "  ✗ wrong")
+                         for name, p in preds.items())
+        ax.text(0, 1, said, va="top", ha="left", fontsize=9, transform=ax.transAxes)
+        if r == 0:
+            ax.set_title("kNN predicted", fontsize=10, loc="left")
+        for j, (name, column) in enumerate(texts.items(), start=2):
             ax = axes[r, j]
             ax.axis("off")
             wrapped = textwrap.fill(_printable(column[i]), width=width, max_lines=8, placeholder=" ...")
