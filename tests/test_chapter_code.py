@@ -58,3 +58,35 @@ def test_the_printed_functions_are_the_package_source(chapter, functions):
 def test_the_printed_functions_fit_the_book_column(chapter, functions):
     long = [line for line in _source(functions).splitlines() if len(line) > COLUMN]
     assert not long, f"lines over {COLUMN} characters in code {chapter} prints: {long}"
+
+
+@pytest.mark.parametrize("backend", ["open_clip", "transformers"])
+def test_chapter_02s_one_image_cell_computes_what_the_package_computes(backend, tmp_path):
+    """The cell that runs one image through CLIP by hand (encode_image, encode_text,
+    normalise, scaled cosines, softmax) gives the package's probabilities for that image:
+    the embedding engine's row and zeroshot's classifier and logits."""
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from clipdistill import embed, models, templates
+    from clipdistill.data import open_rgb
+    from tiny_clip import TINY, TINY_HF, make_images, register
+
+    register()
+    clip = (models.load_clip(TINY, "openai", random_weights=True) if backend == "open_clip"
+            else models.load_clip(TINY_HF, random_weights=True))
+    path = make_images(tmp_path / "img", 1)[0]
+    classes = ["cat", "dog", "bird"]
+    styles = {name: templates.TEMPLATE_SETS[name][0] for name in ("raw", "standard", "pets")}
+    cell = next(c for c in _code_cells("02_zero_shot_clip")
+                if "x = clip.encode_image(pixels)" in c)
+    space = {"clip": clip, "image": open_rgb(path)[0], "classes": classes, "styles": styles,
+             "templates": templates, "torch": torch, "pd": pd}
+    exec(cell, space)  # noqa: S102 - the chapter's own cell, on a tiny model
+
+    x = embed.embed_images(clip, [path], cache_dir=tmp_path / "cache", progress=False)
+    for name, template in styles.items():
+        W = zeroshot.build_zero_shot_classifier(clip, classes, [template])
+        ours = zeroshot.softmax(zeroshot.zero_shot_logits(x, W, clip.logit_scale))[0]
+        np.testing.assert_allclose(space["probs"][templates.LABELS[name]], ours, atol=1e-4)
