@@ -24,6 +24,7 @@ from .profiles import (  # noqa: F401 - re-exported: the one place to import the
     TINY_SMOLVLM,
     TINY_VLM,
 )
+from . import hub  # below config: it needs only the profiles
 from .suggest import did_you_mean
 
 __all__ = [
@@ -308,9 +309,7 @@ def _check_key(key: str) -> None:
 
 def pretrained_weights_reachable(cfg: Config | None = None) -> tuple[bool, str]:
     """Can ``cfg``'s weights (default: the ``quick`` profile's) be had? See :mod:`clipdistill.hub`."""
-    from .hub import weights_available
-
-    return weights_available(cfg if cfg is not None else resolve("quick"))
+    return hub.weights_available(cfg if cfg is not None else resolve("quick"))
 
 
 def resolve(

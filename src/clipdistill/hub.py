@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .profiles import TINY_SMOLVLM, TINY_VLM  # the stand-ins that never come from a hub
+
 __all__ = [
     "HubUnavailable",
     "HubWeights",
@@ -154,8 +156,6 @@ def clip_weights(name: str, pretrained: str | None = None) -> HubWeights | None:
 def profile_weights(cfg: Any) -> list[HubWeights]:
     """Every hub download a run with ``cfg`` makes: its CLIP, the models chapters 02, 04 and
     07 compare, its VLM."""
-    from .config import TINY_SMOLVLM, TINY_VLM
-
     found = [clip_weights(cfg.clip_model, cfg.clip_pretrained)]
     found += [clip_weights(spec) for spec in (*cfg.explore_models, *cfg.ensemble_models,
                                               *cfg.colour_models)]

@@ -40,6 +40,8 @@ from pathlib import Path
 from typing import Iterator
 
 from ..io import atomic_write_text
+from ..progress import progress_bar
+from .splits import seeded_order
 
 __all__ = ["DownloadError", "fetch", "petimages", "openimages_sample", "PETIMAGES_URL",
            "OPENIMAGES_LABELS", "OPENIMAGES_CLASSES", "OPENIMAGES_IMAGES", "pet_label_ids"]
@@ -97,8 +99,6 @@ def fetch(url: str, dest: str | os.PathLike, *, size: int | None = None, sha256:
     ``size`` and ``sha256``, when given, are checked before the rename; a mismatch deletes
     the partial file and raises (a wrong file must not be resumed into a bigger wrong file).
     """
-    from ..progress import progress_bar
-
     dest = Path(dest)
     if dest.is_file():
         return dest
@@ -241,8 +241,6 @@ def eligible_ids(labels_csv: Path, excluded: set[str]) -> set[str]:
 def sample_ids(root: Path, seed: int, *, progress: bool = True) -> list[str]:
     """Every non-pet ``<split>/<ImageID>`` of the label files, in one seeded order (so a
     smaller sample is a prefix of a larger one); written once to ``root/sample.txt``."""
-    from .splits import seeded_order
-
     manifest = root / f"sample-seed{seed}.txt"
     if manifest.is_file():
         return manifest.read_text().split()
@@ -264,8 +262,6 @@ def openimages_sample(root: str | os.PathLike, n: int, *, spare: int = 0, seed: 
     """The first ``n`` images of the seeded non-pet sample (and up to ``spare`` more, for
     files that turn out unreadable), fetched into ``root/images``; files already there are
     skipped, each is written whole or not at all."""
-    from ..progress import progress_bar
-
     root = Path(root)
     order = sample_ids(root, seed, progress=progress)
     if n > len(order):

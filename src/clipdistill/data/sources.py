@@ -18,6 +18,9 @@ from typing import Callable
 from ..config import Config
 from ..io import atomic_write_text, stable_hash
 from ..offline import synthetic_data as synthetic
+from . import downloads
+from .errors import DataError
+from .splits import layout
 
 __all__ = [
     "DataError",
@@ -31,10 +34,6 @@ __all__ = [
     "other_source",
     "LABELLED_SETS",
 ]
-
-
-class DataError(ValueError):
-    """A data problem the reader can fix: always one sentence naming the thing and the way out."""
 
 
 LABELLED_SETS: tuple[str, ...] = ("cats_dogs", "oxford_pets_37", "cifar10", "mnist", "caltech101")
@@ -209,8 +208,6 @@ def _synthetic(cfg: Config, name: str, classes: list[str], per_class: int, note:
 
 def pets_needed_per_class(cfg: Config) -> int:
     """Images per class that every split in ``cfg.splits`` needs together (see splits.py)."""
-    from .splits import layout
-
     return max((stop for *_, stop in layout(cfg.splits)), default=0)
 
 
@@ -399,8 +396,6 @@ def other_source(cfg: Config, n: int) -> Source:
 
 def _petimages_download(cfg: Config) -> Path:
     """Kaggle PetImages from Microsoft, into work_dir/downloads, or one sentence saying how."""
-    from . import downloads
-
     root = _work(cfg, "downloads")
     try:
         return downloads.petimages(root)
@@ -413,8 +408,6 @@ def _petimages_download(cfg: Config) -> Path:
 
 def _openimages_download(cfg: Config, n: int) -> Source:
     """A seeded sample of non-pet Open Images, fetched into work_dir/downloads/openimages."""
-    from . import downloads
-
     root = _work(cfg, "downloads", "openimages")
     spare = max(2, n // 100)  # chapter 01 skips files it cannot read
     try:

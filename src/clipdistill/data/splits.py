@@ -25,7 +25,7 @@ from typing import Mapping
 import numpy as np
 
 from ..io import atomic_save_npy, atomic_write_json, atomic_write_text, stable_hash
-from .sources import DataError
+from .errors import DataError
 
 __all__ = ["Split", "layout", "seeded_order", "assign", "write_splits", "read_split", "split_table"]
 
