@@ -27,6 +27,31 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture()
+def hub_env(monkeypatch, tmp_path):
+    """``point(url, timeout)``: huggingface_hub online, talking to ``url``, with an empty cache.
+
+    huggingface_hub reads the environment at import, so its constants are patched
+    (monkeypatch puts them back: the rest of the suite stays offline)."""
+    from huggingface_hub import constants
+
+    def point(url: str, timeout: float = 10) -> None:
+        monkeypatch.setattr(constants, "ENDPOINT", url)
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                            url + "/{repo_id}/resolve/{revision}/{filename}")
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+        monkeypatch.setattr(constants, "HF_HUB_ETAG_TIMEOUT", timeout)
+        for var in ("NO_PROXY", "no_proxy"):
+            monkeypatch.setenv(var, "127.0.0.1,localhost")
+
+    from clipdistill import hub
+
+    hub.forget_silence()
+    yield point
+    hub.forget_silence()
+
+
 @pytest.fixture(scope="session")
 def smoke_book(tmp_path_factory) -> Path:
     """Execute every real chapter in `smoke` and build the book strictly, once per session.

@@ -81,6 +81,8 @@ class Config:
     results_dir: str = "results"  # results/<profile>/<chapter>.json and figures
     num_workers: int = 2  # processes resizing (01) and decoding on a GPU; on a CPU, decoding threads (at least this many)
     batch_size: int = 32
+    pin_weights: bool = True  # hub downloads at the commits in pins.json; false: each repository's newest main
+    hub_revisions: dict = field(default_factory=dict)  # repo id -> revision over pins.json, e.g. {"org/name": "main"}
 
     # -- 01 data prep -----------------------------------------------------------------
     pets_source: str = "oxford_pets"  # auto | petimages | oxford_pets | folder | synthetic

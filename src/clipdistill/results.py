@@ -13,6 +13,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from . import weights
 from .config import Config
 from .device import peak_rss_mb
 from .io import atomic_write_bytes, atomic_write_json
@@ -31,7 +32,8 @@ CHAPTERS: tuple[str, ...] = (
 
 
 def provenance() -> dict[str, Any]:
-    """Package versions, hardware and date: what a reader needs to trust a number."""
+    """Package versions, hardware, date and every weight this process loaded (repository,
+    commit, SHA-256 of each file): what a reader needs to trust and repeat a number."""
     import importlib.metadata as md
 
     versions = {}
@@ -57,6 +59,7 @@ def provenance() -> dict[str, Any]:
         "hardware": hw,
         # The kernel saves a chapter's results last: this is the chapter's peak memory.
         "peak_rss_mb": peak_rss_mb(),
+        "weights": weights.loaded(),
     }
 
 
