@@ -28,6 +28,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import http.client
+import json
 import os
 import re
 import shutil
@@ -43,7 +44,7 @@ from ..io import atomic_write_text
 from ..progress import progress_bar
 from .splits import seeded_order
 
-__all__ = ["DownloadError", "fetch", "petimages", "openimages_sample", "PETIMAGES_URL",
+__all__ = ["DownloadError", "fetch", "petimages", "petimages_archive", "openimages_sample", "PETIMAGES_URL",
            "OPENIMAGES_LABELS", "OPENIMAGES_CLASSES", "OPENIMAGES_IMAGES", "pet_label_ids"]
 
 PETIMAGES_URL = ("https://download.microsoft.com/download/3/E/1/"
@@ -171,12 +172,15 @@ def petimages(root: str | os.PathLike, *, url: str | None = None, progress: bool
     archive = fetch(url or PETIMAGES_URL, root / "kagglecatsanddogs_5340.zip",
                     desc="Kaggle PetImages", progress=progress)
     members = _check_petimages(archive)
+    checked = {"file": archive.name, "sha256": _sha256(archive), "bytes": archive.stat().st_size,
+               "verified_by": "CRC-32 of every member and the published layout"}
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=".PetImages."))
     try:
         with zipfile.ZipFile(archive) as zf:
             for info in members:
                 zf.extract(info, tmp)  # names checked by _PET_MEMBER: no path escapes
-        atomic_write_text(tmp / "PetImages" / ".complete", "ok\n")
+        # the marker goes last and names the archive it came from (for the provenance)
+        atomic_write_text(tmp / "PetImages" / ".complete", json.dumps(checked) + "\n")
         shutil.rmtree(target, ignore_errors=True)
         os.replace(tmp / "PetImages", target)
     except OSError as exc:
@@ -184,6 +188,16 @@ def petimages(root: str | os.PathLike, *, url: str | None = None, progress: bool
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def petimages_archive(target: str | os.PathLike) -> dict | None:
+    """The archive a downloaded ``PetImages`` folder came from (name, SHA-256, size), as
+    :func:`petimages` recorded it; None for a folder that was not downloaded here."""
+    try:
+        record = json.loads((Path(target) / ".complete").read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def _check_petimages(archive: Path) -> list[zipfile.ZipInfo]:
