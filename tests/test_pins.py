@@ -143,3 +143,51 @@ def test_pin_prints_the_newest_commits_and_writes_them(tmp_path, hub_env, monkey
         assert main(["pin", "--write"]) == 0
     written = json.loads(table.read_text())
     assert written == {"about": "kept", "revisions": {SMOLVLM: commit}}
+
+
+def test_an_open_clip_tag_is_fetched_at_its_commit_with_open_clips_fallback(tmp_path, hub_env,
+                                                                             monkeypatch):
+    """The file open_clip would take (.safetensors first, else .bin), at the pinned commit,
+    from the cache alone once it is there. (Loading the real shapes: test_first_contact.)"""
+    from huggingface_hub import constants
+
+    repo = tmp_path / "rn50"
+    repo.mkdir()
+    (repo / "open_clip_pytorch_model.bin").write_bytes(b"weights of the first upload")
+    w = hub.clip_weights("RN50", "openai")
+    with HubStandIn({w.repo_id: repo}) as stand_in:
+        hub_env(stand_in.url)
+        commit = stand_in.repos[w.repo_id].commit
+        cfg = resolve("quick", {"hub_revisions": {w.repo_id: commit}}, accelerator=False)
+        wanted, resolved, cache_only = weights.prepare(w, cfg)
+        assert (wanted.revision, resolved, cache_only) == (commit, commit, False)
+        fetched = weights.fetch(wanted, resolved, cache_only)
+        assert list(fetched) == ["open_clip_pytorch_model.bin"]
+        assert f"/{w.repo_id}/resolve/{commit}/open_clip_model.safetensors" in \
+            [p for _, p in stand_in.requests]  # asked first, as open_clip does
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    again = weights.fetch(*weights.prepare(w, cfg))
+    assert again == fetched
+    weights.forget()
+    entry = weights.record(wanted.label, w.repo_id, commit, commit, fetched)
+    assert entry["files"] == [{"file": "open_clip_pytorch_model.bin", "bytes": 27,
+                               "sha256": _sha256(repo / "open_clip_pytorch_model.bin")}]
+    assert weights.loaded() == [entry] and entry["pinned"]
+
+
+def test_a_cached_weight_file_that_lost_bytes_is_named_in_the_provenance(tmp_path):
+    """The cache names an LFS blob after the hub's SHA-256: a file that no longer hashes to
+    its name is damaged, and the record and a warning say so."""
+    data = b"the weights as the hub has them"
+    blob = tmp_path / "blobs" / hashlib.sha256(data).hexdigest()
+    blob.parent.mkdir()
+    blob.write_bytes(data[:-4])  # a download cut short, or a disk error
+    link = tmp_path / "snapshots" / "c0ffee" / "model.safetensors"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(blob)
+    with pytest.warns(UserWarning, match="does not match the hub's checksum: delete it"):
+        entry = weights.record("m", "org/m", "main", "c0ffee", {"model.safetensors": link})
+    assert entry["files"][0]["damaged"] == f"the hub's SHA-256 is {blob.name}"
+    blob.write_bytes(data)
+    whole = weights.record("m", "org/m", "main", "c0ffee", {"model.safetensors": link})
+    assert "damaged" not in whole["files"][0] and whole["files"][0]["sha256"] == blob.name

@@ -64,6 +64,7 @@ def provenance_table(results: Mapping[str, dict[str, Any] | None]) -> pd.DataFra
             "random weights": bool(res.get("smoke")),
             "models": _models_text(res.get("models")),
             "rerun identical": (prov.get("reruns") or {}).get("identical"),
+            "lock": _lock_text(prov.get("environment")),
             "torch": versions.get("torch"),
             "open_clip": versions.get("open_clip_torch"),
             "transformers": versions.get("transformers"),
@@ -116,6 +117,17 @@ def data_table(results: Mapping[str, dict[str, Any] | None]) -> pd.DataFrame:
     out = pd.DataFrame(list(rows.values()), columns=columns)
     out["chapters"] = out["chapters"].map(", ".join)
     return out
+
+
+def _lock_text(env: Mapping[str, Any] | None) -> str | None:
+    """``requirements/lock.txt``, or how the environment differed from the nearest lock."""
+    if not env:
+        return None
+    if env.get("matches"):
+        return env["lock"]
+    if env.get("lock"):
+        return f"{env['differing']} packages differ from {env['lock']}"
+    return "no lock"
 
 
 def _models_text(models: Any) -> str:

@@ -13,9 +13,9 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from . import weights
+from . import lock, weights
+from .config import Config, project_root
 from .data import manifests
-from .config import Config
 from .device import peak_rss_mb
 from .io import atomic_write_bytes, atomic_write_json
 
@@ -34,8 +34,9 @@ CHAPTERS: tuple[str, ...] = (
 
 def provenance() -> dict[str, Any]:
     """Package versions, hardware, date, every weight this process loaded (repository,
-    commit, SHA-256 of each file) and every split it used (manifest digest, seed, archive
-    checksums): what a reader needs to trust and repeat a number."""
+    commit, SHA-256 of each file), every split it used (manifest digest, seed, archive
+    checksums) and the lock file the environment matches: what a reader needs to trust
+    and repeat a number."""
     import importlib.metadata as md
 
     versions = {}
@@ -63,6 +64,7 @@ def provenance() -> dict[str, Any]:
         "peak_rss_mb": peak_rss_mb(),
         "weights": weights.loaded(),
         "data": manifests.used(),
+        "environment": lock.status(project_root()),
     }
 
 
