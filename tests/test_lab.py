@@ -1,0 +1,169 @@
+"""A reader's second pane: `make lab`'s JupyterLab, driven in headless Chromium.
+
+`clipdistill lab` is started the way `make lab` starts it (same command, same --profile
+and --data-root), in a copy of the project. Chapter 01 is opened from JupyterLab's file
+browser and run with its own Run > Run All Cells menu; then the test reads what a reader
+would see: every cell ran, no traceback, the smoke banner, and a first output saying which
+profile ran and why. The results must land where `clipdistill run` puts them, with the
+same data, and JupyterLab must neither reach past 127.0.0.1 nor write into the project
+beyond what the chapter itself writes. Screenshots, the book and the notebook side by
+side among them, land in ``<smoke book>/_build/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from conftest import SHARED_DATA
+from test_browser import browser  # noqa: F401 - the fixture: Debian's chromium, headless
+
+from clipdistill.offline.hub_server import reader_env
+from clipdistill.session import SMOKE_BANNER
+
+pytestmark = pytest.mark.slow
+
+CHAPTER = "01_data_prep"  # the cheapest chapter that stands alone (~10 s in smoke)
+PANE = {"width": 960, "height": 1000}  # each half of a 1920 px screen
+RUN_TIMEOUT_MS = 300_000
+# The status bar's "Python 3 (ipykernel) | Idle": a kernel started and not busy (the
+# toolbar's indicator also reads idle while there is no kernel yet).
+KERNEL_IDLE = """() => [...document.querySelectorAll('.jp-StatusBar-TextItem')]
+  .some(e => /\\| Idle$/.test(e.textContent.trim()) && !e.textContent.startsWith('No Kernel'))"""
+ALL_RAN = f"""() => ({KERNEL_IDLE})() && [...document.querySelectorAll('.jp-Notebook .jp-CodeCell')]
+  .every(c => /\\[\\d+\\]/.test(c.querySelector('.jp-InputPrompt').textContent))"""
+SETUP_CELL_ON_TOP = """() => {
+  const cell = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell')]
+    .find(c => c.textContent.includes('cd.setup('));
+  const pane = cell.closest('.jp-WindowedPanel-outer') || cell.parentElement;
+  pane.scrollTop += cell.getBoundingClientRect().top - pane.getBoundingClientRect().top - 8;
+}"""
+OUTPUTS = """() => Array.from(document.querySelectorAll('.jp-Notebook .jp-OutputArea-output'))
+  .map(o => o.textContent)"""
+
+
+def _project_copy(root: Path, repo: Path) -> Path:
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(repo / name, root / name)
+    shutil.copytree(repo / "notebooks", root / "notebooks",
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    return root
+
+
+def _files(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def lab(tmp_path, repo_root):
+    """`clipdistill lab` as `make lab` runs it, offline, in a copy of the project:
+    yields (url, root, process); stops it with Ctrl-C's signal afterwards."""
+    (tmp_path / "project").mkdir()
+    root = _project_copy(tmp_path / "project", repo_root)
+    data = SHARED_DATA if (SHARED_DATA / "PetImages").is_dir() else None
+    cmd = [str(Path(sys.executable).with_name("clipdistill")), "lab", "--root", str(root),
+           "--profile", "auto", *(["--data-root", str(data)] if data else []),
+           "--no-browser", "--port", "0"]
+    log = (tmp_path / "lab.log").open("w")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True,
+                            env=reader_env(tmp_path / "hf", HF_HUB_OFFLINE="1"))
+    url, printed = None, []
+    deadline = time.monotonic() + 150
+    while url is None and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        printed.append(line)
+        url = next(iter(re.findall(r"http://127\.0\.0\.1:\d+/lab/\S+", line)), None)
+    try:
+        assert url, f"no URL printed: {''.join(printed)}{(tmp_path / 'lab.log').read_text()}"
+        yield url, root, "".join(printed) + "".join(proc.stdout.readline() for _ in range(4)), data
+    finally:
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C does
+        try:
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            log.close()
+    port = urlparse(url).port
+    with socket.socket() as sock:  # the server went with it
+        assert sock.connect_ex(("127.0.0.1", port)) != 0, "JupyterLab still answers after Ctrl-C"
+
+
+def test_a_chapter_runs_in_jupyterlab_beside_the_book(browser, lab, smoke_book: Path):  # noqa: F811
+    url, root, printed, data = lab
+    assert "index.html" in printed and "(not built yet" in printed  # the book to open beside it
+    before = _files(root)
+    page = browser.new_page(viewport=PANE)
+    foreign: list[str] = []
+    page.on("request", lambda r: foreign.append(r.url) if not r.url.startswith(
+        ("http://127.0.0.1", "data:", "blob:")) else None)
+    page.goto(url)
+    page.dblclick(f'.jp-DirListing-item[title^="Name: {CHAPTER}.ipynb"] .jp-DirListing-itemText')
+    page.wait_for_function(KERNEL_IDLE, timeout=120_000, polling=250)
+
+    page.click("#jp-MainMenu .lm-MenuBar-itemLabel:text-is('Run')")
+    page.click(".lm-Menu-item:has(.lm-Menu-itemLabel:text-is('Run All Cells'))")
+    page.wait_for_function(ALL_RAN, timeout=RUN_TIMEOUT_MS, polling=500)
+
+    outputs = page.evaluate(OUTPUTS)
+    assert not [o for o in outputs if "Traceback (most recent call last)" in o], "a cell failed"
+    first = outputs[0]
+    assert first.startswith(f"SMOKE RUN: {SMOKE_BANNER}"), first[:200]
+    assert "Profile smoke: CLIPDISTILL_PROFILE (make lab sets it) asked for auto, which chose " \
+           "smoke because HF_HUB_OFFLINE is set" in first, first[:400]
+
+    # The same data, caches and results folder as `clipdistill run` (chapter 06 and the
+    # front page read results/<profile>/).
+    result = json.loads((root / "results" / "smoke" / f"{CHAPTER}.json").read_text())
+    assert result["profile"] == "smoke" and result["smoke"] is True
+    assert result["config"]["data_root"] == (str(data.resolve()) if data else "")
+    assert result["config"]["work_dir"] == str(root / "work")
+
+    shots = smoke_book / "_build" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    page.keyboard.press("Control+b")  # fold the file browser away: the notebook gets the pane
+    for _ in range(2):  # the setup cell and its banner at the top; cells above it get their
+        page.evaluate(SETUP_CELL_ON_TOP)  # real heights once on screen, so twice
+        page.wait_for_timeout(400)
+    page.screenshot(path=str(shots / "lab_chapter.png"))
+    _side_by_side(browser, smoke_book, shots / "lab_chapter.png", shots / "side_by_side.png")
+
+    # Saving keeps the source as committed: edits, yes; outputs, no.
+    page.keyboard.press("Control+s")
+    page.wait_for_function("() => !document.querySelector('.jp-mod-dirty')", timeout=30_000)
+    saved = json.loads((root / "notebooks" / f"{CHAPTER}.ipynb").read_text())
+    code = [c for c in saved["cells"] if c["cell_type"] == "code"]
+    assert code and all(not c["outputs"] and c["execution_count"] is None for c in code)
+    page.close()
+
+    assert not foreign, f"JupyterLab reached past 127.0.0.1: {sorted(set(foreign))[:5]}"
+    new = {f for f in _files(root) - before
+           if not f.startswith(("work/", "results/", "notebooks/.ipynb_checkpoints/"))}
+    assert not new, f"JupyterLab wrote into the project: {sorted(new)[:10]}"
+
+
+def _side_by_side(browser, smoke_book: Path, lab_png: Path, out: Path) -> None:  # noqa: F811
+    """The book's chapter page on the left, the running notebook on the right."""
+    from PIL import Image
+
+    page = browser.new_page(viewport=PANE)
+    page.goto((smoke_book / "_build" / "html" / "book" / "chapters" / f"{CHAPTER}.html").as_uri())
+    book_png = out.with_name("book_chapter.png")
+    page.screenshot(path=str(book_png))
+    page.close()
+    left, right = Image.open(book_png), Image.open(lab_png)
+    both = Image.new("RGB", (left.width + right.width, max(left.height, right.height)), "white")
+    both.paste(left, (0, 0))
+    both.paste(right, (left.width, 0))
+    both.save(out, optimize=True)
