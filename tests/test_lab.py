@@ -7,7 +7,8 @@ would see: every cell ran, no traceback, the smoke banner, and a first output sa
 profile ran and why. The results must land where `clipdistill run` puts them, with the
 same data, and JupyterLab must neither reach past 127.0.0.1 nor write into the project
 beyond what the chapter itself writes. Screenshots, the book and the notebook side by
-side among them, land in ``<smoke book>/_build/screenshots/``.
+side among them, land in ``<smoke book>/_build/screenshots/lab/``; ``side_by_side.png``,
+scaled to 1440 px, is the committed ``book/figures/side_by_side.png``.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ import pytest
 from conftest import SHARED_DATA
 from test_browser import browser  # noqa: F401 - the fixture: Debian's chromium, headless
 
+from clipdistill.config import ConfigError
+from clipdistill.lab import keep_sources_clean, pick_port, run_lab
 from clipdistill.offline.hub_server import reader_env
 from clipdistill.session import SMOKE_BANNER
-
-pytestmark = pytest.mark.slow
 
 CHAPTER = "01_data_prep"  # the cheapest chapter that stands alone (~10 s in smoke)
 PANE = {"width": 960, "height": 1000}  # each half of a 1920 px screen
@@ -52,6 +53,7 @@ OUTPUTS = """() => Array.from(document.querySelectorAll('.jp-Notebook .jp-Output
 
 
 def _project_copy(root: Path, repo: Path) -> Path:
+    root.mkdir()
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(repo / name, root / name)
     shutil.copytree(repo / "notebooks", root / "notebooks",
@@ -65,9 +67,8 @@ def _files(root: Path) -> set[str]:
 
 @pytest.fixture
 def lab(tmp_path, repo_root):
-    """`clipdistill lab` as `make lab` runs it, offline, in a copy of the project:
-    yields (url, root, process); stops it with Ctrl-C's signal afterwards."""
-    (tmp_path / "project").mkdir()
+    """`clipdistill lab` as `make lab` runs it, offline, in a copy of the project: yields
+    (its URL, the project, what it printed, the data root); stops it as Ctrl-C does."""
     root = _project_copy(tmp_path / "project", repo_root)
     data = SHARED_DATA if (SHARED_DATA / "PetImages").is_dir() else None
     cmd = [str(Path(sys.executable).with_name("clipdistill")), "lab", "--root", str(root),
@@ -100,6 +101,7 @@ def lab(tmp_path, repo_root):
         assert sock.connect_ex(("127.0.0.1", port)) != 0, "JupyterLab still answers after Ctrl-C"
 
 
+@pytest.mark.slow
 def test_a_chapter_runs_in_jupyterlab_beside_the_book(browser, lab, smoke_book: Path):  # noqa: F811
     url, root, printed, data = lab
     assert "index.html" in printed and "(not built yet" in printed  # the book to open beside it
@@ -130,7 +132,7 @@ def test_a_chapter_runs_in_jupyterlab_beside_the_book(browser, lab, smoke_book: 
     assert result["config"]["data_root"] == (str(data.resolve()) if data else "")
     assert result["config"]["work_dir"] == str(root / "work")
 
-    shots = smoke_book / "_build" / "screenshots"
+    shots = smoke_book / "_build" / "screenshots" / "lab"  # beside, not among, test_browser's
     shots.mkdir(parents=True, exist_ok=True)
     page.keyboard.press("Control+b")  # fold the file browser away: the notebook gets the pane
     for _ in range(2):  # the setup cell and its banner at the top; cells above it get their
@@ -167,3 +169,33 @@ def _side_by_side(browser, smoke_book: Path, lab_png: Path, out: Path) -> None: 
     both.paste(left, (0, 0))
     both.paste(right, (left.width, 0))
     both.save(out, optimize=True)
+
+
+def test_saving_a_chapter_keeps_its_edits_and_drops_its_outputs():
+    cell = {"cell_type": "code", "source": "knn_k = 7", "execution_count": 3,
+            "outputs": [{"output_type": "stream", "name": "stdout", "text": "7"}]}
+    prose = {"cell_type": "markdown", "source": "my note"}
+    model = {"type": "notebook", "content": {"cells": [dict(cell), prose]}}
+    keep_sources_clean(model, "notebooks/02_zero_shot_clip.ipynb")
+    assert model["content"]["cells"] == [{**cell, "outputs": [], "execution_count": None}, prose]
+    elsewhere = {"type": "notebook", "content": {"cells": [dict(cell)]}}
+    keep_sources_clean(elsewhere, "book/chapters/02_zero_shot_clip.ipynb")  # not a source
+    assert elsewhere["content"]["cells"] == [cell]
+
+
+def test_a_taken_port_gives_way_to_a_free_one():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        port = pick_port(busy)
+    assert port != busy and port > 0
+
+
+def test_lab_refuses_bad_settings_in_one_sentence(tmp_path):
+    with pytest.raises(ConfigError, match="Unknown profile 'smok'.*smoke"):
+        run_lab(tmp_path, "smok")
+    with pytest.raises(ConfigError, match="--data-root .* is not a folder"):
+        run_lab(tmp_path, "auto", str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="No notebooks/ in"):
+        run_lab(tmp_path, "auto")

@@ -68,6 +68,7 @@ def lab_command(root: Path, port: int, token: str, state: Path, *, open_browser:
         f"--IdentityProvider.token={token}",
         f"--ServerApp.open_browser={open_browser}",
         "--log-level=WARN",
+        "--LabApp.log_level=WARN",  # its start-up lines too
         "--LabApp.default_url=/lab/tree/notebooks",
         f"--LabApp.user_settings_dir={state / 'settings'}",
         f"--LabApp.workspaces_dir={state / 'workspaces'}",
@@ -184,11 +185,12 @@ def run_lab(root: Path, profile: str = "auto", data_root: str | None = None, *,
             signal.signal(signal.SIGTERM, previous)
 
 
-def _announce(out: TextIO, root: Path, url: str, profile: str, data_root: Any) -> None:
+def _announce(out: TextIO, root: Path, url: str, profile: str, data_root: str | None) -> None:
     book = root / "_build" / "html" / "index.html"
     shown = book if book.is_file() else f"{book} (not built yet: `make book` builds it)"
     data = Path(data_root).expanduser().resolve() if data_root else "none (downloaded or generated)"
     print(f"\nJupyterLab, on the chapters in {root / 'notebooks'} (Ctrl-C stops it):\n  {url}\n"
           f"The book, to open beside it:\n  {shown}\n"
-          f"Chapters run here use profile {profile} and data {data}, as `make book` does.\n",
+          f"Its kernels get profile {profile} and data {data}, as `clipdistill run` "
+          "would with the same options.\n",
           file=out, flush=True)
