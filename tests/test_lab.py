@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlparse
 
 import pytest
@@ -102,7 +103,7 @@ def lab(tmp_path, repo_root):
 
 
 @pytest.mark.slow
-def test_a_chapter_runs_in_jupyterlab_beside_the_book(browser, lab, smoke_book: Path):  # noqa: F811
+def test_a_chapter_runs_in_jupyterlab_beside_the_book(browser, lab, smoke_book: Path, repo_root):  # noqa: F811
     url, root, printed, data = lab
     assert "index.html" in printed and "(not built yet" in printed  # the book to open beside it
     before = _files(root)
@@ -141,12 +142,13 @@ def test_a_chapter_runs_in_jupyterlab_beside_the_book(browser, lab, smoke_book: 
     page.screenshot(path=str(shots / "lab_chapter.png"))
     _side_by_side(browser, smoke_book, shots / "lab_chapter.png", shots / "side_by_side.png")
 
-    # Saving keeps the source as committed: edits, yes; outputs, no.
+    # Saving keeps the source as committed (edits would be kept; outputs, no).
     page.keyboard.press("Control+s")
     page.wait_for_function("() => !document.querySelector('.jp-mod-dirty')", timeout=30_000)
     saved = json.loads((root / "notebooks" / f"{CHAPTER}.ipynb").read_text())
     code = [c for c in saved["cells"] if c["cell_type"] == "code"]
     assert code and all(not c["outputs"] and c["execution_count"] is None for c in code)
+    assert saved == json.loads((repo_root / "notebooks" / f"{CHAPTER}.ipynb").read_text())
     page.close()
 
     assert not foreign, f"JupyterLab reached past 127.0.0.1: {sorted(set(foreign))[:5]}"
@@ -171,13 +173,22 @@ def _side_by_side(browser, smoke_book: Path, lab_png: Path, out: Path) -> None: 
     both.save(out, optimize=True)
 
 
-def test_saving_a_chapter_keeps_its_edits_and_drops_its_outputs():
+def test_saving_a_chapter_keeps_its_edits_and_drops_its_outputs(tmp_path):
+    committed = {"kernelspec": {"name": "python3", "display_name": "Python 3"},
+                 "language_info": {"name": "python"}}
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "02_zero_shot_clip.ipynb").write_text(
+        json.dumps({"cells": [], "metadata": committed}))
     cell = {"cell_type": "code", "source": "knn_k = 7", "execution_count": 3,
             "outputs": [{"output_type": "stream", "name": "stdout", "text": "7"}]}
     prose = {"cell_type": "markdown", "source": "my note"}
-    model = {"type": "notebook", "content": {"cells": [dict(cell), prose]}}
-    keep_sources_clean(model, "notebooks/02_zero_shot_clip.ipynb")
+    live = {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)"},
+            "language_info": {"name": "python", "version": "3.11.7"}, "mine": 1}
+    model = {"type": "notebook", "content": {"cells": [dict(cell), prose], "metadata": live}}
+    keep_sources_clean(model, "/notebooks/02_zero_shot_clip.ipynb",
+                       contents_manager=SimpleNamespace(root_dir=str(tmp_path)))
     assert model["content"]["cells"] == [{**cell, "outputs": [], "execution_count": None}, prose]
+    assert model["content"]["metadata"] == {**committed, "mine": 1}
     elsewhere = {"type": "notebook", "content": {"cells": [dict(cell)]}}
     keep_sources_clean(elsewhere, "book/chapters/02_zero_shot_clip.ipynb")  # not a source
     assert elsewhere["content"]["cells"] == [cell]

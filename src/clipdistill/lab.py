@@ -40,6 +40,7 @@ __all__ = ["DEFAULT_PORT", "keep_sources_clean", "lab_command", "lab_environment
 DEFAULT_PORT = 8888  # Jupyter's own; a free one is picked when it is taken
 READY_TIMEOUT_S = 120.0
 # JupyterLab's own notification settings: no news, no "a newer version is available".
+KERNEL_METADATA = ("kernelspec", "language_info")  # what a save would stamp with the live kernel's
 QUIET_SETTINGS = {"@jupyterlab/apputils-extension/notification.jupyterlab-settings":
                   {"fetchNews": "false", "checkForUpdates": False}}
 
@@ -80,14 +81,26 @@ def lab_command(root: Path, port: int, token: str, state: Path, *, open_browser:
     ]
 
 
-def keep_sources_clean(model: dict[str, Any], path: str, **_: Any) -> None:
+def keep_sources_clean(model: dict[str, Any], path: str, contents_manager: Any = None,
+                       **_: Any) -> None:
     """jupyter_server's pre-save hook: a notebook under ``notebooks/`` is saved without
-    outputs or execution counts (edits to its code and prose are kept)."""
-    if model.get("type") != "notebook" or not path.lstrip("/").startswith("notebooks/"):
+    outputs or execution counts, and with the kernel metadata it had on disk (the running
+    kernel's Python version is not the chapter's); edits to its code and prose are kept."""
+    path = path.lstrip("/")
+    if model.get("type") != "notebook" or not path.startswith("notebooks/"):
         return
     for cell in model["content"].get("cells", []):
         if cell.get("cell_type") == "code":
             cell["outputs"], cell["execution_count"] = [], None
+    if contents_manager is None:
+        return
+    on_disk = Path(contents_manager.root_dir) / path
+    try:
+        kept = json.loads(on_disk.read_text()).get("metadata", {})
+    except (OSError, ValueError):
+        return  # a new notebook: nothing to keep
+    metadata = model["content"].setdefault("metadata", {})
+    metadata.update({k: kept[k] for k in KERNEL_METADATA if k in kept})
 
 
 def lab_environment(profile: str, data_root: str | None, state: Path) -> dict[str, str]:
