@@ -1,5 +1,6 @@
 # Two commands: `make book` (execute every chapter, build the book) and `make test`.
-# Both set up .venv first; nothing else needs installing by hand.
+# Both set up .venv first; nothing else needs installing by hand. After either, `make lab`
+# opens the chapters in JupyterLab, with the same PROFILE and DATA_ROOT, beside the book.
 PYTHON    ?= python3
 VENV      ?= .venv
 PROFILE   ?= auto
@@ -17,7 +18,7 @@ PIP := $(BIN)/python -m pip install --disable-pip-version-check -q
 LOCK_TOOLS := $(VENV)-lock
 UV_COMPILE = $(LOCK_TOOLS)/bin/uv pip compile --universal --python-version 3.10 --generate-hashes
 
-.PHONY: setup book test browser clean lock lock-cpu uv
+.PHONY: setup book test lab browser clean lock lock-cpu uv
 
 $(BIN)/clipdistill: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +32,12 @@ setup: $(BIN)/clipdistill
 book: setup
 	$(BIN)/clipdistill run $(RUN_ARGS)
 	$(BIN)/clipdistill book
+
+## make lab: JupyterLab on notebooks/ with .venv's kernel; prints its address and the book's
+## index.html. Its kernels get PROFILE and DATA_ROOT, so a chapter run there resolves as in
+## `make book`. Interactive: Ctrl-C stops it.
+lab: setup
+	$(BIN)/clipdistill lab $(RUN_ARGS)
 
 ## make test: unit tests, then every chapter in `smoke`, the strict book build and the
 ## browser check (headless Chromium from Debian, installed here when we are root)
