@@ -38,11 +38,12 @@ def test_setup_installs_the_lock_by_default_and_the_newest_on_request(repo_root)
     assert "-r " not in newest and "--no-deps" not in newest and '-e ".[test]"' in newest
 
 
-def test_results_say_which_lock_the_environment_matches(tmp_path):
+def test_results_say_which_lock_the_environment_matches(tmp_path, monkeypatch):
     numpy = md.version("numpy")
     (tmp_path / "requirements").mkdir()
     path = tmp_path / "requirements" / "lock.txt"
     path.write_text(f"numpy=={numpy} \\\n    --hash=sha256:00\npillow==0.0.1 ; sys_platform == 'nowhere'\n")
+    monkeypatch.setattr(lock, "_checkout", lambda: None)  # this project's own lock aside
     found = lock.status(tmp_path)
     assert found["lock"] == "requirements/lock.txt" and found["matches"] and found["packages"] == 1
     path.write_text("numpy==0.0.1\n")
@@ -50,3 +51,9 @@ def test_results_say_which_lock_the_environment_matches(tmp_path):
     assert not off["matches"] and off["differs"] == [f"numpy {numpy} (lock: 0.0.1)"]
     assert lock.status(tmp_path / "elsewhere") == {
         "lock": None, "matches": False, "why": f"no lock file under {tmp_path / 'elsewhere'}"}
+
+
+def test_a_project_folder_without_a_lock_is_measured_against_the_checkout_it_runs_from(tmp_path):
+    """The smoke book runs in a copy without requirements/: the package's own lock counts."""
+    found = lock.status(tmp_path)
+    assert found["lock"] == "requirements/lock.txt" and "matches" in found

@@ -41,12 +41,20 @@ def _installed() -> dict[str, str]:
     return {_name(d.metadata["Name"]): d.version for d in md.distributions() if d.metadata["Name"]}
 
 
-def status(root: Path) -> dict[str, Any]:
-    """The lock under ``root`` this environment matches, or how it differs from each."""
+def _checkout() -> Path | None:
+    """The source checkout this package runs from (an editable install), if it is one."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "pyproject.toml").is_file() else None
+
+
+def status(root: Path | None = None) -> dict[str, Any]:
+    """The lock this environment matches, or how it differs from the nearest: the locks of
+    ``root`` (a project folder) and of the checkout the package runs from."""
     installed = _installed()
     tried = []
-    for rel in LOCK_FILES:
-        path = Path(root) / rel
+    roots = [r for r in dict.fromkeys([root, _checkout()]) if r is not None]
+    for base, rel in ((Path(r), rel) for r in roots for rel in LOCK_FILES):
+        path = base / rel
         if not path.is_file():
             continue
         wanted = pins(path)
@@ -58,5 +66,6 @@ def status(root: Path) -> dict[str, Any]:
             return entry
         tried.append({**entry, "differs": differ[:10], "differing": len(differ)})
     if not tried:
-        return {"lock": None, "matches": False, "why": f"no lock file under {root}"}
+        where = " or ".join(str(r) for r in roots) or "any folder"
+        return {"lock": None, "matches": False, "why": f"no lock file under {where}"}
     return min(tried, key=lambda e: e["differing"])

@@ -94,7 +94,7 @@ def weights_table(results: Mapping[str, dict[str, Any] | None]) -> pd.DataFrame:
                 row["chapters"].append(chapter[:2])
     out = pd.DataFrame(list(rows.values()), columns=["model", "source", "file", "sha256", "chapters"])
     out["chapters"] = out["chapters"].map(", ".join)
-    return out
+    return out.set_index("model")
 
 
 def data_table(results: Mapping[str, dict[str, Any] | None]) -> pd.DataFrame:
@@ -116,7 +116,7 @@ def data_table(results: Mapping[str, dict[str, Any] | None]) -> pd.DataFrame:
     columns = ["split", "source", "seed", "images", "manifest sha256", "archives", "chapters"]
     out = pd.DataFrame(list(rows.values()), columns=columns)
     out["chapters"] = out["chapters"].map(", ".join)
-    return out
+    return out.set_index("split")
 
 
 def _lock_text(env: Mapping[str, Any] | None) -> str | None:
