@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks [--only NAME,...] [--device cpu|cuda] [--data-root DIR]
                                    [--json PATH] [--quick]
 
-Benchmarks (in the order they run): resize, embed, cache, memory, student, vlm, vlm_cpu,
+Benchmarks (in the order they run): resize, embed, cache, memory, store, student, vlm, vlm_cpu, vlm_server,
 smoke_run, and cpu_quick and cpu_paper only when ``--only`` names them (the whole CPU
 ``quick`` or ``paper`` run at real shapes: up to an hour each).
 ``--quick`` shrinks every benchmark to a code-path check of a few minutes and leaves out
@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 from . import DEFAULT_DATA, REPO, Context, Row, load_average, machine_info, quiet_env
 
-BENCHMARKS = ("resize", "embed", "cache", "memory", "student", "vlm", "vlm_cpu", "smoke_run",
+BENCHMARKS = ("resize", "embed", "cache", "memory", "store", "student", "vlm", "vlm_cpu", "vlm_server", "smoke_run",
               "cpu_quick", "cpu_paper")
 SLOW = ("smoke_run",)  # left out by --quick unless asked for by name
 BY_NAME_ONLY = ("cpu_quick", "cpu_paper")  # 20-100 min each: only when --only names them

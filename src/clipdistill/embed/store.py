@@ -44,7 +44,7 @@ __all__ = ["EmbeddingStore", "store_for", "cache_dir_for", "content_digest", "te
 
 MERGE_ABOVE = 64  # parts (batch files) before a merge folds them into a segment
 TIER_WIDTH = 16  # segments of one size tier before they are merged into one
-MERGE_BUFFER_BYTES = 32 << 20  # rows held per merge, over all inputs together
+MERGE_BUFFER_BYTES = 16 << 20  # rows held per merge, over all inputs together
 KEY = np.dtype("S20")  # a sha1 digest, raw
 content_digest = bytes_digest  # an image's cache key: the hash of its bytes (== io.file_digest)
 
