@@ -320,3 +320,20 @@ def test_a_merge_in_progress_elsewhere_is_left_alone(images, tmp_path):
         assert not cache.exists() and len(list(cache_mod.parts_dir(cache).glob("*.jsonl"))) == 1
         assert len(load_cache(cache)) == 3  # readers see the part meanwhile
     assert len(load_cache(cache)) == 3 and len(lines(cache)) == 3
+
+
+def test_a_lock_left_by_a_killed_process_is_broken(tmp_path):
+    from clipdistill.io import exclusive_lock, writer_id
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    lock = tmp_path / "x.lock"
+    lock.write_text(writer_id().rpartition("-")[0] + f"-{proc.pid}")  # this machine, process gone
+    with exclusive_lock(lock) as held:
+        assert held and lock.read_text() == writer_id()
+    assert not lock.exists()
+    lock.write_text("some-other-machine-123")  # can't tell: kept until stale_s
+    with exclusive_lock(lock, stale_s=3600) as held:
+        assert not held
+    with exclusive_lock(lock, stale_s=-1) as held:
+        assert held
