@@ -109,6 +109,7 @@ class Config:
         "MobileCLIP-S1/datacompdr", "ViT-B-16-SigLIP/webli",
     ])
     knn_k: int = 5
+    knn_k_values: list = field(default_factory=lambda: [1, 3, 5, 9, 15, 25])  # chapter 02's k sweep
     temperatures: list = field(default_factory=lambda: [0.003, 0.01, 0.03, 0.07, 0.1, 0.3, 1.0])
     retrieval_queries: list = field(default_factory=lambda: [
         "a photo of a sleeping cat", "a dog playing outside", "a black and white pet",
