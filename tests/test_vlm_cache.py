@@ -309,10 +309,12 @@ def test_another_machines_live_part_is_read_but_kept(images, tmp_path, monkeypat
     assert len(load_cache(cache)) == 5 and not part.exists()
 
 
-def test_a_merge_in_progress_elsewhere_is_left_alone(images, tmp_path):
+def test_a_merge_in_progress_elsewhere_is_left_alone(images, tmp_path, monkeypatch):
     from clipdistill.io import exclusive_lock
+    from clipdistill.vlm import base
     from clipdistill.vlm import cache as cache_mod
 
+    monkeypatch.setattr(base, "MERGE_WAIT_S", 0.2)  # the end of a run waits this long for it
     cache = tmp_path / "d.jsonl"
     with exclusive_lock(cache.with_name(cache.name + ".lock")) as held:
         assert held

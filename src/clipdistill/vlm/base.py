@@ -19,6 +19,8 @@ from typing import Any, Iterable, Protocol, Sequence, runtime_checkable
 from ..io import chunked, file_digest, stable_hash
 from .cache import PartWriter, load_cache, merge, throughput
 
+MERGE_WAIT_S = 60.0  # at the end of a run, how long to wait for another process's merge
+
 __all__ = [
     "Describer",
     "KeyedBySettings",
@@ -187,7 +189,7 @@ def _generate(describer: Describer, todo: dict[str, tuple[Path, str]], prompt: s
     finally:
         bar.close()
         writer.close()
-        merge(cache_path)
+        merge(cache_path, wait_s=MERGE_WAIT_S)
 
 
 def _batches(describer: Describer, todo: dict[str, tuple[Path, str]], prompt: str,

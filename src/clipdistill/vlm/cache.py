@@ -140,10 +140,23 @@ def load_cache(path: str | os.PathLike, *, repair: bool = True) -> dict[str, dic
     return records
 
 
-def merge(cache_path: str | os.PathLike) -> dict[str, dict[str, Any]] | None:
+def merge(cache_path: str | os.PathLike, *, wait_s: float = 0.0) -> dict[str, dict[str, Any]] | None:
     """Fold the parts into the main file; return every record, or None when another
-    process holds the lock (it is doing the same work)."""
+    process held the lock (merging the same files) for all of ``wait_s`` seconds.
+
+    A describing process waits when it ends: a merge that began before its last
+    descriptions arrived cannot have folded them, so the last process to finish must.
+    """
     cache_path = Path(cache_path)
+    deadline = time.monotonic() + wait_s
+    while True:
+        merged = _merge_once(cache_path)
+        if merged is not None or time.monotonic() >= deadline:
+            return merged
+        time.sleep(0.05)
+
+
+def _merge_once(cache_path: Path) -> dict[str, dict[str, Any]] | None:
     with exclusive_lock(_lock_path(cache_path)) as held:
         if not held:
             return None
