@@ -5,7 +5,7 @@
 
 Benchmarks (in the order they run): resize, embed, cache, memory, student, vlm, vlm_cpu,
 vlm_server, smoke_run, and store, cpu_quick and cpu_paper only when ``--only`` names them
-(store fills a cache with a million images, ~40 min; the whole CPU ``quick`` or ``paper``
+(store fills a cache with a million images, 40-60 min; the whole CPU ``quick`` or ``paper``
 run at real shapes: up to an hour each).
 ``--quick`` shrinks every benchmark to a code-path check of a few minutes and leaves out
 ``smoke_run`` (it cannot be shrunk: it is the whole smoke book) unless ``--only`` names it.
