@@ -139,6 +139,58 @@ def cmd_costs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _batch_job(args: argparse.Namespace, job: str) -> int:
+    """`clipdistill describe` / `clipdistill embed`: a profile's long work as a batch job."""
+    from . import jobs
+    from .shards import parse_shard
+    from .vlm import DescribeError
+
+    try:
+        shard = parse_shard(args.shard)
+        cfg = resolve(args.profile, _overrides(args))
+        if cfg.smoke:
+            print("SMOKE RUN: random weights, nothing made here is a result.", file=sys.stderr)
+        if job == "describe":
+            done = jobs.run_describe(cfg, splits=_csv(args.split), prompts=_csv(args.prompt),
+                                     shard=shard)
+            print(json.dumps({"described": done, "shard": args.shard}))
+        else:
+            counts = jobs.run_embed(cfg, splits=_csv(args.split), images_from=args.images_from,
+                                    shard=shard)
+            print(json.dumps({**counts, "shard": args.shard}))
+    except (ValueError, KeyError, FileNotFoundError) as exc:
+        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except DescribeError as exc:  # what was described is in the cache; a rerun resumes
+        print(f"error: {exc} (finished descriptions are kept; run again to resume)", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
+def add_job_arguments(parser: argparse.ArgumentParser, job: str) -> argparse.ArgumentParser:
+    """Options shared by `describe` and `embed` (argparse only: --help never imports torch)."""
+    parser.add_argument("--split", help="comma-separated splits, e.g. knn/train,cat_dog_10k/train,other "
+                                        "(default: every image the chapters use)")
+    parser.add_argument("--shard", default="0/1", metavar="I/N",
+                        help="do the I-th of N equal shares (0 <= I < N), e.g. "
+                             "--shard $SLURM_ARRAY_TASK_ID/8; each worker writes its own part "
+                             "of the cache (default 0/1: everything)")
+    if job == "describe":
+        parser.add_argument("--prompt", help="comma-separated prompt names (default: the chapters')")
+    else:
+        parser.add_argument("--images-from", metavar="FILE",
+                            help="embed the images listed in FILE (one path per line) instead")
+    return parser
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    return _batch_job(args, "describe")
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    return _batch_job(args, "embed")
+
+
 def cmd_set_repository(args: argparse.Namespace) -> int:
     """`clipdistill set-repository URL`: the Colab links and the notebooks' install cells."""
     from .repository import set_repository
@@ -243,6 +295,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_colour_arguments(colour)
     colour.set_defaults(func=cmd_colour)
 
+    describe = sub.add_parser("describe", help="describe the profile's images with its VLM, outside "
+                                                "the notebooks (resumable, --shard i/N for a cluster)")
+    _add_profile_args(describe)
+    add_job_arguments(describe, "describe")
+    describe.set_defaults(func=cmd_describe)
+
+    emb = sub.add_parser("embed", help="embed the profile's images with its CLIP model, outside the "
+                                       "notebooks (resumable, --shard i/N for several GPUs)")
+    _add_profile_args(emb)
+    add_job_arguments(emb, "embed")
+    emb.set_defaults(func=cmd_embed)
+
     cost = sub.add_parser("costs", help="the measured cost of each chapter (shown at its top); "
                                         "`record` adds a finished run")
     cost.add_argument("action", nargs="?", choices=("show", "record"), default="show")
@@ -262,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     repo.add_argument("--branch", default="main", help="branch or tag to open (default: main)")
     repo.set_defaults(func=cmd_set_repository)
 
-    for p in (run, book, both, lab, show, sweep, colour, cost, pin, repo):
+    for p in (run, book, both, lab, show, sweep, colour, describe, emb, cost, pin, repo):
         p.add_argument("--root", default=None, help=argparse.SUPPRESS)
     return parser
 

@@ -130,7 +130,7 @@ class Config:
     # -- 03 VLM descriptions ----------------------------------------------------------
     vlm_backend: str = "transformers"  # transformers | openai (any compatible server)
     vlm_model: str = "Qwen/Qwen2.5-VL-3B-Instruct"
-    vlm_api_base: str = ""  # e.g. http://localhost:8000/v1; the key comes from the env only
+    vlm_api_base: list = field(default_factory=list)  # openai backend: one server or several, e.g. http://localhost:8000/v1 (a string is one); the key comes from the env only
     vlm_max_new_tokens: int = 64
     vlm_batch_size: int = 8
     vlm_max_images: int = 0  # per class per split; 0 = all (a CPU reader gets fewer)
@@ -139,10 +139,10 @@ class Config:
     vlm_repetition_penalty: float = 1.0  # 1 = off; sent to HTTP servers only when not 1
     vlm_dtype: str = "auto"  # auto (bfloat16 on CUDA, float16 on MPS, float32 on CPU) | ...
     vlm_attn: str = "auto"  # auto (flash_attention_2 when installed on CUDA, else sdpa) | ...
-    vlm_max_pixels: int = 0  # cap on pixels per image fed to the VLM; 0 = the processor's own
+    vlm_max_pixels: int = 0  # cap on pixels per image fed to the VLM (Qwen's rule; the openai backend resizes before sending); 0 = the processor's own
     vlm_cpu_kernels: str = "auto"  # fp32 CPU matmuls while describing: auto (oneDNN where available) | onednn | torch
     vlm_image_processor: dict = field(default_factory=dict)  # image-processor settings to override, e.g. {"do_image_splitting": false}
-    vlm_concurrency: int = 4  # openai backend: requests in flight at once
+    vlm_concurrency: int = 64  # openai backend: requests in flight per server (a sliding window); a vLLM server with data parallel 8 wants ~8x this
     vlm_timeout_s: float = 120.0  # openai backend: per request
     vlm_max_retries: int = 4  # openai backend: retries after a 5xx/429, timeout or bad reply
     vlm_backoff_s: float = 1.0  # openai backend: first retry wait, doubled each time
