@@ -54,6 +54,22 @@ def hub_env(monkeypatch, tmp_path):
     hub.forget_silence()
 
 
+def copy_project(root: Path, *, book: bool = False) -> Path:
+    """A fresh project skeleton at ``root`` (configuration and chapter sources; the book's
+    pages too with ``book``), for runs that must not touch the developer's folders."""
+    import shutil
+
+    root.mkdir(parents=True, exist_ok=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(REPO / name, root / name)
+    if book:
+        shutil.copytree(REPO / "book", root / "book",
+                        ignore=shutil.ignore_patterns("chapters", "_generated"))
+    shutil.copytree(REPO / "notebooks", root / "notebooks",
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    return root
+
+
 @pytest.fixture(scope="session")
 def smoke_book(tmp_path_factory) -> Path:
     """Execute every real chapter in `smoke` and build the book strictly, once per session.
@@ -62,20 +78,13 @@ def smoke_book(tmp_path_factory) -> Path:
     untouched. Uses ../shared/data when present, else the chapters' generated data.
     Set CLIPDISTILL_SMOKE_BOOK to an already built copy to skip the run while iterating.
     """
-    import shutil
-
     from clipdistill.book import build_book
     from clipdistill.runner import run_chapters
 
     reuse = os.environ.get("CLIPDISTILL_SMOKE_BOOK")
     if reuse:
         return Path(reuse)
-    root = tmp_path_factory.mktemp("smoke_book")
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(REPO / name, root / name)
-    shutil.copytree(REPO / "book", root / "book", ignore=shutil.ignore_patterns("chapters", "_generated"))
-    shutil.copytree(REPO / "notebooks", root / "notebooks",
-                    ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    root = copy_project(tmp_path_factory.mktemp("smoke_book"), book=True)
     # What `make test` leaves in a fresh clone: `make book` afterwards must not render it.
     (root / ".pytest_cache").mkdir()
     (root / ".pytest_cache" / "README.md").write_text("# pytest cache directory #\n")

@@ -16,12 +16,12 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
 import pandas as pd
 import pytest
+from conftest import copy_project
 
 from clipdistill.runner import ChapterFailed, find_chapters, run_chapters
 
@@ -84,20 +84,10 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def _project(tmp_path: Path, repo_root: Path) -> Path:
-    root = tmp_path / "second"
-    root.mkdir()
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(repo_root / name, root / name)
-    shutil.copytree(repo_root / "notebooks", root / "notebooks",
-                    ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    return root
-
-
 def test_a_second_run_killed_and_resumed_mid_chapter_gives_every_number_again(
-        smoke_book, tmp_path, repo_root, monkeypatch):
+        smoke_book, tmp_path, monkeypatch):
     first = json.loads((smoke_book / "results" / "smoke" / "run.json").read_text())
-    root = _project(tmp_path, repo_root)
+    root = copy_project(tmp_path / "second")
     results = root / "results" / "smoke"
     for notebook in find_chapters(root / "notebooks"):
         number = notebook.stem[:2]
