@@ -9,7 +9,8 @@ looked at:
   Caltech-101) estimates the *mean per-class recall*, so it is set beside that; a
   balanced test set (CIFAR-10, ImageNet) has one number for both, reported as top-1;
 - all the classes (``not comparable: 5 of 37 classes`` otherwise: fewer classes is an
-  easier test) and the source's prompts (chapter 04's dataset-specific set, uncut);
+  easier test), the source's prompts (chapter 04's dataset-specific set, uncut) and its
+  class names (:mod:`clipdistill.classnames`; ``class names`` otherwise);
 - a sample of the test images is fine: that is what the interval is for.
 
 Chapter 05's distillation headline compares students with their teacher, not with a
@@ -169,8 +170,11 @@ def _chapter04(r04: Mapping[str, Any] | None, sweep: pd.DataFrame | None) -> lis
         # Equal class sizes: the accuracy *is* the mean per-class recall (module docstring).
         ours = from_counts(round(r.accuracy * n), n, metric, classes) if balanced or metric == "top1" else None
         full = len(TEMPLATE_SETS[DATASET_TEMPLATE_SET[r.dataset]])
+        named = getattr(r, "published_names", True)  # older sweep files lack the column
+        named = True if pd.isna(named) else bool(named)
         why = _why(_classes(classes, r.dataset),
                    f"{r.n_templates} of {full} prompts" if int(r.n_templates) < full else None,
+                   None if named else "class names",
                    None if ours else "unequal class sizes")
         rows += _rows(f"{name}, dataset prompts (ch. 4)", r.model, metric, ours, r.accuracy,
                       _published(r.model, r.dataset, metric, why), smoke, n)

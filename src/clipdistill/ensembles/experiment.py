@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..classnames import all_published
 from ..io import array_digest, atomic_write_json, atomic_write_text, stable_hash
 from ..templates import TemplateSet, get_template_set
 from .prototypes import (class_cache_path, class_embeddings, encode_prompts, resolve_template_set,
@@ -45,14 +46,20 @@ def load_model(cfg: Any, spec: str) -> Any:
 
 def load_dataset(cfg: Any, dataset: str) -> tuple[list[str], np.ndarray, list[str]]:
     """(paths, labels, class names for prompts) of one sweep dataset, at
-    ``cfg.ensemble_per_class`` images per class and cut to ``cfg.ensemble_max_classes``."""
+    ``cfg.ensemble_per_class`` images per class and cut to ``cfg.ensemble_max_classes``.
+
+    The prompt names are the published ones where a published figure exists
+    (:func:`clipdistill.classnames.prompt_names`: "centered face", not "faces easy").
+    """
     from .. import data
+    from ..classnames import prompt_names
 
     if dataset == "imagenet":
-        paths, labels, names = _imagenet_val(cfg, cfg.ensemble_per_class)
+        paths, labels, classes = _imagenet_val(cfg, cfg.ensemble_per_class)
     else:
         split = data.load_labelled(cfg, dataset, cfg.ensemble_per_class)
-        paths, labels, names = [str(p) for p in split.paths], np.asarray(split.labels), list(split.classes)
+        paths, labels, classes = [str(p) for p in split.paths], np.asarray(split.labels), list(split.classes)
+    names = prompt_names(dataset, classes)
     if cfg.ensemble_max_classes and len(names) > cfg.ensemble_max_classes:
         keep = labels < cfg.ensemble_max_classes
         paths = [p for p, k in zip(paths, keep) if k]
@@ -64,12 +71,12 @@ def _imagenet_val(cfg: Any, per_class: int) -> tuple[list[str], np.ndarray, list
     """A seeded ``per_class`` sample of ImageNet-1k val in ``cfg.imagenet_root``.
 
     The folder holds one sub-folder per WordNet id (``n01440764/`` ...), the usual layout of
-    the val set; sorted ids are the standard class order, which is the order of open_clip's
-    ImageNet class names used for the prompts.
+    the val set; sorted ids are the standard class order, so class ``i`` is keyed
+    ``imagenet_key(i)`` and prompted with open_clip's ImageNet name ``i``.
     """
+    from ..classnames import IMAGENET_CLASSNAMES, imagenet_key
     from ..data.sources import DataError, scan_class_folders
     from ..data.splits import seeded_order
-    from ..templates import IMAGENET_CLASSNAMES
 
     root = Path(cfg.imagenet_root)
     if not cfg.imagenet_root or not root.is_dir():
@@ -85,7 +92,7 @@ def _imagenet_val(cfg: Any, per_class: int) -> tuple[list[str], np.ndarray, list
         take = seeded_order(list(files[wnid]), cfg.seed, f"imagenet/{wnid}")[:per_class]
         paths += [str(files[wnid][k]) for k in take]
         labels += [i] * len(take)
-    return paths, np.asarray(labels, dtype=np.int64), list(IMAGENET_CLASSNAMES)
+    return paths, np.asarray(labels, dtype=np.int64), [imagenet_key(i) for i in range(len(files))]
 
 
 def _embed_all_images(cfg: Any, clip: Any, splits: dict[str, tuple[list[str], np.ndarray, list[str]]],
@@ -168,7 +175,8 @@ def sweep(cfg: Any, models: Sequence[str] | None = None, template_sets: Sequence
         if todo:
             _text_encoder(cfg, clip, progress)(list(dict.fromkeys(todo)))
         for ds, (_, labels, names) in splits.items():
-            base = {"model": spec, "dataset": ds, "classes": len(names), "images": len(labels)}
+            base = {"model": spec, "dataset": ds, "classes": len(names), "images": len(labels),
+                    "published_names": all_published(ds, names)}
             for s in template_sets:
                 w = class_embeddings(clip, sets[ds, s], names, cache_dir=_ensemble_dir(cfg),
                                      text_cache_dir=_embed_cache(cfg), batch_size=_text_batch(cfg),
