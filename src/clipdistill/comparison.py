@@ -181,16 +181,37 @@ def _chapter04(r04: Mapping[str, Any] | None, sweep: pd.DataFrame | None) -> lis
     return rows
 
 
+def _supervised04(r04: Mapping[str, Any] | None, sweep: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """Chapter 04's supervised baseline (``sweep.attrs["supervised"]``) beside the published
+    figures for the same weights: the yardstick the zero-shot rows are read against."""
+    table = None if sweep is None else sweep.attrs.get("supervised")
+    if r04 is None or table is None or len(table) == 0:
+        return []
+    smoke, rows = bool(r04.get("smoke")), []
+    for r in table.itertuples(index=False):
+        if r.dataset not in TEST_SETS:
+            continue
+        n, classes = int(r.images), int(r.classes)
+        ours = from_counts(int(r.correct), n, "top1", classes) if n else None
+        why = _why(_classes(classes, r.dataset))
+        name = TEST_SETS[r.dataset]["name"].split(" (")[0]
+        rows += _rows(f"{name}, supervised (ch. 4)", r.model, "top1", ours, r.accuracy,
+                      _published(r.model, r.dataset, "top1", why), smoke, n)
+    return rows
+
+
 def comparison_table(results: Mapping[str, dict[str, Any] | None],
                      sweep: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every headline number of chapters 02-04 beside every published figure it matches.
 
     ``sweep`` is chapter 04's ``04_prompt_ensembles_sweep.csv`` (it records the images
-    and classes behind each accuracy). Numeric columns stay numeric (see COLUMNS);
+    and classes behind each accuracy), with its supervised baseline in
+    ``attrs["supervised"]`` (:func:`clipdistill.report.ensemble_sweep` reads both). Numeric columns stay numeric (see COLUMNS);
     :func:`display_table` formats them for the page.
     """
+    r04 = results.get("04_prompt_ensembles")
     rows = (_chapter02(results.get("02_zero_shot_clip")) + _chapter03(results.get("03_vlm_descriptions"))
-            + _chapter04(results.get("04_prompt_ensembles"), sweep))
+            + _supervised04(r04, sweep) + _chapter04(r04, sweep))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

@@ -23,6 +23,7 @@ from .profiles import (  # noqa: F401 - re-exported: the one place to import the
     REFERENCE_SPLITS,
     TINY_SMOLVLM,
     TINY_VLM,
+    TUTORIAL_MODELS,
 )
 from .suggest import did_you_mean
 
@@ -144,17 +145,17 @@ class Config:
     vlm_backoff_s: float = 1.0  # openai backend: first retry wait, doubled each time
 
     # -- 04 prompt ensembles ----------------------------------------------------------
-    ensemble_models: list = field(default_factory=lambda: [
-        "RN50/openai", "ViT-B-32/openai", "ViT-B-16/openai",
-    ])
+    ensemble_models: list = field(default_factory=lambda: list(TUTORIAL_MODELS))
     template_sets: list = field(default_factory=lambda: [
         "raw", "standard", "openai80", "simple7", "dataset",
     ])
     ensemble_datasets: list = field(default_factory=lambda: [
-        "cats_dogs", "oxford_pets_37", "cifar10", "mnist", "caltech101",
+        "cats_dogs", "oxford_pets_37", "cifar10", "mnist", "caltech101", "imagenetv2",
     ])
     ensemble_per_class: int = 50
     imagenet_root: str = ""  # ImageNet-1k val folder, when you have it
+    imagenetv2_per_class: int = 10  # ImageNetV2 images per class, seeded (10 = all 10,000)
+    supervised_model: str = "resnet50/IMAGENET1K_V1"  # torchvision classifier on the 1,000-class sets ("" = none)
     ensemble_rank_set: str = "openai80"  # whose single templates are ranked (help or hurt)
     ensemble_max_templates: int = 0  # 0 = every template of a set; smoke keeps the first few
     ensemble_max_classes: int = 0  # 0 = every class; smoke keeps the first few of each dataset
