@@ -109,6 +109,10 @@ class Config:
         "RN50/openai", "ViT-B-32/openai", "ViT-B-16/openai",
         "MobileCLIP-S1/datacompdr", "ViT-B-16-SigLIP/webli",
     ])
+    compare_models: list = field(default_factory=lambda: [  # accuracy and speed side by side; speeds as a ratio to the first
+        "ViT-B-32/openai", "MobileCLIP-S1/datacompdr", "MobileCLIP2-S0/dfndr2b",
+    ])
+    compare_rounds: int = 3  # alternating timing rounds of compare_models (0 = no timing)
     knn_k: int = 5
     temperatures: list = field(default_factory=lambda: [0.003, 0.01, 0.03, 0.07, 0.1, 0.3, 1.0])
     retrieval_queries: list = field(default_factory=lambda: [
@@ -121,6 +125,10 @@ class Config:
     zero_shot_templates: list = field(default_factory=lambda: ["a photo of a {}."])  # cats/dogs, CIFAR-10
     mnist_prompts: dict = field(default_factory=lambda: {k: dict(v) for k, v in MNIST_PROMPTS.items()})
     projection: str = "pca"  # 2-D map of the embedding space: pca | tsne
+    concept_words: list = field(default_factory=lambda: [  # set beside the class names in text space
+        "kitten", "puppy", "lion", "wolf", "jet", "sports car", "sparrow", "antelope", "toad",
+        "stallion", "sailboat", "lorry",
+    ])
     random_floor_repeats: int = 5  # seeds averaged for the random-embedding kNN floor
     benchmark_images: int = 256  # images timed for throughput, cold then warm cache
 

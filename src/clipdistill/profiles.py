@@ -56,6 +56,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "pets_per_class_limit": 400,
         "clip_model": "ViT-B-32",
         "explore_models": ["RN50/openai", "ViT-B-32/openai", "MobileCLIP-S1/datacompdr"],
+        "compare_models": ["ViT-B-32/openai", "MobileCLIP2-S0/dfndr2b"],
+        "compare_rounds": 1,
         "benchmark_images": 32,
         "random_floor_repeats": 3,
         "num_workers": 2,
