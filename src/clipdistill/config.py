@@ -189,7 +189,7 @@ class Config:
     colour_models: list = field(default_factory=lambda: [
         "openai/clip-vit-base-patch32", "openai/clip-vit-base-patch16"])
     colour_prompt_styles: list = field(default_factory=lambda: [1, 2, 3, 4])  # see colour.prompts
-    colour_tasks: list = field(default_factory=lambda: ["naming", "associations", "discriminability"])
+    colour_tasks: list = field(default_factory=lambda: ["naming", "associations", "discriminability", "human"])
     colour_max_colours: int = 0  # survey colours named; 0 = all 518 that map to one basic term
     colour_concepts: list = field(default_factory=list)  # [] = every concept in colour.associations
     colour_palettes: list = field(default_factory=list)  # concept lists; [] = colour.associations.PALETTES
