@@ -75,9 +75,14 @@ def plot_relations(image_sim: "pd.DataFrame", text_sim: "pd.DataFrame",  # noqa:
                    related: "pd.DataFrame", *, title: str = ""):  # noqa: F821
     """Three small heatmaps: classes by their images, by their names, names by related words."""
     import matplotlib.pyplot as plt
+    import pandas as pd
 
+    names = text_sim.loc[image_sim.index, image_sim.index]
+    values = names.to_numpy(float, copy=True)
+    np.fill_diagonal(values, np.nan)  # 1 by definition; it would flatten the scale
+    names = pd.DataFrame(values, index=names.index, columns=names.columns)
     panels = [(image_sim, "images: mean cosine between classes"),
-              (text_sim.loc[image_sim.index, image_sim.index], "names: cosine of the prompts"),
+              (names, "names: cosine of the prompts (diagonal left out)"),
               (related, "names x related words")]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
     for ax, (matrix, label) in zip(axes, panels):

@@ -151,7 +151,7 @@ def human_agreement(table: pd.DataFrame, *, title: str = ""):
     labels = [f"{str(m).split('/')[-1]}, style {s} ({v})"
               for m, s, v in zip(table["model"], table["prompt style"], table["view"])]
     y = np.arange(len(table))
-    fig, ax = plt.subplots(figsize=(7.5, 0.45 * max(len(table), 2) + 1.4))
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * max(len(table), 2) + 1.9))
     mean = table["mean_r"].to_numpy(float)
     ax.errorbar(mean, y, xerr=[mean - table["low"].to_numpy(float),
                                table["high"].to_numpy(float) - mean],
@@ -164,7 +164,7 @@ def human_agreement(table: pd.DataFrame, *, title: str = ""):
     ax.invert_yaxis()
     ax.set_xlim(-1, 1)
     ax.set_xlabel("Pearson r with people's ratings, averaged over concepts")
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, fontsize=8)
     ax.set_title(title or "Agreement with people's colour-concept associations")
     fig.tight_layout()
     return fig
