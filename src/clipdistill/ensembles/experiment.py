@@ -56,7 +56,11 @@ def load_dataset(cfg: Any, dataset: str) -> tuple[list[str], np.ndarray, list[st
     """
     from .. import data
     from ..classnames import prompt_names
+    from ..suggest import did_you_mean
 
+    valid = [*data.LABELLED_SETS, *IMAGENET_SETS]
+    if dataset not in valid:
+        raise data.DataError(f"Unknown dataset {dataset!r}.{did_you_mean(dataset, valid)}")
     if dataset == "imagenet":
         paths, labels, classes = _imagenet_val(cfg, cfg.ensemble_per_class)
     elif dataset == "imagenetv2":
