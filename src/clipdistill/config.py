@@ -114,6 +114,7 @@ class Config:
     ])
     compare_rounds: int = 3  # alternating timing rounds of compare_models (0 = no timing)
     knn_k: int = 5
+    knn_k_values: list = field(default_factory=lambda: [1, 3, 5, 9, 15, 25])  # chapter 02's k sweep
     temperatures: list = field(default_factory=lambda: [0.003, 0.01, 0.03, 0.07, 0.1, 0.3, 1.0])
     retrieval_queries: list = field(default_factory=lambda: [
         "a photo of a sleeping cat", "a dog playing outside", "a black and white pet",

@@ -346,6 +346,7 @@ IMAGENET_TEMPLATE_SETS: dict[str, dict[str, Any]] = {
                                   "raw": 78.9},
 }
 IMAGENET_TEMPLATE_SETS_SOURCE = (
-    "Reported ~ CLIP: Table 11 of the CLIP paper; Reported ~ SigLIP: Table 3 of the SigLIP "
-    "paper; both as collected in the tutorial From Pixels to Prompts, beside its own runs."
+    "CLIP paper: Table 11 of the CLIP paper; SigLIP paper: Table 3 of the SigLIP paper; "
+    "both as collected in the tutorial From Pixels to Prompts, beside its own runs "
+    "(the tutorial: columns)."
 )

@@ -19,8 +19,8 @@ import numpy as np
 from ..classnames import all_published
 from ..io import array_digest, atomic_write_json, atomic_write_text, stable_hash
 from ..templates import TemplateSet, get_template_set
-from .prototypes import (class_cache_path, class_embeddings, encode_prompts, resolve_template_set,
-                         template_ranking, top1)
+from .prototypes import (class_cache_path, class_embeddings, encode_prompts, predict,
+                         resolve_template_set, template_ranking)
 
 __all__ = ["CHAPTER", "sweep", "sweep_datasets", "load_dataset", "load_model",
            "supervised_baseline", "IMAGENET_SETS"]
@@ -199,6 +199,7 @@ def sweep(cfg: Any, models: Sequence[str] | None = None, template_sets: Sequence
     splits = {ds: load_dataset(cfg, ds) for ds in datasets}
     rows: list[dict[str, Any]] = []
     ranking: list[dict[str, Any]] = []
+    predictions: dict[tuple[str, str, str], np.ndarray] = {}
     for spec in models:
         clip = load_model(cfg, spec)
         image_emb = _embed_all_images(cfg, clip, splits, progress)
@@ -217,8 +218,11 @@ def sweep(cfg: Any, models: Sequence[str] | None = None, template_sets: Sequence
                 w = class_embeddings(clip, sets[ds, s], names, cache_dir=_ensemble_dir(cfg),
                                      text_cache_dir=_embed_cache(cfg), batch_size=_text_batch(cfg),
                                      progress=progress)
+                pred = predict(image_emb[ds], w)
+                predictions[spec, ds, s] = pred
                 rows.append({**base, "template_set": s, "templates": sets[ds, s].name,
-                             "n_templates": len(sets[ds, s]), "accuracy": top1(image_emb[ds], w, labels)})
+                             "n_templates": len(sets[ds, s]),
+                             "accuracy": float((pred == labels).mean())})
             tset = sets.get((ds, rank_set))
             if tset is not None and not tset.is_per_class and len(tset) > 1:
                 ranking += [{**base, "template_set": rank_set, **r}
@@ -227,6 +231,9 @@ def sweep(cfg: Any, models: Sequence[str] | None = None, template_sets: Sequence
     df = pd.DataFrame(rows)
     df.attrs["ranking"] = pd.DataFrame(ranking)
     df.attrs["supervised"] = supervised_baseline(cfg, splits, progress=progress)
+    # Per-image predictions, for paired intervals of the gaps between template sets.
+    df.attrs["predictions"] = predictions
+    df.attrs["labels"] = {ds: labels for ds, (_, labels, _) in splits.items()}
     if write:
         out = Path(cfg.profile_dir())
         for name in ("sweep", "ranking", "supervised"):
