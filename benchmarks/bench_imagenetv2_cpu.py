@@ -16,7 +16,8 @@ every template, every class), and the images are a stand-in copy of ImageNetV2's
 sizes are close to ImageNetV2's. Every cache starts empty. Downloads are not included.
 
 Prints minutes per model and for the ResNet-50, and the CPU runs' projected totals: the
-whole-run figures on the profiles page plus this. Target: under an hour (ratio < 1). On a
+whole-run figures on the profiles page (measured on their machine, which may be another)
+plus this. ``paper``'s CPU run leaves ImageNetV2 out because of what its row says. Target: under an hour (ratio < 1). On a
 shared machine the wall clock says more about the neighbours than about the work, so each
 phase's CPU time is recorded too (this process, every thread): divided by the cores, it is
 about what the phase takes on an idle machine of the same kind, and the projection uses it.

@@ -121,11 +121,15 @@ def _quick(tmp_path, accelerator: bool, **over):
 
 def test_profiles_take_all_of_it_on_a_gpu_and_a_balanced_subset_on_a_cpu():
     for profile in ("quick", "paper"):
-        gpu, cpu = resolve(profile, accelerator=True), resolve(profile, accelerator=False)
-        assert "imagenetv2" in gpu.ensemble_datasets and "imagenetv2" in cpu.ensemble_datasets
+        gpu = resolve(profile, accelerator=True)
+        assert "imagenetv2" in gpu.ensemble_datasets
         assert gpu.imagenetv2_per_class == V2.ARCHIVE["per_class"]  # all 10,000 images
-        assert 0 < cpu.imagenetv2_per_class < V2.ARCHIVE["per_class"]
         assert gpu.supervised_model == "resnet50/IMAGENET1K_V1"
+    cpu = resolve("quick", accelerator=False)
+    assert "imagenetv2" in cpu.ensemble_datasets
+    assert 0 < cpu.imagenetv2_per_class < V2.ARCHIVE["per_class"]
+    # paper's CPU run leaves it out to stay inside its hour (book/profiles.md)
+    assert "imagenetv2" not in resolve("paper", accelerator=False).ensemble_datasets
     assert len(resolve("quick", accelerator=True).ensemble_models) == 8  # the tutorial's
 
 
