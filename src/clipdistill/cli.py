@@ -1,26 +1,34 @@
-"""The ``clipdistill`` command: run the chapters, build the book, inspect a profile."""
+"""The ``clipdistill`` command: run the chapters, build the book, open them in JupyterLab,
+inspect a profile."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from .config import PROFILE_NAMES, ConfigError, parse_overrides, project_root, resolve
+from .session import SETTINGS_ENV
 
 EXIT_USAGE, EXIT_FAILED = 2, 1
 
 
-def _add_profile_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", default="auto",
-                   help=f"one of {', '.join(PROFILE_NAMES)} (default: auto = quick when "
-                        "pretrained weights can be had, else smoke)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any parameter, e.g. --set knn_k=7 --set epochs=3 (repeatable)")
-    p.add_argument("--data-root", default=None,
-                   help="folder with PetImages/, cifar10/, mnist/, caltech101/ (e.g. ../shared/data)")
+def _add_profile_args(p: argparse.ArgumentParser, overrides: bool = True) -> None:
+    # Defaults from the environment `clipdistill lab` gives its kernels and terminals, so a
+    # run started there resolves as the notebooks beside it do (session.SETTINGS_ENV).
+    env = {key: os.environ.get(name) or None for key, name in SETTINGS_ENV.items()}
+    p.add_argument("--profile", default=env["profile"] or "auto",
+                   help=f"one of {', '.join(PROFILE_NAMES)} (default: ${SETTINGS_ENV['profile']}, "
+                        "else auto = quick when pretrained weights can be had, else smoke)")
+    if overrides:
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override any parameter, e.g. --set knn_k=7 --set epochs=3 (repeatable)")
+    p.add_argument("--data-root", default=env["data_root"],
+                   help="folder with PetImages/, cifar10/, mnist/, caltech101/ (e.g. ../shared/data; "
+                        f"default: ${SETTINGS_ENV['data_root']})")
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -52,6 +60,17 @@ def cmd_book(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     return 0
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    from .lab import run_lab
+
+    try:
+        return run_lab(args.root, args.profile, args.data_root, port=args.port,
+                       open_browser=not args.no_browser)
+    except (RuntimeError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def cmd_all(args: argparse.Namespace) -> int:
@@ -166,6 +185,17 @@ def build_parser() -> argparse.ArgumentParser:
     both.add_argument("--no-strict", action="store_true", help=argparse.SUPPRESS)
     both.set_defaults(func=cmd_all, only=None)
 
+    from .lab import DEFAULT_PORT  # no JupyterLab import: --help stays light
+
+    lab = sub.add_parser("lab", help="JupyterLab on notebooks/, with the profile and data a run "
+                                     "would use, to read beside the book (Ctrl-C stops it)")
+    _add_profile_args(lab, overrides=False)
+    lab.add_argument("--port", type=int, default=DEFAULT_PORT,
+                     help=f"port on 127.0.0.1 (default {DEFAULT_PORT}; a free one when taken; "
+                          "0: any free one)")
+    lab.add_argument("--no-browser", action="store_true", help="print the address, open no browser")
+    lab.set_defaults(func=cmd_lab)
+
     show = sub.add_parser("config", help="print the resolved parameters of a profile")
     _add_profile_args(show)
     show.set_defaults(func=cmd_config)
@@ -198,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     repo.add_argument("--branch", default="main", help="branch or tag to open (default: main)")
     repo.set_defaults(func=cmd_set_repository)
 
-    for p in (run, book, both, show, sweep, colour, cost, repo):
+    for p in (run, book, both, lab, show, sweep, colour, cost, repo):
         p.add_argument("--root", default=None, help=argparse.SUPPRESS)
     return parser
 
