@@ -126,6 +126,8 @@ CPU_RUN: dict[str, Any] = {
     "epochs": 8, "students": ["tiny_cnn", "mobilenet_v3_small"], "ensemble_per_class": 20,
     # ImageNetV2 on a CPU: all 1,000 classes, a seeded 2 of each class's 10 images.
     "imagenetv2_per_class": 2,
+    # Chapter 02 compares one MobileCLIP with ViT-B-32 (two took 5.7 min with 3 rounds).
+    "compare_models": ["ViT-B-32/openai", "MobileCLIP2-S0/dfndr2b"], "compare_rounds": 2,
 }
 HARDWARE_ADJUSTMENTS: dict[str, dict[str, Any]] = {
     "smoke": {**CPU_VLM, "vlm_model": TINY_SMOLVLM},  # mirrors the CPU quick run's VLM
