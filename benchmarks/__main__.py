@@ -26,10 +26,10 @@ from typing import Any, Sequence
 
 from . import DEFAULT_DATA, REPO, Context, Row, load_average, machine_info, quiet_env
 
-BENCHMARKS = ("resize", "embed", "cache", "memory", "store", "student", "vlm", "vlm_cpu", "vlm_server", "smoke_run",
-              "cpu_quick", "cpu_paper")
+BENCHMARKS = ("resize", "embed", "cache", "memory", "store", "student", "vlm", "vlm_cpu", "vlm_server",
+              "smoke_run", "cpu_quick", "cpu_paper", "imagenetv2_cpu")
 SLOW = ("smoke_run",)  # left out by --quick unless asked for by name
-BY_NAME_ONLY = ("store", "cpu_quick", "cpu_paper")  # 20-100 min each: only when --only names them
+BY_NAME_ONLY = ("store", "cpu_quick", "cpu_paper", "imagenetv2_cpu")  # 20-100 min each: only by name
 
 
 def _module(name: str):

@@ -250,6 +250,7 @@ def test_bad_set_fails_before_any_model_loads(tmp_path, monkeypatch):
 
 
 def test_imagenet_val_folder_maps_sorted_wnids_to_open_clip_names(tmp_path):
+    from clipdistill.classnames import prompt_names
     from clipdistill.data import DataError
     from clipdistill.templates import IMAGENET_CLASSNAMES
 
@@ -261,8 +262,9 @@ def test_imagenet_val_folder_maps_sorted_wnids_to_open_clip_names(tmp_path):
             (d / f"ILSVRC2012_val_{i * 3 + j:08d}.JPEG").write_bytes(b"x")
     cfg = _smoke_cfg(tmp_path, imagenet_root=str(root))
     assert E.sweep_datasets(cfg)[-1] == "imagenet"
-    paths, labels, names = experiment._imagenet_val(cfg, 2)
-    assert len(paths) == 2000 and names == list(IMAGENET_CLASSNAMES)
+    paths, labels, keys = experiment._imagenet_val(cfg, 2)
+    assert len(paths) == 2000 and keys == sorted(keys) and len(keys) == 1000
+    assert prompt_names("imagenet", keys) == list(IMAGENET_CLASSNAMES)
     assert labels[0] == 0 and "n00000000" in paths[0] and "n00000999" in paths[-1]
     (root / "n00000999" / "ILSVRC2012_val_00002997.JPEG").unlink()
     for f in (root / "n00000999").iterdir():

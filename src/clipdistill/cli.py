@@ -240,7 +240,8 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
                                                 "simple7, dataset, pets, cifar10, mnist, caltech101, or a "
                                                 ".txt/.json path (default: the profile's template_sets)")
     parser.add_argument("--datasets", help="comma-separated: cats_dogs, oxford_pets_37, cifar10, mnist, "
-                                           "caltech101, imagenet (default: the profile's ensemble_datasets)")
+                                           "caltech101, imagenetv2 (downloaded), imagenet (needs "
+                                           "imagenet_root) (default: the profile's ensemble_datasets)")
     parser.add_argument("--rank-set", help="rank the single templates of this set (default: ensemble_rank_set)")
     return parser
 

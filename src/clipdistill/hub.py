@@ -162,7 +162,7 @@ def clip_weights(name: str, pretrained: str | None = None) -> HubWeights | None:
 
 def profile_weights(cfg: Any) -> list[HubWeights]:
     """Every hub download a run with ``cfg`` makes: its CLIP, the models chapters 02, 04 and
-    07 compare, its VLM."""
+    07 compare (chapter 02's accuracy and speed comparison included), its VLM."""
     if cfg.smoke:  # random weights and built stand-ins: nothing comes from a hub
         return []
     found = [clip_weights(cfg.clip_model, cfg.clip_pretrained)]
@@ -177,7 +177,7 @@ def profile_weights(cfg: Any) -> list[HubWeights]:
 
 
 def _clip_specs(cfg: Any) -> tuple[str, ...]:
-    return (*cfg.explore_models, *cfg.ensemble_models, *cfg.colour_models)
+    return (*cfg.explore_models, *cfg.compare_models, *cfg.ensemble_models, *cfg.colour_models)
 
 
 def tokenizer_repo(name: str) -> str | None:

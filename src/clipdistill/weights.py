@@ -23,7 +23,7 @@ from typing import Any, Mapping
 from . import hub, pins
 
 __all__ = ["prepare", "fetch", "cached_weight_files", "record", "record_random", "record_local",
-           "record_unpinned", "loaded", "forget", "sha256"]
+           "record_download", "record_unpinned", "loaded", "forget", "sha256"]
 
 _LOADED: dict[tuple, dict[str, Any]] = {}  # what this process loaded, in order of loading
 _SHA256: dict[tuple[str, int, int], str] = {}  # (real path, size, mtime) -> digest
@@ -128,6 +128,16 @@ def record_local(label: str, folder: str | Path) -> dict[str, Any]:
              "files": [_file_entry(p.name if root.is_file() else p.relative_to(root).as_posix(), p)
                        for p in paths]}
     _LOADED[("local", label, str(root))] = entry
+    return entry
+
+
+def record_download(label: str, url: str, path: str | Path) -> dict[str, Any]:
+    """Remember weights a library fetched from a fixed URL (torchvision's checks the
+    SHA-256 prefix in the file name): the URL and the SHA-256 of the file loaded."""
+    path = Path(path)
+    entry = {"model": label, "url": url,
+             "files": [_file_entry(path.name, path)] if path.is_file() else []}
+    _LOADED[("url", label, url)] = entry
     return entry
 
 

@@ -17,7 +17,7 @@ from .terms import BASIC_TERMS
 
 __all__ = ["load", "naming_summary", "association_summary", "discriminability_summary",
            "summary", "confusion", "association_table", "palettes", "headline", "findings",
-           "CHANCE"]
+           "CHANCE", "human_summary"]
 
 KEYS = ["model", "style", "view"]
 # What a model that knows nothing about colour scores, on average.
@@ -152,7 +152,23 @@ def headline(df: pd.DataFrame) -> list[dict[str, Any]]:
             first = mine.iloc[0]
             rows.append({"model": model, "measure": label, "prompt style": int(first["style"]),
                          "value": float(first[column]), "chance": CHANCE[column]})
+    people = human_summary(df)
+    for model, g in people.groupby("model", sort=False):
+        first = g[g["view"] == "image"].iloc[:1]
+        if len(first):
+            rows.append({"model": model, "measure": "agreement with people's ratings (mean r), "
+                         "patches", "prompt style": int(first["prompt style"].iloc[0]),
+                         "value": float(first["mean_r"].iloc[0]),
+                         "chance": float(first["chance_r"].iloc[0])})
     return rows
+
+
+def human_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Per model, prompt style and view: the mean correlation with people's ratings over the
+    rated concepts, its 95% interval, and chance (:func:`clipdistill.colour.human.agreement_table`)."""
+    from .human import agreement_table
+
+    return agreement_table(df)
 
 
 # measure -> (the count it is a share of, what that count counts)

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["accuracy_table", "published_table", "published_pattern", "template_gaps",
-           "gap_summary", "ranking_summary", "metrics", "model_label"]
+           "gap_summary", "ranking_summary", "metrics", "model_label", "imagenetv2_table"]
 
 # Column names say whose number it is: the papers', the published tutorial's, or this run's.
 REPORTED = {"reported_clip": "CLIP paper", "reported_siglip": "SigLIP paper"}
@@ -154,3 +154,51 @@ def metrics(df: pd.DataFrame) -> dict[str, dict[str, dict[str, float]]]:
         out.setdefault(row.model, {}).setdefault(row.dataset, {})[row.template_set] = float(
             row.accuracy)
     return out
+
+
+def imagenetv2_table(df: pd.DataFrame, *, smoke: bool = False,
+                     dataset: str = "imagenetv2") -> pd.DataFrame:
+    """ImageNetV2 in the tutorial's layout, every number beside its published figure.
+
+    A row a model, the supervised baseline (``df.attrs["supervised"]``) first: this run's
+    top-1 (%) with the raw label, the standard template and the 80 templates; the number
+    compared with the published ones (the 80-template ensemble, which is how OpenCLIP and
+    CLIP_benchmark measure; the classifier's own for the baseline) with its 95% interval;
+    each source's figure (%); and the verdicts, decided as in chapter 06
+    (:func:`clipdistill.comparison.comparison_table`).
+    """
+    import pandas as pd
+
+    from ..comparison import comparison_table
+    from ..published import SOURCES, TEST_SETS
+
+    name = TEST_SETS[dataset]["name"]
+    rows = comparison_table({"04_prompt_ensembles": {"smoke": smoke, "config": {}}}, df)
+    rows = rows[rows["experiment"].str.startswith(name)]
+    sub = df[df["dataset"] == dataset]
+    wide = sub.pivot_table(index="model", columns="template_set", values="accuracy", sort=False)
+    sources = [SOURCES[k]["short"] for k in SOURCES if SOURCES[k]["short"] in set(rows["source"])]
+    out = []
+    for model, group in rows.groupby("model", sort=False):
+        first = group.iloc[0]
+        supervised = "supervised" in first["experiment"]
+        row: dict = {"Model": f"{model} (supervised)" if supervised else model_label(model)}
+        for s in ("raw", "standard", "openai80"):
+            value = None if supervised or model not in wide.index else wide.loc[model].get(s)
+            row[_results_column(s)] = None if value is None or pd.isna(value) else 100 * value
+        row[f"{THIS_RUN}: compared"] = 100 * first["ours"]
+        row["95% interval"] = (f"{100 * first['low']:.1f}–{100 * first['high']:.1f}"
+                               if pd.notna(first["low"]) else "–")
+        for src in sources:
+            hit = group[group["source"] == src]
+            row[src] = 100 * hit["published"].iloc[0] if len(hit) else None
+        row["verdict"] = "; ".join(f"{s}: {v}" for s, v in zip(group["source"], group["verdict"])
+                                   if s) or "–"
+        out.append(row)
+    table = pd.DataFrame(out)
+    if table.empty:
+        return table
+    table = table.set_index("Model")
+    numeric = [c for c in table.columns if c not in ("95% interval", "verdict")]
+    table[numeric] = table[numeric].astype(float).round(1)
+    return table

@@ -13,7 +13,9 @@ redirects and cache layout. What it answers, as the hub does:
 - ``GET /api/models/{repo}[/revision/{rev}]``: the model info (sha and siblings), and
   ``GET /api/models/{repo}/tree/{rev}[/{path}]``: the file listing.
 
-It is generic, ``{repo_id: folder}``, so any model a test builds can be served. Adding a
+A dataset repository is served under ``datasets/{repo}`` (register it with that prefix,
+``"datasets/org/name"``), as its files are on the hub. It is generic,
+``{repo_id: folder}``, so any model or archive a test builds can be served. Adding a
 second folder under the same id makes a new commit, the new ``main``; the earlier ones stay
 served at their commit ids (a re-uploaded checkpoint, as on the hub). Every
 request is logged in :attr:`HubStandIn.requests`. :class:`Blackhole` is the opposite: a
@@ -32,7 +34,8 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import unquote, urlsplit
 
-LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".msgpack", ".h5", ".onnx", ".gguf")
+LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".msgpack", ".h5", ".onnx", ".gguf",
+                ".gz", ".tar", ".zip")
 _CHUNK = 1 << 20
 
 
@@ -206,8 +209,9 @@ class HubStandIn:
         self._json(h, {"error": message}, body, status, headers)
 
     def _find_repo(self, parts: list[str]) -> tuple[_Repo | None, list[str]]:
-        """Repo ids have one slash (``org/name``) or none (``gpt2``): try the longer first."""
-        for n in (2, 1):
+        """Repo ids have one slash (``org/name``) or none (``gpt2``), and a dataset's the
+        ``datasets/`` prefix of its URLs: try the longer first."""
+        for n in (3, 2, 1):
             rid = "/".join(parts[:n])
             if rid in self.repos:
                 return self.repos[rid], parts[n:]
