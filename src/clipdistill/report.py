@@ -70,7 +70,6 @@ def provenance_table(results: Mapping[str, dict[str, Any] | None]) -> pd.DataFra
             "profile": res.get("profile"),
             "random weights": bool(res.get("smoke")),
             "models": _models_text(res.get("models")),
-            "rerun identical": (prov.get("reruns") or {}).get("identical"),
             "lock": _lock_text(prov.get("environment")),
             "torch": versions.get("torch"),
             "open_clip": versions.get("open_clip_torch"),
@@ -127,13 +126,14 @@ def data_table(results: Mapping[str, dict[str, Any] | None]) -> pd.DataFrame:
 
 
 def _lock_text(env: Mapping[str, Any] | None) -> str | None:
-    """``requirements/lock.txt``, or how the environment differed from the nearest lock."""
+    """``lock.txt`` (the file in ``requirements/`` the environment matched), or how many
+    packages differed from the nearest lock."""
     if not env:
         return None
     if env.get("matches"):
-        return env["lock"]
+        return Path(env["lock"]).name
     if env.get("lock"):
-        return f"{env['differing']} packages differ from {env['lock']}"
+        return f"{env['differing']} differ from {Path(env['lock']).name}"
     return "no lock"
 
 
