@@ -4,6 +4,7 @@ the per-template ranking averaged over models and datasets."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Sequence
 
 from ..published import IMAGENET_TEMPLATE_SETS, IMAGENET_TEMPLATE_SETS_SOURCE
@@ -156,6 +157,13 @@ def metrics(df: pd.DataFrame) -> dict[str, dict[str, dict[str, float]]]:
     return out
 
 
+def _torchvision_label(spec: str) -> str:
+    """``resnet50/IMAGENET1K_V1`` -> ``ResNet-50``: how papers name the network."""
+    arch = spec.split("/")[0]
+    m = re.fullmatch(r"resnet(\d+)", arch)
+    return f"ResNet-{m.group(1)}" if m else arch
+
+
 def imagenetv2_table(df: pd.DataFrame, *, smoke: bool = False,
                      dataset: str = "imagenetv2") -> pd.DataFrame:
     """ImageNetV2 in the tutorial's layout, every number beside its published figure.
@@ -164,8 +172,9 @@ def imagenetv2_table(df: pd.DataFrame, *, smoke: bool = False,
     top-1 (%) with the raw label, the standard template and the 80 templates; the number
     compared with the published ones (the 80-template ensemble, which is how OpenCLIP and
     CLIP_benchmark measure; the classifier's own for the baseline) with its 95% interval;
-    each source's figure (%); and the verdicts, decided as in chapter 06
-    (:func:`clipdistill.comparison.comparison_table`).
+    each source's figure (%). Two header rows say whose number each column is. The
+    verdicts, decided as in chapter 06 (:func:`clipdistill.comparison.comparison_table`),
+    are in ``attrs["verdicts"]``: a column of them would make the table too wide to read.
     """
     import pandas as pd
 
@@ -178,27 +187,30 @@ def imagenetv2_table(df: pd.DataFrame, *, smoke: bool = False,
     sub = df[df["dataset"] == dataset]
     wide = sub.pivot_table(index="model", columns="template_set", values="accuracy", sort=False)
     sources = [SOURCES[k]["short"] for k in SOURCES if SOURCES[k]["short"] in set(rows["source"])]
-    out = []
+    out, verdicts = [], {}
     for model, group in rows.groupby("model", sort=False):
         first = group.iloc[0]
         supervised = "supervised" in first["experiment"]
-        row: dict = {"Model": f"{model} (supervised)" if supervised else model_label(model)}
+        label = f"{_torchvision_label(model)} (supervised)" if supervised else model_label(model)
+        row: dict = {"Model": label}
         for s in ("raw", "standard", "openai80"):
             value = None if supervised or model not in wide.index else wide.loc[model].get(s)
-            row[_results_column(s)] = None if value is None or pd.isna(value) else 100 * value
-        row[f"{THIS_RUN}: compared"] = 100 * first["ours"]
-        row["95% interval"] = (f"{100 * first['low']:.1f}–{100 * first['high']:.1f}"
-                               if pd.notna(first["low"]) else "–")
+            row[(THIS_RUN, LABELS[s])] = None if value is None or pd.isna(value) else 100 * value
+        row[(THIS_RUN, "compared")] = 100 * first["ours"]
+        row[(THIS_RUN, "95% interval")] = (f"{100 * first['low']:.1f}–{100 * first['high']:.1f}"
+                                           if pd.notna(first["low"]) else "–")
         for src in sources:
             hit = group[group["source"] == src]
-            row[src] = 100 * hit["published"].iloc[0] if len(hit) else None
-        row["verdict"] = "; ".join(f"{s}: {v}" for s, v in zip(group["source"], group["verdict"])
-                                   if s) or "–"
+            row[("published", src)] = 100 * hit["published"].iloc[0] if len(hit) else None
+        verdicts[label] = "; ".join(f"{s}: {v}" for s, v in zip(group["source"], group["verdict"])
+                                    if s) or "–"
         out.append(row)
     table = pd.DataFrame(out)
     if table.empty:
         return table
     table = table.set_index("Model")
-    numeric = [c for c in table.columns if c not in ("95% interval", "verdict")]
+    table.columns = pd.MultiIndex.from_tuples(table.columns)  # whose number, then which
+    numeric = [c for c in table.columns if c[1] != "95% interval"]
     table[numeric] = table[numeric].astype(float).round(1)
+    table.attrs["verdicts"] = pd.Series(verdicts, name="verdict").rename_axis("Model")
     return table

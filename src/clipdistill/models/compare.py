@@ -60,6 +60,7 @@ def compare_models(cfg: Any, train: Any, test: Any, extra: Mapping[str, Any] | N
 
     from .. import zeroshot
     from ..embed import cache_dir_for, embed_images
+    from ..progress import nested, progress_bar
     from .loading import load_clip_from_config
     from .names import parse_spec
 
@@ -69,21 +70,25 @@ def compare_models(cfg: Any, train: Any, test: Any, extra: Mapping[str, Any] | N
     engine = dict(cache_dir=cache, batch_size=cfg.batch_size, num_workers=cfg.num_workers,
                   progress=progress)
     clips, rows = {}, []
-    for spec in specs:
-        clip = clips[spec] = load_clip_from_config(cfg, *parse_spec(spec))
-        x_tr = embed_images(clip, train.paths, **engine, desc=f"{spec}: knn/train")
-        x_te = embed_images(clip, test.paths, **engine, desc=f"{spec}: knn/test")
-        pred = zeroshot.knn_predict(x_tr, train.labels, x_te, k=cfg.knn_k)
-        params = clip.info.get("params", {})
-        row = {"model": spec, "image params (M)": params.get("image", np.nan) / 1e6,
-               "kNN (knn/test)": float(np.mean(pred == test.labels))}
-        for name, split in {"knn/test": test, **extra}.items():
-            x = x_te if split is test else embed_images(clip, split.paths, **engine,
-                                                       desc=f"{spec}: {name}")
-            res = zeroshot.evaluate_zero_shot(clip, x, split.labels, split.classes,
-                                              cfg.zero_shot_templates, cache_dir=cache)
-            row[f"zero-shot ({name})"] = res["accuracy"]
-        rows.append(row)
+    bar = progress_bar(len(specs), "comparing models", enabled=progress, unit="model")
+    with nested():  # each model's embedding bars clear when done: one line in the end
+        for spec in specs:
+            clip = clips[spec] = load_clip_from_config(cfg, *parse_spec(spec))
+            x_tr = embed_images(clip, train.paths, **engine, desc=f"{spec}: knn/train")
+            x_te = embed_images(clip, test.paths, **engine, desc=f"{spec}: knn/test")
+            pred = zeroshot.knn_predict(x_tr, train.labels, x_te, k=cfg.knn_k)
+            params = clip.info.get("params", {})
+            row = {"model": spec, "image params (M)": params.get("image", np.nan) / 1e6,
+                   "kNN (knn/test)": float(np.mean(pred == test.labels))}
+            for name, split in {"knn/test": test, **extra}.items():
+                x = x_te if split is test else embed_images(clip, split.paths, **engine,
+                                                           desc=f"{spec}: {name}")
+                res = zeroshot.evaluate_zero_shot(clip, x, split.labels, split.classes,
+                                                  cfg.zero_shot_templates, cache_dir=cache)
+                row[f"zero-shot ({name})"] = res["accuracy"]
+            rows.append(row)
+            bar.update(1)
+    bar.close()
     if bench_paths and rounds > 0:
         rates = speed_rounds(clips, list(bench_paths), rounds=rounds, batch_size=cfg.batch_size,
                              num_workers=cfg.num_workers)
