@@ -6,15 +6,24 @@ VENV      ?= .venv
 PROFILE   ?= auto
 # Real images for offline runs: ../shared/data when it is there, else none (a generated set).
 DATA_ROOT ?= $(if $(wildcard ../shared/data/PetImages),../shared/data,)
+# The exact versions the book was last tested with (`make lock` refreshes them). On Linux,
+# PyPI's torch is a CUDA build that runs on a CPU too; LOCK=requirements/lock-cpu.txt
+# (made by `make lock-cpu`) skips its CUDA libraries; LOCK= installs the newest versions
+# pyproject.toml allows instead of a lock.
+LOCK      ?= requirements/lock.txt
 
 BIN := $(VENV)/bin
 RUN_ARGS := --profile $(PROFILE) $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
+PIP := $(BIN)/python -m pip install --disable-pip-version-check -q
+LOCK_TOOLS := $(VENV)-lock
+UV_COMPILE = $(LOCK_TOOLS)/bin/uv pip compile --universal --python-version 3.10 --generate-hashes
 
-.PHONY: setup book test lab browser clean
+.PHONY: setup book test lab browser clean lock lock-cpu uv
 
-$(BIN)/clipdistill: pyproject.toml
+$(BIN)/clipdistill: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[test]"
+	$(if $(LOCK),$(PIP) -r $(LOCK),)
+	$(PIP) $(if $(LOCK),--no-deps,) -e ".[test]"
 	@touch $@
 
 setup: $(BIN)/clipdistill
@@ -41,6 +50,22 @@ browser:
 	    echo "Installing Debian's chromium for the browser check..."; \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; \
 	  else echo "note: no chromium and not root: the browser check will be skipped"; fi; }
+
+## make lock: the newest versions pyproject.toml allows, for every platform and Python
+## 3.10+, with their hashes, into requirements/lock.txt (then run `make test`)
+lock: uv
+	$(UV_COMPILE) pyproject.toml --extra test --upgrade $(LOCK_ARGS) \
+	  --custom-compile-command "make lock" -o requirements/lock.txt
+
+## make lock-cpu: requirements/lock.txt's versions, with torch and torchvision from
+## PyTorch's CPU-only index (no CUDA libraries), into requirements/lock-cpu.txt
+lock-cpu: uv
+	$(UV_COMPILE) requirements/lock.txt --torch-backend cpu \
+	  --custom-compile-command "make lock-cpu" -o requirements/lock-cpu.txt
+
+uv:
+	@test -x $(LOCK_TOOLS)/bin/uv || { $(PYTHON) -m venv $(LOCK_TOOLS) && \
+	  $(LOCK_TOOLS)/bin/python -m pip install --disable-pip-version-check -q uv; }
 
 clean:
 	rm -rf _build book/chapters book/_generated results

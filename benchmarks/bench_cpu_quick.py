@@ -128,6 +128,7 @@ def bench(ctx: Context) -> dict[str, Any]:
 
 def measure(ctx: Context, profile: str) -> dict[str, Any]:
     """The whole CPU run of ``profile`` through the hub stand-in, in ``work/bench-cpu-<profile>``."""
+    from clipdistill import pins
     from clipdistill.offline.hub_server import HubStandIn, reader_env
 
     if ctx.cuda:
@@ -151,7 +152,7 @@ def measure(ctx: Context, profile: str) -> dict[str, Any]:
     cli = [str(Path(sys.executable).parent / "clipdistill")]
     run = [*cli, "run", "--profile", profile, "--data-root", str(Path(ctx.data_root).resolve()),
            "--set", "pets_source=petimages", "--set", "device=cpu"]
-    with HubStandIn(repos) as hub:
+    with HubStandIn(repos, commits=pins.table()) as hub:  # served at the pinned commits
         env = reader_env(run_dir / "hf-home", HF_ENDPOINT=hub.url, CLIPDISTILL_PROGRESS="off",
                          TORCH_HOME=str(torch_home))
         t0 = time.perf_counter()

@@ -8,6 +8,7 @@ download), ignore Range, or refuse with 403.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import threading
 import zipfile
@@ -174,6 +175,11 @@ def test_petimages_downloads_checks_and_feeds_chapter_01(server, tmp_path, monke
     n = len(server.requests)
     assert sources.resolve_pets_source(_paper_cfg(tmp_path)).root == src.root
     assert len(server.requests) == n  # extracted once: nothing fetched again
+    # the provenance names the archive the images came from, by its SHA-256
+    served = server.files["/pets.zip"]
+    assert src.extra["archives"] == [{"file": "kagglecatsanddogs_5340.zip", "bytes": len(served),
+                                      "sha256": hashlib.sha256(served).hexdigest(),
+                                      "verified_by": "CRC-32 of every member and the published layout"}]
 
 
 def test_petimages_rejects_a_damaged_or_wrong_archive(server, tmp_path, monkeypatch):

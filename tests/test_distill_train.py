@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from clipdistill.distill import DimensionMismatchError, TrainSettings, train_student
-from clipdistill.distill.checkpoints import run_key
+from clipdistill.distill.checkpoints import read_checkpoint, run_key
 from clipdistill.distill.image_cache import _load_square, image_store
 from distill_testing import one_thread, unit_rows  # noqa: F401 (an autouse fixture)
 from tiny_clip import make_images
@@ -62,7 +62,7 @@ def test_resumed_run_matches_uninterrupted(toy, tmp_path):
         def hook(epoch, row):
             if epoch == s.epochs - 1:  # the last epoch's full state, before last.pt goes
                 ckpt = tmp_path / name / "distill" / "runs" / key / "last.pt"
-                final[name] = torch.load(ckpt, weights_only=False)
+                final[name] = read_checkpoint(ckpt, key)
         return hook
 
     (tp, tt), (vp, vt) = toy["train"], toy["val"]
@@ -102,6 +102,34 @@ def test_finished_run_is_loaded_not_retrained(toy, tmp_path):
         assert torch.equal(v, again.model.state_dict()[k])
 
 
+def test_a_damaged_or_foreign_checkpoint_is_set_aside_and_the_run_done_again(toy, tmp_path):
+    """A flipped byte in best.pt, a last.pt from an older version, a done.json cut short:
+    each is reported in one line, moved to set-aside/, and never loaded."""
+    s = settings(epochs=2)
+    first = run(toy, tmp_path, s)
+    best = first.run_dir / "best.pt"
+    raw = bytearray(best.read_bytes())
+    raw[-100] ^= 0xFF
+    best.write_bytes(bytes(raw))
+    with pytest.warns(UserWarning, match=r"best.pt not used: checksum mismatch .*set aside"):
+        again = run(toy, tmp_path, s)
+    assert again.resumed_from_epoch == 0 and again.history == first.history  # trained again
+    for k, v in first.model.state_dict().items():
+        assert torch.equal(v, again.model.state_dict()[k]), k
+    assert len(list((first.run_dir / "set-aside").iterdir())) == 1
+
+    (first.run_dir / "done.json").write_text('{"history": [')
+    torch.save({"model": {}}, first.run_dir / "last.pt")  # as an older version wrote it
+    with pytest.warns(UserWarning) as said:
+        third = run(toy, tmp_path, s)
+    reasons = sorted(str(w.message) for w in said if "not used" in str(w.message))
+    assert len(reasons) == 2 and "not readable as JSON" in reasons[0] and "no checkpoint header" in reasons[1]
+    assert third.resumed_from_epoch == 0 and third.history == first.history
+    assert read_checkpoint(first.run_dir / "best.pt", first.key) is not None
+    with pytest.warns(UserWarning, match="best.pt not used: it belongs to another run"):
+        assert read_checkpoint(first.run_dir / "best.pt", "another run") is None
+
+
 def test_early_stopping_on_validate(toy, tmp_path, monkeypatch):
     # Script the validate cosines: best at epoch 1, then two epochs without improvement.
     from clipdistill.distill import train as train_mod
@@ -111,8 +139,8 @@ def test_early_stopping_on_validate(toy, tmp_path, monkeypatch):
     snapshots = {}
 
     def keep(epoch, row):
-        snapshots[epoch] = torch.load(tmp_path / "distill" / "runs" / key / "last.pt",
-                                      weights_only=False)["model"]
+        snapshots[epoch] = read_checkpoint(tmp_path / "distill" / "runs" / key / "last.pt",
+                                           key)["model"]
 
     s = settings(epochs=6, patience=2)
     (tp, tt), (vp, vt) = toy["train"], toy["val"]

@@ -149,7 +149,7 @@ def test_many_shards_are_merged_and_still_read(clip, tmp_path, monkeypatch):
     X = embed.embed_images(clip, paths, cache_dir=cache, batch_size=2, num_workers=0, progress=False)
     files = list((cache / clip.key / "images").iterdir())
     assert len(files) == 1 and files[0].name.startswith("seg-")  # one sorted segment
-    assert sorted(p.name for p in files[0].iterdir()) == ["emb.npy", "keys.npy"]
+    assert sorted(p.name for p in files[0].iterdir()) == ["emb.npy", "keys.npy", "sums.npy"]
     count = Counting(clip, monkeypatch)
     assert np.array_equal(embed.embed_images(clip, paths, cache_dir=cache, num_workers=0, progress=False), X)
     assert count.images == 0

@@ -3,6 +3,7 @@ streamed store (parts, sorted segments, old stores read and migrated)."""
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -148,8 +149,9 @@ def test_segments_merge_in_tiers_and_every_row_stays_findable(tmp_path, monkeypa
         assert (k[1:] > k[:-1]).all()  # sorted, unique
 
 
-def test_a_store_from_before_segments_is_read_then_migrated(tmp_path):
-    """Old stores: part-<hash>.npz batches and merged-<hash>.npz, keys as hex strings."""
+def test_a_store_from_before_checksums_is_set_aside_never_used(tmp_path):
+    """Old stores (part-<hash>.npz, merged-<hash>.npz: no row checksums) cannot be verified:
+    each file is set aside with one line, and its rows are computed again."""
     folder = tmp_path / "images"
     folder.mkdir()
     keys = digests(12, seed=3)
@@ -158,10 +160,13 @@ def test_a_store_from_before_segments_is_read_then_migrated(tmp_path):
     np.savez(folder / "part-00112233445566778899.npz", keys=np.asarray(keys[8:]), emb=emb[8:])
     s = store.EmbeddingStore(folder, 4)
     out = np.zeros((12, 4), np.float32)
-    assert s.fetch(keys, out).all() and np.array_equal(out, emb)
-    assert s.merge()
-    assert [p.name[:4] for p in folder.iterdir()] == ["seg-"]
-    out[:] = 0
+    with pytest.warns(UserWarning, match="written without row checksums .*set aside") as said:
+        assert not s.fetch(keys, out).any()
+    assert len(said) == 2 and all("\n" not in str(w.message) for w in said)
+    assert sorted(p.name for p in (folder / "set-aside").iterdir())[0].endswith("merged-0123456789abcdef0123.npz")
+    s.put(keys, emb)  # computed again
+    assert s.merge(above=0)
+    assert sorted(p.name[:4] for p in folder.iterdir()) == ["seg-", "set-"]
     assert s.fetch(keys, out).all() and np.array_equal(out, emb)
 
 
@@ -172,3 +177,28 @@ def test_keys_must_be_digests(tmp_path):
     with pytest.raises(ValueError, match="sha1 hex digests"):
         s.contains(["zz" * 20])
     assert not (tmp_path / "x").exists()
+
+
+def test_rows_from_another_store_or_damaged_after_opening_are_never_used(tmp_path):
+    """A part copied in from another model's store fails every checksum (they are keyed by
+    the store); a segment damaged after this process opened it is caught on reading."""
+    keys = digests(6, seed=5)
+    emb = np.random.default_rng(3).standard_normal((6, 4)).astype(np.float32)
+    ours = store.EmbeddingStore(tmp_path / "model-a" / "images", 4)
+    theirs = store.EmbeddingStore(tmp_path / "model-b" / "images", 4)
+    part = theirs.put(keys, emb)
+    ours.folder.mkdir(parents=True)
+    shutil.copy(part, ours.folder / part.name)
+    out = np.zeros((6, 4), np.float32)
+    with pytest.warns(UserWarning, match="6 of the 6 rows read fail their checksum"):
+        assert not ours.fetch(keys, out).any()
+    assert theirs.fetch(keys, out).all() and np.array_equal(out, emb)
+
+    ours.put(keys, emb)
+    assert ours.merge(above=0) and ours.fetch(keys, out).all()  # opened, remembered
+    segment = next(p for p in ours.folder.iterdir() if p.name.startswith("seg-"))
+    with open(segment / "emb.npy", "r+b") as fh:
+        fh.truncate(fh.seek(0, 2) - 8)
+    with pytest.warns(UserWarning, match=r"not used: unreadable \(ValueError"):
+        assert not ours.fetch(keys, out).any()
+    assert not segment.exists()

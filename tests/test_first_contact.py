@@ -24,6 +24,7 @@ from dataset_archives import CIFAR_CLASSES, PET_BREEDS, PET_IMAGES_PER_BREED, se
 from clipdistill.offline.hub_repos import hf_clip_repo, open_clip_repo, qwen_vl_repo
 from clipdistill.offline.hub_server import Blackhole, FileServer, HubStandIn, reader_env
 
+from clipdistill import pins
 from clipdistill.cli import main
 from clipdistill.offline.tiny_smolvlm import build_tiny_smolvlm
 from clipdistill.config import ConfigError, resolve
@@ -50,7 +51,7 @@ def stand_in(tmp_path_factory):
     vlm_ids = {resolve(p, accelerator=gpu).vlm_model for p in ("quick", "paper") for gpu in (True, False)}
     assert vlm_ids == set(VLM_IDS)  # a profile's new VLM needs its stand-in here
     repos.update({repo_id: vlm for repo_id in QWEN_IDS})
-    with HubStandIn(repos) as server:
+    with HubStandIn(repos, commits=pins.table()) as server:  # the commits a pinned run asks for
         yield server
 
 
@@ -70,14 +71,15 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 from huggingface_hub import hf_hub_download
-from clipdistill import models
+from clipdistill import models, pins, weights
 from clipdistill.config import resolve
 from clipdistill.vlm import make_describer
 
 auto = resolve("auto", accelerator=False)
 quick = resolve("quick", {"clip_cpu_kernels": "torch"}, accelerator=False)
 clip = models.load_clip_from_config(quick)
-served = load_file(hf_hub_download("timm/vit_base_patch32_clip_224.openai", "open_clip_model.safetensors"))
+served = load_file(hf_hub_download("timm/vit_base_patch32_clip_224.openai", "open_clip_model.safetensors",
+                                   revision=pins.revision("timm/vit_base_patch32_clip_224.openai")))
 same = all(torch.equal(v, clip.model.state_dict()[k]) for k, v in served.items())
 with torch.no_grad():
     text = clip.encode_text(clip.tokenize(["a photo of a cat"]), normalize=True)[0, :4].tolist()
@@ -100,7 +102,8 @@ for repo_id in sys.argv[2:]:
     said[repo_id] = describer.describe([image], "describe this image in a sentence.")[0]
 print(json.dumps({"auto": auto.profile, "note": auto.profile_note, "same": same,
                   "quick_gelu": clip.info["quick_gelu"], "text": text, "hf_text": hf_text,
-                  "hf_embed_dim": hf.embed_dim, "said": said, "dims": dims}))
+                  "hf_embed_dim": hf.embed_dim, "said": said, "dims": dims,
+                  "loaded": weights.loaded()}))
 """
 
 
@@ -124,6 +127,16 @@ def test_quick_downloads_through_a_mirror_then_runs_offline_from_the_cache(stand
         assert any(p.startswith(f"/{repo_id}/resolve/") and p.endswith("/config.json") for p in got)
     shards = [f["lfs"] for name, f in stand_in.repos[QWEN_IDS[0]].files.items() if name.startswith("model-")]
     assert len(shards) > 1 and all(f"/cdn/{sha}" in got for sha in shards)  # a sharded checkpoint
+    # every download asked for the pinned commit, never for main; the provenance names each
+    # repository, its commit and the SHA-256 of every weight file, as the hub has them
+    assert not any("/resolve/main/" in p for _, p in stand_in.requests)
+    loaded = {e["repo"]: e for e in first["loaded"]}
+    assert set(loaded) == set(stand_in.repos)
+    for repo_id, entry in loaded.items():
+        served = stand_in.repos[repo_id]
+        assert entry["commit"] == served.commit == pins.table()[repo_id] and entry["pinned"]
+        assert {f["file"]: f["sha256"] for f in entry["files"]} == \
+            {name: f["lfs"] for name, f in served.files.items() if f["lfs"]}
 
     # Offline, from the cache alone: auto still says quick, and everything is identical.
     before = len(stand_in.requests)
@@ -131,8 +144,8 @@ def test_quick_downloads_through_a_mirror_then_runs_offline_from_the_cache(stand
     again = run_python(LOAD_EVERYTHING, offline, str(tmp_path / "b.png"), *VLM_IDS)
     assert again["auto"] == "quick"
     assert "every model the quick profile needs is in the Hugging Face cache" in again["note"]
-    assert {k: again[k] for k in ("same", "text", "hf_text", "said")} == \
-        {k: first[k] for k in ("same", "text", "hf_text", "said")}
+    assert {k: again[k] for k in ("same", "text", "hf_text", "said", "loaded")} == \
+        {k: first[k] for k in ("same", "text", "hf_text", "said", "loaded")}
     assert len(stand_in.requests) == before  # not one request
 
 

@@ -1,7 +1,7 @@
 """clipdistill.hub: which files a model needs, whether they are cached, whether the hub answers.
 
 The hub here is clipdistill.offline.hub_server on 127.0.0.1. huggingface_hub in this process is
-pointed at it by patching its constants (they are read from the environment at import);
+pointed at it by patching its constants (the ``hub_env`` fixture in conftest.py);
 monkeypatch puts them back, so the rest of the suite stays offline. The end-to-end checks,
 with real environments in child processes, are in test_first_contact.py.
 """
@@ -19,26 +19,6 @@ from clipdistill.offline.hub_server import Blackhole, FileServer, HubStandIn
 
 from clipdistill import hub
 from clipdistill.config import resolve
-
-
-@pytest.fixture()
-def hub_env(monkeypatch, tmp_path):
-    """``point(url, timeout)``: huggingface_hub online, talking to ``url``, with an empty cache."""
-    from huggingface_hub import constants
-
-    def point(url: str, timeout: float = 10) -> None:
-        monkeypatch.setattr(constants, "ENDPOINT", url)
-        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
-                            url + "/{repo_id}/resolve/{revision}/{filename}")
-        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-        monkeypatch.setattr(constants, "HF_HUB_ETAG_TIMEOUT", timeout)
-        for var in ("NO_PROXY", "no_proxy"):
-            monkeypatch.setenv(var, "127.0.0.1,localhost")
-
-    hub.forget_silence()
-    yield point
-    hub.forget_silence()
 
 
 def _download(repo_id: str, filename: str) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -26,7 +25,7 @@ from types import SimpleNamespace
 from urllib.parse import urlparse
 
 import pytest
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, copy_project
 from test_browser import browser  # noqa: F401 - the fixture: Debian's chromium, headless
 
 from clipdistill.config import ConfigError
@@ -53,24 +52,15 @@ OUTPUTS = """() => Array.from(document.querySelectorAll('.jp-Notebook .jp-Output
   .map(o => o.textContent)"""
 
 
-def _project_copy(root: Path, repo: Path) -> Path:
-    root.mkdir()
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(repo / name, root / name)
-    shutil.copytree(repo / "notebooks", root / "notebooks",
-                    ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    return root
-
-
 def _files(root: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
 
 
 @pytest.fixture
-def lab(tmp_path, repo_root):
+def lab(tmp_path):
     """`clipdistill lab` as `make lab` runs it, offline, in a copy of the project: yields
     (its URL, the project, what it printed, the data root); stops it as Ctrl-C does."""
-    root = _project_copy(tmp_path / "project", repo_root)
+    root = copy_project(tmp_path / "project")
     data = SHARED_DATA if (SHARED_DATA / "PetImages").is_dir() else None
     cmd = [str(Path(sys.executable).with_name("clipdistill")), "lab", "--root", str(root),
            "--profile", "auto", *(["--data-root", str(data)] if data else []),

@@ -71,3 +71,34 @@ def test_bars_inside_nested_are_steps_of_the_outer_one(handles):
         later.update(1)
     assert handles[1].shown[-1] == "" and "1/1" in handles[0].shown[-1]
     assert "after" in handles[2].shown[-1]
+
+
+KILLED = """
+import sys
+from clipdistill.progress import progress_bar
+other = progress_bar(10, "resizing", enabled=False)
+other.update(10)  # another bar: not the one named
+bar = progress_bar(10, "embedding images", enabled=False)
+for step in range(10):
+    print(step, flush=True)
+    bar.update(2)
+print("finished", flush=True)
+"""
+
+
+@pytest.mark.parametrize("spec, printed, killed", [
+    ("embedding images:6", "0\n1\n2\n", True),  # the 3rd update reaches 6 steps: dead
+    ("embedding:100", "".join(f"{i}\n" for i in range(10)) + "finished\n", False),
+    ("", "".join(f"{i}\n" for i in range(10)) + "finished\n", False),
+])
+def test_a_run_can_be_killed_at_a_chosen_step_of_a_named_bar(spec, printed, killed):
+    """What the resumption tests use (test_reruns.py): SIGKILL, no cleanup, at a step."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "CLIPDISTILL_KILL_AFTER": spec}
+    out = subprocess.run([sys.executable, "-c", KILLED], env=env, capture_output=True, text=True)
+    assert out.stdout == printed
+    assert out.returncode == (-signal.SIGKILL if killed else 0), out.stderr[-500:]

@@ -301,8 +301,10 @@ def test_another_machines_live_part_is_read_but_kept(images, tmp_path, monkeypat
     recs = lines(cache)
     part = cache_mod.parts_dir(cache) / "00000000000000000001-elsewhere.example-4242.live.jsonl"
     part.parent.mkdir()
-    part.write_text(json.dumps(recs[0] | {"id": "x" * 24, "text": "from elsewhere"}) + "\n" + '{"id": "torn')
-    assert load_cache(cache)["x" * 24]["text"] == "from elsewhere"  # read at once
+    other = {**recs[0], "prompt": "q", "text": "from elsewhere"}
+    other = cache_mod.seal({**other, "id": cache_mod.record_id(other["image"], other["describer"], "q")})
+    part.write_text(json.dumps(other) + "\n" + '{"id": "torn')
+    assert load_cache(cache)[other["id"]]["text"] == "from elsewhere"  # read at once
     assert part.is_file()  # its writer may still be running on that machine
     assert len(lines(cache)) == 5  # but its whole lines are folded in already
     monkeypatch.setattr(cache_mod, "STALE_S", -1.0)  # silent for longer than STALE_S

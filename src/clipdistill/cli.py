@@ -202,6 +202,36 @@ def cmd_set_repository(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pin(args: argparse.Namespace) -> int:
+    """`clipdistill pin`: every repository's newest commit beside its pin; --write stores them."""
+    from . import hub, pins
+
+    current = pins.table()
+    repos = [*current]
+    for profile in ("quick", "paper"):
+        for gpu in (True, False):
+            repos += hub.profile_repos(resolve(profile, accelerator=gpu))
+    repos = sorted(dict.fromkeys(repos))
+    try:
+        newest = pins.newest(repos)
+    except Exception as exc:  # noqa: BLE001 - offline, a silent network, a missing repo: say which
+        print(f"error: the hub at {hub.endpoint()} did not give every repository's newest commit "
+              f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); check the network or "
+              "HF_ENDPOINT, and that HF_HUB_OFFLINE is not set.", file=sys.stderr)
+        return EXIT_FAILED
+    width = max(map(len, repos))
+    print(f"{'repository':<{width}}  {'pinned':<40}  newest")
+    for repo in repos:
+        pinned = current.get(repo) or "(not pinned)"
+        moved = "" if pinned == newest[repo] else "  <- differs"
+        print(f"{repo:<{width}}  {pinned:<40}  {newest[repo]}{moved}")
+    if args.write:
+        print(f"written: {pins.write_table(newest)}")
+    else:
+        print("`clipdistill pin --write` stores the newest commits as the pins.")
+    return 0
+
+
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """`clipdistill sweep`'s own options (kept here so --help never imports torch)."""
     parser.add_argument("--models", help="comma-separated model specs, e.g. RN50/openai,ViT-B-32/openai "
@@ -286,13 +316,18 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--weights", help="e.g. 'random, real shapes' (default: from the run)")
     cost.set_defaults(func=cmd_costs)
 
+    pin = sub.add_parser("pin", help="the newest commit of every hub repository a profile "
+                                     "downloads, beside its pin; --write repins")
+    pin.add_argument("--write", action="store_true", help="store the newest commits in pins.json")
+    pin.set_defaults(func=cmd_pin)
+
     repo = sub.add_parser("set-repository", help="the GitHub repository the book's Open in Colab "
                                                  "links and the notebooks' install cells use")
     repo.add_argument("url", help="https://github.com/OWNER/NAME")
     repo.add_argument("--branch", default="main", help="branch or tag to open (default: main)")
     repo.set_defaults(func=cmd_set_repository)
 
-    for p in (run, book, both, lab, show, sweep, colour, describe, emb, cost, repo):
+    for p in (run, book, both, lab, show, sweep, colour, describe, emb, cost, pin, repo):
         p.add_argument("--root", default=None, help=argparse.SUPPRESS)
     return parser
 

@@ -25,6 +25,7 @@ from .profiles import (  # noqa: F401 - re-exported: the one place to import the
     TINY_VLM,
     TUTORIAL_MODELS,
 )
+from . import hub  # below config: it needs only the profiles
 from .suggest import did_you_mean
 
 __all__ = [
@@ -81,6 +82,8 @@ class Config:
     results_dir: str = "results"  # results/<profile>/<chapter>.json and figures
     num_workers: int = 2  # processes resizing (01) and decoding on a GPU; on a CPU, decoding threads (at least this many)
     batch_size: int = 32
+    pin_weights: bool = True  # hub downloads at the commits in pins.json; false: each repository's newest main
+    hub_revisions: dict = field(default_factory=dict)  # repo id -> revision over pins.json, e.g. {"org/name": "main"}
 
     # -- 01 data prep -----------------------------------------------------------------
     pets_source: str = "oxford_pets"  # auto | petimages | oxford_pets | folder | synthetic
@@ -317,9 +320,7 @@ def _check_key(key: str) -> None:
 
 def pretrained_weights_reachable(cfg: Config | None = None) -> tuple[bool, str]:
     """Can ``cfg``'s weights (default: the ``quick`` profile's) be had? See :mod:`clipdistill.hub`."""
-    from .hub import weights_available
-
-    return weights_available(cfg if cfg is not None else resolve("quick"))
+    return hub.weights_available(cfg if cfg is not None else resolve("quick"))
 
 
 def resolve(

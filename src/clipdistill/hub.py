@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from . import pins
+from .profiles import TINY_SMOLVLM, TINY_VLM  # the stand-ins that never come from a hub
 
 __all__ = [
     "HubUnavailable",
@@ -36,7 +39,11 @@ __all__ = [
     "clip_weights",
     "profile_weights",
     "cached",
+    "cached_file",
+    "commit",
     "probe",
+    "profile_repos",
+    "tokenizer_repo",
     "require",
     "weights_available",
 ]
@@ -62,6 +69,7 @@ class HubWeights:
     label: str  # how the reader named it: "ViT-B-32/openai", "Qwen/Qwen2.5-VL-3B-Instruct"
     repo_id: str
     files: tuple[tuple[str, ...], ...]
+    revision: str = "main"  # a commit (the pin table's, see clipdistill.pins), a branch or a tag
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,7 @@ class Probe:
     ok: bool
     reason: str = ""
     silent: bool = False
+    commit: str = ""  # the commit the revision asked for resolves to (X-Repo-Commit)
 
 
 # -- huggingface_hub's own view of the world ----------------------------------------------
@@ -154,35 +163,58 @@ def clip_weights(name: str, pretrained: str | None = None) -> HubWeights | None:
 def profile_weights(cfg: Any) -> list[HubWeights]:
     """Every hub download a run with ``cfg`` makes: its CLIP, the models chapters 02, 04 and
     07 compare (chapter 02's accuracy and speed comparison included), its VLM."""
-    from .config import TINY_SMOLVLM, TINY_VLM
-
+    if cfg.smoke:  # random weights and built stand-ins: nothing comes from a hub
+        return []
     found = [clip_weights(cfg.clip_model, cfg.clip_pretrained)]
-    found += [clip_weights(spec) for spec in (*cfg.explore_models, *cfg.compare_models,
-                                              *cfg.ensemble_models, *cfg.colour_models)]
+    found += [clip_weights(spec) for spec in _clip_specs(cfg)]
     if cfg.vlm_backend == "transformers" and cfg.vlm_model not in (TINY_VLM, TINY_SMOLVLM):
         found.append(transformers_weights(cfg.vlm_model))
     unique: dict[str, HubWeights] = {}
     for w in found:
         if w is not None:
-            unique.setdefault(w.repo_id, w)
+            unique.setdefault(w.repo_id, replace(w, revision=pins.revision(w.repo_id, cfg)))
     return list(unique.values())
+
+
+def _clip_specs(cfg: Any) -> tuple[str, ...]:
+    return (*cfg.explore_models, *cfg.compare_models, *cfg.ensemble_models, *cfg.colour_models)
+
+
+def tokenizer_repo(name: str) -> str | None:
+    """The hub repository an open_clip architecture's tokenizer comes from (SigLIP's), or
+    None where open_clip ships it (OpenAI's BPE) or ``name`` is not an open_clip name."""
+    from open_clip import get_model_config
+
+    config = get_model_config(name)
+    return ((config or {}).get("text_cfg") or {}).get("hf_tokenizer_name") or None
+
+
+def profile_repos(cfg: Any) -> list[str]:
+    """Every hub repository a run with ``cfg`` downloads from: weights and tokenizers."""
+    repos = [w.repo_id for w in profile_weights(cfg)]
+    for spec in (cfg.clip_model, *_clip_specs(cfg)):
+        repo = tokenizer_repo(spec.split("/")[0])  # "ViT-B-16-SigLIP/webli"; a HF id: None
+        if repo:
+            repos.append(repo)
+    return list(dict.fromkeys(repos))
 
 
 # -- the cache -------------------------------------------------------------------------------
 
-def _cached_file(repo_id: str, filename: str) -> Path | None:
+def cached_file(repo_id: str, filename: str, revision: str = "main") -> Path | None:
+    """``filename`` of ``repo_id`` at ``revision`` in the Hugging Face cache, or None."""
     from huggingface_hub import try_to_load_from_cache
 
     try:
-        path = try_to_load_from_cache(repo_id, filename)
+        path = try_to_load_from_cache(repo_id, filename, revision=revision)
     except Exception:  # noqa: BLE001 - a malformed cache means "not cached", not a crash
         return None
     return Path(path) if isinstance(path, str) else None
 
 
-def _file_cached(repo_id: str, filename: str) -> bool:
+def _file_cached(repo_id: str, filename: str, revision: str) -> bool:
     """A file is cached; an index is cached when every shard it lists is too."""
-    path = _cached_file(repo_id, filename)
+    path = cached_file(repo_id, filename, revision)
     if path is None:
         return False
     if not filename.endswith(".index.json"):
@@ -191,12 +223,13 @@ def _file_cached(repo_id: str, filename: str) -> bool:
         shards = set(json.loads(path.read_text())["weight_map"].values())
     except (OSError, ValueError, KeyError, AttributeError):
         return False
-    return all(_cached_file(repo_id, shard) is not None for shard in shards)
+    return all(cached_file(repo_id, shard, revision) is not None for shard in shards)
 
 
 def cached(weights: HubWeights) -> bool:
     """Every group of ``weights`` has a file in the Hugging Face cache (no network)."""
-    return all(any(_file_cached(weights.repo_id, f) for f in group) for group in weights.files)
+    return all(any(_file_cached(weights.repo_id, f, weights.revision) for f in group)
+               for group in weights.files)
 
 
 # -- the probe -------------------------------------------------------------------------------
@@ -225,11 +258,15 @@ def probe(weights: HubWeights, timeout: float | None = None) -> Probe:
     where = endpoint()
     if where in _SILENT:
         return _SILENT[where]
+    asked = (where, weights.repo_id, weights.revision, weights.files[0])
+    if asked in _ANSWERED:
+        return _ANSWERED[asked]
     timeout = _timeout() if timeout is None else timeout
     answers = []
     for filename in weights.files[0]:
         try:
-            meta = get_hf_file_metadata(hf_hub_url(weights.repo_id, filename), timeout=timeout)
+            meta = get_hf_file_metadata(hf_hub_url(weights.repo_id, filename, revision=weights.revision),
+                                        timeout=timeout)
         except Exception as exc:  # noqa: BLE001 - sorted below into "answered" and "silent"
             status = _http_status(exc)
             if status is None:
@@ -238,6 +275,9 @@ def probe(weights: HubWeights, timeout: float | None = None) -> Probe:
                 result = Probe(False, f"the hub at {where} {how} ({kind})", silent=True)
                 _SILENT[where] = result
                 return result
+            if type(exc).__name__ == "RevisionNotFoundError":
+                return Probe(False, f"the hub at {where} has no revision {weights.revision} of "
+                                    f"{weights.repo_id}; {_REPIN}")
             answers.append(f"{status} for {filename}")
             if status == 404:
                 continue
@@ -245,13 +285,37 @@ def probe(weights: HubWeights, timeout: float | None = None) -> Probe:
         if not meta.commit_hash:
             return Probe(False, f"{where} answered, but not as a Hugging Face hub does "
                                 "(no X-Repo-Commit header)")
-        return Probe(True, f"the hub at {where} has {weights.label}")
+        _ANSWERED[asked] = Probe(True, f"the hub at {where} has {weights.label}",
+                                 commit=meta.commit_hash)
+        return _ANSWERED[asked]
     return Probe(False, f"the hub at {where} answered {', '.join(answers)} in {weights.repo_id}")
+
+
+_REPIN = ("repin with `clipdistill pin --write`, or take the newest with "
+          "--set pin_weights=false")
+_ANSWERED: dict[tuple, Probe] = {}  # a yes, with its commit, is asked once per process
 
 
 def forget_silence() -> None:
     """Ask a hub that stayed silent again (tests; a long-lived process after the network is back)."""
     _SILENT.clear()
+    _ANSWERED.clear()
+
+
+def commit(weights: HubWeights, cache_only: bool) -> str:
+    """The commit ``weights.revision`` names: itself when it is one; else what the hub
+    answered for it, or (cache only) what the cache last recorded for that branch."""
+    if pins.is_commit(weights.revision):
+        return weights.revision
+    if not cache_only:
+        answer = probe(weights)
+        if answer.ok and answer.commit:
+            return answer.commit
+    ref = Path(cache_dir()) / f"models--{weights.repo_id.replace('/', '--')}" / "refs" / weights.revision
+    if ref.is_file():
+        return ref.read_text().strip()
+    raise HubUnavailable(f"Cannot tell which commit {weights.revision!r} of {weights.repo_id} is: "
+                         f"the hub did not say and the cache ({cache_dir()}) has no record of it.")
 
 
 # -- decisions -------------------------------------------------------------------------------

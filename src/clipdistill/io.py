@@ -31,6 +31,8 @@ __all__ = [
     "writer_id",
     "writer_gone",
     "exclusive_lock",
+    "SET_ASIDE",
+    "set_aside",
 ]
 
 
@@ -221,3 +223,30 @@ def _lock_is_stale(path: Path, stale_s: float) -> bool:
         return False  # released meanwhile: the next attempt decides
     gone = writer_gone(holder)
     return bool(gone) or (gone is None and age > stale_s)
+
+
+# -- entries a cache must not use ---------------------------------------------------------
+
+SET_ASIDE = "set-aside"  # beside a cache's files: what failed its check, kept for a look
+
+
+def set_aside(path: str | os.PathLike, what: str) -> Path | None:
+    """Move a damaged, truncated or foreign cache file (or folder) into ``set-aside/``
+    beside it and say so in one line; its entries are then computed again, never used.
+
+    ``what`` says what was wrong (``"3 rows fail their checksum"``). Returns where it
+    went, or None when another process moved (or merged) it first.
+    """
+    import time
+    import warnings
+
+    path = Path(path)
+    dest = path.parent / SET_ASIDE / f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{path.name}"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(path, dest)
+    except FileNotFoundError:
+        return None
+    warnings.warn(f"Cache file {path} not used: {what}; set aside in {dest.parent}, its entries "
+                  "will be computed again.", stacklevel=2)
+    return dest

@@ -7,6 +7,12 @@ place, so the notebook papermill saves keeps only its final state, e.g.
 ``leave=False`` (a step inside a larger loop) clears itself when it closes, so a sweep of
 forty runs saves one line, not forty-one. Outside a kernel the bar is plain tqdm on stderr.
 ``CLIPDISTILL_PROGRESS=off`` silences every bar.
+
+Because every long loop goes through here, this is also where a test of resumption stops
+a run in the middle, at a step it chooses rather than at a moment a timer picks:
+``CLIPDISTILL_KILL_AFTER="embedding images:16"`` kills the process outright (SIGKILL: no
+``finally``, no flush, as an out-of-memory kill or a pulled plug would) once the first bar
+whose description starts with ``embedding images`` has counted 16 steps.
 """
 
 from __future__ import annotations
@@ -43,11 +49,35 @@ def progress_bar(total: int | None, desc: str, *, enabled: bool = True, unit: st
     leave = leave and not _NESTED
 
     if not enabled or os.environ.get("CLIPDISTILL_PROGRESS", "auto") == "off":
-        return tqdm(total=total, disable=True)
-    if in_kernel():
-        return _display_bar_class()(total=total, desc=desc, unit=unit, leave=leave, initial=initial)
-    return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, leave=leave, initial=initial,
-                mininterval=0.5)
+        bar = tqdm(total=total, disable=True)
+    elif in_kernel():
+        bar = _display_bar_class()(total=total, desc=desc, unit=unit, leave=leave, initial=initial)
+    else:
+        bar = tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, leave=leave,
+                   initial=initial, mininterval=0.5)
+    return _with_kill_point(bar, desc, initial)
+
+
+def _with_kill_point(bar: Any, desc: str, initial: int) -> Any:
+    """``bar``, made to kill this process at ``CLIPDISTILL_KILL_AFTER``'s step (module doc)."""
+    spec = os.environ.get("CLIPDISTILL_KILL_AFTER", "")
+    name, _, steps = spec.rpartition(":")
+    if not name or not desc.startswith(name) or not steps.isdigit():
+        return bar
+    done = [initial]
+    update = bar.update
+
+    def update_then_maybe_die(n: float = 1) -> Any:
+        out = update(n)
+        done[0] += n
+        if done[0] >= int(steps):
+            import signal
+
+            os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
+        return out
+
+    bar.update = update_then_maybe_die
+    return bar
 
 
 @contextlib.contextmanager

@@ -18,7 +18,8 @@ from .config import Config
 from .results import CHAPTERS, load_results
 
 __all__ = ["gather", "status_markdown", "comparison_table", "display_table", "sources_markdown",
-           "ensemble_sweep", "provenance_table", "timing_table", "plot_comparison", "colour_table"]
+           "ensemble_sweep", "provenance_table", "weights_table", "data_table", "timing_table",
+           "plot_comparison", "colour_table"]
 
 
 def gather(cfg: Config) -> dict[str, dict[str, Any] | None]:
@@ -69,6 +70,7 @@ def provenance_table(results: Mapping[str, dict[str, Any] | None]) -> pd.DataFra
             "profile": res.get("profile"),
             "random weights": bool(res.get("smoke")),
             "models": _models_text(res.get("models")),
+            "lock": _lock_text(prov.get("environment")),
             "torch": versions.get("torch"),
             "open_clip": versions.get("open_clip_torch"),
             "transformers": versions.get("transformers"),
@@ -76,6 +78,63 @@ def provenance_table(results: Mapping[str, dict[str, Any] | None]) -> pd.DataFra
             "date (UTC)": (prov.get("date") or "")[:16].replace("T", " "),
         })
     return pd.DataFrame(rows).set_index("chapter")
+
+
+def weights_table(results: Mapping[str, dict[str, Any] | None]) -> pd.DataFrame:
+    """One row per weight file the chapters loaded: repository, commit, SHA-256, and which
+    chapters loaded it (the results files hold the full hashes; here they are shortened)."""
+    rows: dict[tuple, dict[str, Any]] = {}
+    for chapter, res in results.items():
+        for entry in ((res or {}).get("provenance") or {}).get("weights") or []:
+            if "repo" in entry:
+                where = f"{entry['repo']} @ {entry['commit'][:12]}" + ("" if entry.get("pinned") else
+                                                                        " (not pinned)")
+            elif entry.get("weights") == "random":
+                where = f"random weights, seed {entry.get('seed')}"
+            else:
+                where = str(entry.get("weights", ""))
+            for f in entry.get("files") or [{}]:
+                key = (entry.get("model"), where, f.get("file", ""), f.get("sha256", ""))
+                row = rows.setdefault(key, {"model": key[0], "source": where, "file": key[2],
+                                            "sha256": key[3][:16], "chapters": []})
+                row["chapters"].append(chapter[:2])
+    out = pd.DataFrame(list(rows.values()), columns=["model", "source", "file", "sha256", "chapters"])
+    out["chapters"] = out["chapters"].map(", ".join)
+    return out.set_index("model")
+
+
+def data_table(results: Mapping[str, dict[str, Any] | None]) -> pd.DataFrame:
+    """One row per split or sample the chapters used: source, seed, images, the digest of
+    its manifest and the checksums of the archives it came from."""
+    rows: dict[tuple, dict[str, Any]] = {}
+    for chapter, res in results.items():
+        for entry in ((res or {}).get("provenance") or {}).get("data") or []:
+            archives = ", ".join(f"{a['file']} ({'md5' if 'md5' in a else 'sha256'} "
+                                 f"{(a.get('md5') or a.get('sha256', ''))[:12]})"
+                                 for a in entry.get("archives") or [])
+            if entry.get("synthetic"):
+                archives = "generated from the seed"
+            key = (entry["split"], entry["source"], entry["seed"], entry["manifest_sha256"])
+            row = rows.setdefault(key, {"split": key[0], "source": key[1], "seed": key[2],
+                                        "images": entry["images"], "manifest sha256": key[3][:16],
+                                        "archives": archives, "chapters": []})
+            row["chapters"].append(chapter[:2])
+    columns = ["split", "source", "seed", "images", "manifest sha256", "archives", "chapters"]
+    out = pd.DataFrame(list(rows.values()), columns=columns)
+    out["chapters"] = out["chapters"].map(", ".join)
+    return out.set_index("split")
+
+
+def _lock_text(env: Mapping[str, Any] | None) -> str | None:
+    """``lock.txt`` (the file in ``requirements/`` the environment matched), or how many
+    packages differed from the nearest lock."""
+    if not env:
+        return None
+    if env.get("matches"):
+        return Path(env["lock"]).name
+    if env.get("lock"):
+        return f"{env['differing']} differ from {Path(env['lock']).name}"
+    return "no lock"
 
 
 def _models_text(models: Any) -> str:

@@ -13,11 +13,13 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from .config import Config
+from . import lock, weights
+from .config import Config, project_root
+from .data import manifests
 from .device import peak_rss_mb
 from .io import atomic_write_bytes, atomic_write_json
 
-__all__ = ["save_results", "load_results", "save_figure", "provenance", "CHAPTERS"]
+__all__ = ["save_results", "load_results", "save_figure", "provenance", "reruns", "CHAPTERS"]
 
 CHAPTERS: tuple[str, ...] = (
     "01_data_prep",
@@ -31,7 +33,10 @@ CHAPTERS: tuple[str, ...] = (
 
 
 def provenance() -> dict[str, Any]:
-    """Package versions, hardware and date: what a reader needs to trust a number."""
+    """Package versions, hardware, date, every weight this process loaded (repository,
+    commit, SHA-256 of each file), every split it used (manifest digest, seed, archive
+    checksums) and the lock file the environment matches: what a reader needs to trust
+    and repeat a number."""
     import importlib.metadata as md
 
     versions = {}
@@ -57,7 +62,35 @@ def provenance() -> dict[str, Any]:
         "hardware": hw,
         # The kernel saves a chapter's results last: this is the chapter's peak memory.
         "peak_rss_mb": peak_rss_mb(),
+        "weights": weights.loaded(),
+        "data": manifests.used(),
+        "environment": lock.status(project_root()),
     }
+
+
+# How far a rerun's numbers may move, by the device that computed them (see reruns()).
+RELATIVE_ROUNDING = {"bf16": 4e-3, "fp16": 5e-4, "fp32": 1.2e-7}
+
+
+def reruns(cfg: Config) -> dict[str, Any]:
+    """Whether running this chapter again gives the same numbers bit for bit, and if not,
+    by how much they may differ."""
+    from .device import torch_device
+
+    kind = torch_device(cfg).type
+    if kind == "cpu":
+        return {"identical": True, "device": kind,
+                "why": "CPU kernels give the same bits for the same data, weights, software and "
+                       "thread count; the test suite reruns a whole smoke book, killed and "
+                       "resumed mid-chapter, and compares every number"}
+    return {"identical": False, "device": kind, "relative_rounding": RELATIVE_ROUNDING,
+            "why": f"{kind} kernels may sum in another order from run to run (autotuned "
+                   "convolutions, atomic additions, reduced-precision autocast): embeddings and "
+                   "logits may differ by about the rounding unit of their precision (relative: "
+                   + ", ".join(f"{k} {v:g}" for k, v in RELATIVE_ROUNDING.items())
+                   + "), so a prediction on a near tie can flip, "
+                   "moving an accuracy by one test image, and a trained student by its "
+                   "run-to-run spread"}
 
 
 def save_results(cfg: Config, chapter: str, metrics: dict[str, Any], *,
@@ -70,7 +103,7 @@ def save_results(cfg: Config, chapter: str, metrics: dict[str, Any], *,
         "models": models if models is not None else {},
         "metrics": metrics,
         "config": cfg.to_dict(),
-        "provenance": provenance(),
+        "provenance": {**provenance(), "reruns": reruns(cfg)},
         **extra,
     }
     return atomic_write_json(cfg.profile_dir() / f"{chapter}.json", payload)

@@ -110,6 +110,15 @@ def load_supervised(cfg: Any, spec: str | None = None) -> Supervised:
                 f"Could not download torchvision's {spec} weights ({type(exc).__name__}: {exc}); "
                 f"fetch them by hand with `curl -L -o {target} {weights.url}` and rerun, or set "
                 "supervised_model to \"\" to skip the baseline.") from None
+    from . import weights as ledger
+
+    if random_weights:
+        ledger.record_random(spec, cfg.seed)
+    else:  # where torchvision's downloader keeps it
+        import os
+
+        ledger.record_download(spec, weights.url, os.path.join(
+            torch.hub.get_dir(), "checkpoints", weights.url.rsplit("/", 1)[-1]))
     device = torch_device(cfg)
     model = model.eval().to(device)
     preprocess = weights.transforms()

@@ -4,7 +4,9 @@
 the model's repository, executed with your permissions. Whether to allow that is a
 security decision, so clipdistill never makes it for you: a run may use these models only
 with ``--trust-remote-code`` on the command line (or ``colour_trust_remote_code=true``),
-and no profile sets it. Pin a revision you have read if you turn it on.
+and no profile sets it. Pin a revision you have read if you turn it on: every repository
+below is downloaded at ``pins.revision(repo, cfg)``, so ``--set 'hub_revisions={...}'``
+(or an entry in pins.json) fixes the code that runs.
 
 LLM2CLIP (Huang et al., 2024) keeps a CLIP image tower and replaces the text tower with a
 fine-tuned Llama-3-8B read through LLM2Vec; the loader follows the model card. It was not
@@ -101,6 +103,7 @@ def load_remote(cfg: Any, spec: str) -> Any:
     import torch
     from transformers import AutoConfig, AutoModel, AutoTokenizer, CLIPImageProcessor
 
+    from .. import pins
     from ..io import stable_hash
     from ..models.hf_backend import HFPreprocess
     from ..device import torch_device
@@ -108,17 +111,23 @@ def load_remote(cfg: Any, spec: str) -> Any:
     device = torch_device(cfg)
     precision = "bf16" if device.type == "cuda" else "fp32"
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    model = AutoModel.from_pretrained(spec, dtype=dtype, trust_remote_code=True).to(device).eval()
-    llm_config = AutoConfig.from_pretrained(meta["llm"], trust_remote_code=True)
+    def at(repo: str) -> dict[str, str]:
+        return {"revision": pins.revision(repo, cfg)}
+
+    model = AutoModel.from_pretrained(spec, dtype=dtype, trust_remote_code=True,
+                                      **at(spec)).to(device).eval()
+    llm_config = AutoConfig.from_pretrained(meta["llm"], trust_remote_code=True, **at(meta["llm"]))
     llm = AutoModel.from_pretrained(meta["llm"], dtype=dtype, config=llm_config,
-                                    trust_remote_code=True).to(device).eval()
+                                    trust_remote_code=True, **at(meta["llm"])).to(device).eval()
     llm.config._name_or_path = meta["llm_name_or_path"]
-    encoder = LLM2Vec(llm, AutoTokenizer.from_pretrained(meta["llm"]), pooling_mode="mean",
-                      max_length=512, doc_max_length=512)
-    processor = CLIPImageProcessor.from_pretrained(meta["image_processor"])
+    encoder = LLM2Vec(llm, AutoTokenizer.from_pretrained(meta["llm"], **at(meta["llm"])),
+                      pooling_mode="mean", max_length=512, doc_max_length=512)
+    processor = CLIPImageProcessor.from_pretrained(meta["image_processor"],
+                                                   **at(meta["image_processor"]))
     with torch.inference_mode():
         probe = model.get_image_features(torch.zeros(1, 3, 224, 224, device=device, dtype=dtype))
-    key = f"LLM2CLIP-{stable_hash(spec, meta, precision, length=12)}"
+    revisions = {repo: pins.revision(repo, cfg) for repo in (spec, meta["llm"], meta["image_processor"])}
+    key = f"LLM2CLIP-{stable_hash(spec, meta, precision, revisions, length=12)}"
     return _clip_model_class()(
         model=model, preprocess=HFPreprocess(processor), name=spec, pretrained=None,
         random_weights=False, device=device, precision=precision, embed_dim=int(probe.shape[-1]),

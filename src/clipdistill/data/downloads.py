@@ -28,6 +28,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import http.client
+import json
 import os
 import re
 import shutil
@@ -40,8 +41,10 @@ from pathlib import Path
 from typing import Iterator
 
 from ..io import atomic_write_text
+from ..progress import progress_bar
+from .splits import seeded_order
 
-__all__ = ["DownloadError", "fetch", "petimages", "openimages_sample", "PETIMAGES_URL",
+__all__ = ["DownloadError", "fetch", "petimages", "petimages_archive", "openimages_sample", "PETIMAGES_URL",
            "OPENIMAGES_LABELS", "OPENIMAGES_CLASSES", "OPENIMAGES_IMAGES", "pet_label_ids"]
 
 PETIMAGES_URL = ("https://download.microsoft.com/download/3/E/1/"
@@ -97,8 +100,6 @@ def fetch(url: str, dest: str | os.PathLike, *, size: int | None = None, sha256:
     ``size`` and ``sha256``, when given, are checked before the rename; a mismatch deletes
     the partial file and raises (a wrong file must not be resumed into a bigger wrong file).
     """
-    from ..progress import progress_bar
-
     dest = Path(dest)
     if dest.is_file():
         return dest
@@ -171,12 +172,15 @@ def petimages(root: str | os.PathLike, *, url: str | None = None, progress: bool
     archive = fetch(url or PETIMAGES_URL, root / "kagglecatsanddogs_5340.zip",
                     desc="Kaggle PetImages", progress=progress)
     members = _check_petimages(archive)
+    checked = {"file": archive.name, "sha256": _sha256(archive), "bytes": archive.stat().st_size,
+               "verified_by": "CRC-32 of every member and the published layout"}
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=".PetImages."))
     try:
         with zipfile.ZipFile(archive) as zf:
             for info in members:
                 zf.extract(info, tmp)  # names checked by _PET_MEMBER: no path escapes
-        atomic_write_text(tmp / "PetImages" / ".complete", "ok\n")
+        # the marker goes last and names the archive it came from (for the provenance)
+        atomic_write_text(tmp / "PetImages" / ".complete", json.dumps(checked) + "\n")
         shutil.rmtree(target, ignore_errors=True)
         os.replace(tmp / "PetImages", target)
     except OSError as exc:
@@ -184,6 +188,16 @@ def petimages(root: str | os.PathLike, *, url: str | None = None, progress: bool
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def petimages_archive(target: str | os.PathLike) -> dict | None:
+    """The archive a downloaded ``PetImages`` folder came from (name, SHA-256, size), as
+    :func:`petimages` recorded it; None for a folder that was not downloaded here."""
+    try:
+        record = json.loads((Path(target) / ".complete").read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def _check_petimages(archive: Path) -> list[zipfile.ZipInfo]:
@@ -241,8 +255,6 @@ def eligible_ids(labels_csv: Path, excluded: set[str]) -> set[str]:
 def sample_ids(root: Path, seed: int, *, progress: bool = True) -> list[str]:
     """Every non-pet ``<split>/<ImageID>`` of the label files, in one seeded order (so a
     smaller sample is a prefix of a larger one); written once to ``root/sample.txt``."""
-    from .splits import seeded_order
-
     manifest = root / f"sample-seed{seed}.txt"
     if manifest.is_file():
         return manifest.read_text().split()
@@ -264,8 +276,6 @@ def openimages_sample(root: str | os.PathLike, n: int, *, spare: int = 0, seed: 
     """The first ``n`` images of the seeded non-pet sample (and up to ``spare`` more, for
     files that turn out unreadable), fetched into ``root/images``; files already there are
     skipped, each is written whole or not at all."""
-    from ..progress import progress_bar
-
     root = Path(root)
     order = sample_ids(root, seed, progress=progress)
     if n > len(order):

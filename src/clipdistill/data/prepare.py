@@ -27,6 +27,7 @@ import pandas as pd
 
 from ..config import Config
 from ..io import atomic_write_json, atomic_write_text, stable_hash
+from . import manifests
 from .images import ConvertJob, ConvertResult, convert_many
 from .sources import DataError, Source, labelled_source, other_source, resolve_pets_source
 from .splits import Split, assign, read_split, seeded_order, split_key, split_table, write_splits
@@ -190,7 +191,7 @@ def prepare_pets(cfg: Config, *, progress: bool = True) -> PetsPrep:
     # Splits are drawn on each file's name in its source (not on the output name, whose tag
     # depends on file times), so the same seed gives the same splits on every machine.
     by_class = {c: list(images.loc[images["class"] == c, "key"]) for c in classes}
-    key = split_key(cfg.splits, cfg.seed, cfg.allow_fewer, by_class)
+    key = split_key(cfg.splits, cfg.seed, cfg.allow_fewer, by_class, list(images["path"]))
     splits_dir = root / "splits" / key
     if (splits_dir / "done.json").is_file():
         done = json.loads((splits_dir / "done.json").read_text())
@@ -206,8 +207,20 @@ def prepare_pets(cfg: Config, *, progress: bool = True) -> PetsPrep:
         table = split_table(assigned, classes, cfg.splits)
         atomic_write_text(splits_dir / "split_table.csv", table.to_csv(index=False))
         write_splits(splits_dir, assigned, classes, short, cfg.splits)
-    return PetsPrep(source.name, source.note, source.root, root, classes, images, report, table, splits_dir,
-                    size, cfg.resize_mode, source.synthetic, short, meta.get("found_per_class", {}))
+    prep = PetsPrep(source.name, source.note, source.root, root, classes, images, report, table,
+                    splits_dir, size, cfg.resize_mode, source.synthetic, short,
+                    meta.get("found_per_class", {}))
+    _record_splits(cfg, prep, source)
+    return prep
+
+
+def _record_splits(cfg: Config, prep: PetsPrep, source: Source) -> None:
+    """Every split's manifest digest and seed, for the provenance (:mod:`.manifests`)."""
+    named = dict(zip(prep.images["path"], zip(prep.images["class"], prep.images["key"])))
+    for split in prep.split_table["split"]:
+        lines = (prep.splits_dir / split / "manifest.txt").read_text().splitlines()
+        manifests.record(split, source.name, cfg.seed, (named[rel] for rel in lines if rel),
+                         archives=source.extra.get("archives"), synthetic=source.synthetic)
 
 
 def _resize_pets(cfg: Config, source: Source, files: Mapping[str, Mapping[str, Path]], root: Path,
@@ -313,12 +326,16 @@ def load_labelled(cfg: Config, name: str, per_class: int) -> Split:
         jobs[cls] = [_job(cfg, source.files[cls][k], root / _safe(cls) / _out_name(k, source.files[cls][k], keep_png=True), None, max_side)
                      for k in order]
     usable, skipped = _take_usable(cfg, jobs, per_class, f"preparing {name}")
-    paths, labels = [], []
+    paths, labels, rows = [], [], []
     for i, cls in enumerate(source.classes):
         if len(usable[cls]) < per_class:
             _shortfall(cfg, f"load_labelled({name!r})", cls, per_class, len(usable[cls]), source, len(skipped[cls]))
         paths += [Path(r.dst) for r in usable[cls]]
         labels += [i] * len(usable[cls])
+        names = {str(path): key for key, path in source.files[cls].items()}
+        rows += [(cls, names[r.src]) for r in usable[cls]]
+    manifests.record(f"{name} ({per_class} a class)", source.name, cfg.seed, rows,
+                     archives=source.extra.get("archives"), synthetic=source.synthetic)
     return Split(paths, np.asarray(labels, dtype=np.int64), source.classes, name,
                  "synthetic" if source.synthetic else source.name,
                  {"note": source.note, "synthetic": source.synthetic, "root": str(source.root)})
@@ -340,4 +357,8 @@ def load_other_pool(cfg: Config, n: int) -> list[Path]:
     usable, skipped = _take_usable(cfg, jobs, n, f"preparing other pool ({source.name})")
     if len(usable["other"]) < n:
         _shortfall(cfg, "The other pool", None, n, len(usable["other"]), source, len(skipped["other"]))
+    names = {str(path): key for key, path in source.files["other"].items()}
+    manifests.record(f"other ({n} images)", source.name, cfg.seed,
+                     (("other", names[r.src]) for r in usable["other"]),
+                     archives=source.extra.get("archives"), synthetic=source.synthetic)
     return [Path(r.dst) for r in usable["other"]]

@@ -18,6 +18,10 @@ from typing import Callable
 from ..config import Config
 from ..io import atomic_write_text, stable_hash
 from ..offline import synthetic_data as synthetic
+from . import downloads
+from .errors import DataError
+from .manifests import torchvision_archives
+from .splits import layout
 
 __all__ = [
     "DataError",
@@ -31,10 +35,6 @@ __all__ = [
     "other_source",
     "LABELLED_SETS",
 ]
-
-
-class DataError(ValueError):
-    """A data problem the reader can fix: always one sentence naming the thing and the way out."""
 
 
 LABELLED_SETS: tuple[str, ...] = ("cats_dogs", "oxford_pets_37", "cifar10", "mnist", "caltech101")
@@ -195,7 +195,8 @@ def _oxford(cfg: Config, breeds: bool) -> Source:
             cls = class_name(image_id.rsplit("_", 1)[0]) if breeds else ("cat", "dog")[int(species) - 1]
             files.setdefault(cls, {})[f"{image_id}.jpg"] = d / "images" / f"{image_id}.jpg"
     name = "oxford_pets_37" if breeds else "oxford_pets"
-    return Source(name, d, files, note="Oxford-IIIT Pet (torchvision download in work_dir)")
+    return Source(name, d, files, note="Oxford-IIIT Pet (torchvision download in work_dir)",
+                  extra={"archives": torchvision_archives(name)})
 
 
 # -- generated stand-ins ---------------------------------------------------------------------
@@ -209,8 +210,6 @@ def _synthetic(cfg: Config, name: str, classes: list[str], per_class: int, note:
 
 def pets_needed_per_class(cfg: Config) -> int:
     """Images per class that every split in ``cfg.splits`` needs together (see splits.py)."""
-    from .splits import layout
-
     return max((stop for *_, stop in layout(cfg.splits)), default=0)
 
 
@@ -241,7 +240,9 @@ def resolve_pets_source(cfg: Config) -> Source:
                 raise DataError(f"pets_source='petimages' needs data_root pointing at a folder with PetImages/Cat "
                                 f"and PetImages/Dog (data_root={cfg.data_root!r}).")
             pets, why = _petimages_download(cfg), f"{why}: Microsoft's download, in work_dir"
-        return Source("petimages", pets, scan_class_folders(pets), note=why)
+        archive = downloads.petimages_archive(pets)
+        return Source("petimages", pets, scan_class_folders(pets), note=why,
+                      extra={"archives": [archive]} if archive else {})
     if choice == "folder":
         if not cfg.pets_dir:
             raise DataError("pets_source='folder' needs pets_dir: a folder with one sub-folder per class.")
@@ -333,7 +334,8 @@ def labelled_source(cfg: Config, name: str, per_class: int) -> Source:
     exported = _work(cfg, "sources", f"{name}-test")
     if name in ("cifar10", "mnist") and ((exported / _DONE).is_file() or _downloads_allowed(cfg)):
         root = _torchvision_arrays(cfg, name)
-        return Source(name, root, scan_class_folders(root), note="torchvision download in work_dir")
+        return Source(name, root, scan_class_folders(root), note="torchvision download in work_dir",
+                      extra={"archives": torchvision_archives(name)})
     if name == "oxford_pets_37" and (_oxford_present(cfg) or _downloads_allowed(cfg)):
         return _oxford(cfg, breeds=True)
     caltech = _work(cfg, "downloads", "caltech101", "101_ObjectCategories")
@@ -399,8 +401,6 @@ def other_source(cfg: Config, n: int) -> Source:
 
 def _petimages_download(cfg: Config) -> Path:
     """Kaggle PetImages from Microsoft, into work_dir/downloads, or one sentence saying how."""
-    from . import downloads
-
     root = _work(cfg, "downloads")
     try:
         return downloads.petimages(root)
@@ -413,8 +413,6 @@ def _petimages_download(cfg: Config) -> Path:
 
 def _openimages_download(cfg: Config, n: int) -> Source:
     """A seeded sample of non-pet Open Images, fetched into work_dir/downloads/openimages."""
-    from . import downloads
-
     root = _work(cfg, "downloads", "openimages")
     spare = max(2, n // 100)  # chapter 01 skips files it cannot read
     try:

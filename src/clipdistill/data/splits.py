@@ -20,12 +20,12 @@ import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from ..io import atomic_save_npy, atomic_write_json, atomic_write_text, stable_hash
-from .sources import DataError
+from .errors import DataError
 
 __all__ = ["Split", "layout", "seeded_order", "assign", "write_splits", "read_split", "split_table"]
 
@@ -122,10 +122,18 @@ def assign(images: Mapping[str, list[str]], spec: Mapping[str, Mapping[str, int]
     return out, short
 
 
-def split_key(spec: Mapping, seed: int, allow_fewer: bool, images: Mapping[str, list[str]]) -> str:
-    """Everything that decides the splits' content, hashed (for the splits folder name)."""
+def split_key(spec: Mapping, seed: int, allow_fewer: bool, images: Mapping[str, list[str]],
+              outputs: Sequence[str] = ()) -> str:
+    """Everything that decides the splits' content, hashed (for the splits folder name).
+
+    ``outputs``: the prepared files the manifests name. A source file replaced under the
+    same name is resized to a new output name: its splits are the same draw, written again
+    so that no manifest names the old copy.
+    """
     listing = {c: stable_hash(sorted(v)) for c, v in images.items()}
-    return stable_hash("splits-v1", {f: dict(p) for f, p in spec.items()}, seed, bool(allow_fewer), listing)
+    named = [stable_hash(sorted(outputs))] if outputs else []
+    return stable_hash("splits-v1", {f: dict(p) for f, p in spec.items()}, seed, bool(allow_fewer), listing,
+                       *named)
 
 
 def write_splits(folder: Path, assigned: Mapping[tuple[str, str], Mapping[str, list[str]]],

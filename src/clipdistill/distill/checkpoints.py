@@ -11,12 +11,17 @@ rate is a new run, never a stale resume. The folder holds
 - ``done.json``: the history once the run has finished; ``last.pt`` is then deleted.
 
 Every file is written atomically, so an interruption leaves the previous epoch intact and
-a resumed run ends bit-for-bit where an uninterrupted one would have (on CPU).
+a resumed run ends bit-for-bit where an uninterrupted one would have (on CPU). A checkpoint
+starts with a one-line header (the run's key, :data:`CHECKPOINT_VERSION`, the SHA-256 and
+length of what follows): one that is damaged, cut short, another run's or another
+version's is set aside with one line of warning and never loaded; the run then starts
+that part again (:func:`clipdistill.io.set_aside`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 import math
@@ -29,9 +34,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..io import array_digest, atomic_write_bytes, atomic_write_json, stable_hash
+from ..io import array_digest, atomic_write_bytes, atomic_write_json, set_aside, stable_hash
 
-__all__ = ["CHECKPOINT_VERSION", "run_key", "RunState", "RunFiles"]
+__all__ = ["CHECKPOINT_VERSION", "run_key", "RunState", "RunFiles", "read_checkpoint"]
 
 CHECKPOINT_VERSION = 1  # bump when students, augmentation or the loop change meaning
 
@@ -60,10 +65,48 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _save(path: Path, obj: Any) -> None:
+_MAGIC = b"clipdistill checkpoint\n"
+
+
+def _save(path: Path, obj: Any, key: str) -> None:
     buf = io.BytesIO()
     torch.save(obj, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    payload = buf.getvalue()
+    head = {"key": key, "version": CHECKPOINT_VERSION, "bytes": len(payload),
+            "sha256": hashlib.sha256(payload).hexdigest()}
+    atomic_write_bytes(path, _MAGIC + json.dumps(head).encode() + b"\n" + payload)
+
+
+def _load(path: Path, key: str, device: Any, *, weights_only: bool = True) -> Any | None:
+    """What :func:`_save` wrote at ``path`` for run ``key``; None when there is nothing, or
+    nothing sound (then the file is set aside, with the reason in one line)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    line, _, payload = raw[len(_MAGIC):].partition(b"\n")
+    try:
+        head = json.loads(line) if raw.startswith(_MAGIC) else None
+    except ValueError:
+        head = None
+    if not isinstance(head, dict):
+        why = "no checkpoint header (written by an older version, or damaged)"
+    elif head.get("version") != CHECKPOINT_VERSION:
+        why = f"checkpoint version {head.get('version')}, this code reads {CHECKPOINT_VERSION}"
+    elif head.get("key") != key:
+        why = "it belongs to another run"
+    elif len(payload) != head.get("bytes") or hashlib.sha256(payload).hexdigest() != head.get("sha256"):
+        why = "checksum mismatch (damaged or cut short)"
+    else:
+        return torch.load(io.BytesIO(payload), map_location=device, weights_only=weights_only)
+    set_aside(path, why)
+    return None
+
+
+def read_checkpoint(path: str | Path, key: str, device: Any = "cpu") -> Any | None:
+    """A checkpoint of run ``key`` as saved (``last.pt``: a dict; ``best.pt``: weights),
+    or None when there is none sound: to inspect a run."""
+    return _load(Path(path), key, device, weights_only=False)
 
 
 @dataclass
@@ -116,31 +159,35 @@ class RunFiles:
         return self.dir / "done.json"
 
     def save_best(self, model: nn.Module) -> None:
-        _save(self.best, model.state_dict())
+        _save(self.best, model.state_dict(), self.key)
 
-    def load_best(self, model: nn.Module, device: torch.device) -> None:
-        """Put the best epoch's weights into ``model`` and switch it to eval mode."""
-        model.load_state_dict(torch.load(self.best, map_location=device))
+    def load_best(self, model: nn.Module, device: torch.device) -> bool:
+        """Put the best epoch's weights into ``model`` and switch it to eval mode; False
+        (``model`` untouched) when there are no sound best weights to load."""
+        state = _load(self.best, self.key, device)
+        if state is None:
+            return False
+        model.load_state_dict(state)
         model.eval()
+        return True
 
     def save_last(self, model: nn.Module, optimiser: torch.optim.Optimizer, schedule: Any,
                   state: RunState) -> None:
         """Everything a resume needs, after epoch ``state.next_epoch - 1``."""
         _save(self.last, {
-            "version": CHECKPOINT_VERSION, "key": self.key, "epoch": state.next_epoch - 1,
+            "epoch": state.next_epoch - 1,
             "model": model.state_dict(), "optimizer": optimiser.state_dict(),
             "scheduler": schedule.state_dict(), "rng": _rng_state(), "history": state.history,
             "best": state.best, "best_epoch": state.best_epoch, "bad_epochs": state.bad_epochs,
-        })
+        }, self.key)
 
     def resume(self, model: nn.Module, optimiser: torch.optim.Optimizer, schedule: Any,
                device: torch.device) -> RunState:
-        """Restore the last checkpoint into the given objects (a fresh state if none)."""
-        if not self.last.is_file():
+        """Restore the last checkpoint into the given objects (a fresh state if none, or
+        none sound)."""
+        ckpt = _load(self.last, self.key, device, weights_only=False)  # our own pickles: RNG states
+        if ckpt is None:
             return RunState()
-        ckpt = torch.load(self.last, map_location=device, weights_only=False)
-        if ckpt.get("key") != self.key:
-            raise RuntimeError(f"Checkpoint {self.last} belongs to another run; delete it.")
         model.load_state_dict(ckpt["model"])
         optimiser.load_state_dict(ckpt["optimizer"])
         schedule.load_state_dict(ckpt["scheduler"])
@@ -158,5 +205,13 @@ class RunFiles:
         self.last.unlink(missing_ok=True)
 
     def read_done(self) -> dict[str, Any] | None:
-        """The finished run's record, or None while it is unfinished."""
-        return json.loads(self.done.read_text()) if self.done.is_file() else None
+        """The finished run's record, or None while it is unfinished (or its record is
+        unreadable: set aside, and the run is done again)."""
+        try:
+            done = json.loads(self.done.read_text())
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            set_aside(self.done, "not readable as JSON (damaged or cut short)")
+            return None
+        return done

@@ -205,8 +205,7 @@ def train_student(
     torch.manual_seed(settings.seed)  # the initial weights
     model = build_student(settings.student, settings.out_dim, settings.image_size).to(device)
     done = run.read_done()
-    if done is not None:
-        run.load_best(model, device)
+    if done is not None and run.load_best(model, device):  # else: trained again
         return TrainResult(model=model, run_dir=run.dir, key=key, history=done["history"],
                            best_epoch=done["best_epoch"], best_val_cosine=done["best_val_cosine"],
                            stopped_early=done["stopped_early"], resumed_from_epoch=-1)

@@ -4,9 +4,11 @@ Layout (all writes atomic, through :mod:`clipdistill.io`)::
 
     <cache_dir>/<clip.key>/model.json       what the key stands for (name, weights, preprocessing)
     <cache_dir>/<clip.key>/images/          the image rows; texts/ the same for texts
-        part-<host>-<pid>-<hash>.npz        one batch: keys (sha1 hex), emb (N, D) float32
-        seg-<hash>/keys.npy, emb.npy        many batches merged: keys as 20-byte digests,
-                                            sorted and unique; emb row i is keys[i]'s
+        part-<host>-<pid>-<hash>.npz        one batch: keys (sha1 hex), emb (N, D) float32,
+                                            sums (N,) a checksum a row (:mod:`.integrity`)
+        seg-<hash>/keys.npy, emb.npy,       many batches merged: keys as 20-byte digests,
+                   sums.npy                 sorted and unique; row i of emb and sums is keys[i]'s
+        set-aside/                          files that failed a check, kept for a look
 
 Why two kinds: a batch must be on disk the moment it is computed (a killed run resumes
 from it), and a part is one small file written whole. Thousands of parts would make every
@@ -16,13 +18,15 @@ log16(rows / 2048) times). Nothing holds every row in memory: a lookup reads onl
 (20 bytes a row) and then only the rows it needs; merging streams sorted segments a block
 at a time. Parts are immutable files, so any process may fold any of them; a lock file
 keeps two processes from folding the same ones (on a shared filesystem too). Every row
-sits beside its key, so a per-row checksum can be added later without a new layout.
+sits beside its key and its checksum: a row that fails it (a flipped byte, a file cut
+short, a file from another model's store or from before rows had sums) is never used, and
+its file is set aside with one line of warning (:mod:`.integrity`).
 
 ``clip.key`` covers the architecture, the weights (tag source, checkpoint bytes or the
 seed of random weights), the preprocessing, the precision, the autocast dtype and the CPU
 kernels, so a different model or preprocessing never reads another's rows. Stores written
 before segments existed (``part-<hash>.npz``, ``merged-<hash>.npz``) are read as they are
-and folded into segments by the first merge.
+and, having no checksums, set aside: their rows are computed again.
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from ..io import atomic_dir, atomic_write_bytes, atomic_write_json, bytes_digest, exclusive_lock
-from ..io import stable_hash, writer_id
+from ..io import set_aside, stable_hash, writer_id
+from .integrity import SUM, npy_size_problem, row_sums, store_identity
 
 __all__ = ["EmbeddingStore", "store_for", "cache_dir_for", "content_digest", "text_digest",
            "MERGE_ABOVE", "TIER_WIDTH"]
@@ -85,17 +90,27 @@ class _File:
         self.path = path
         self.segment = path.is_dir()
         if self.segment:
+            n = _check_segment(path, dim)
             keys = np.load(path / "keys.npy", allow_pickle=False)  # 20 bytes a row
-            rows = _npy_shape(path / "emb.npy")
-            if keys.dtype != KEY or keys.ndim != 1 or rows != (len(keys), dim):
-                raise ValueError(f"segment keys {keys.shape} do not match its rows {rows}")
-            self.keys, self.order = keys, None
+            self.keys, self.order, self.row_keys = keys, None, keys
+            self.sums = np.load(path / "sums.npy", allow_pickle=False)  # 8 bytes a row
+            if keys.dtype != KEY or self.sums.dtype != SUM or len(keys) != n:
+                raise ValueError(f"segment keys {keys.dtype} or sums {self.sums.dtype} malformed")
         else:
             with np.load(path, allow_pickle=False) as z:
                 hexkeys, shape = z["keys"], z["emb"].shape
-            if len(shape) != 2 or shape != (len(hexkeys), dim):
+                if "sums" not in z.files:
+                    raise Unverifiable("written without row checksums (an older version)")
+                sums = z["sums"]
+            if len(shape) != 2 or shape != (len(hexkeys), dim) or sums.shape != (len(hexkeys),):
                 raise ValueError(f"part shape {shape} does not match {len(hexkeys)} keys x {dim}")
-            self.keys, self.order = _sorted_unique(to_raw(hexkeys.tolist()))
+            self.row_keys = to_raw(hexkeys.tolist())
+            self.keys, self.order = _sorted_unique(self.row_keys)
+            self.sums = sums.astype(SUM)
+
+    def bad_rows(self, rows: np.ndarray, emb: np.ndarray, identity: bytes) -> np.ndarray:
+        """Which of ``emb`` (read from file rows ``rows``) fail their checksum."""
+        return row_sums(identity, self.row_keys[rows], emb) != self.sums[rows]
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -137,6 +152,28 @@ def _npy_shape(path: Path) -> tuple[int, ...]:
         return _read_header(fh)
 
 
+class Unverifiable(ValueError):
+    """A store file without row checksums: nothing it holds can be trusted."""
+
+
+def _check_segment(path: Path, dim: int) -> int:
+    """A segment's row count, once its three files agree in shape and in size (headers
+    only: a merge reads segments a block at a time)."""
+    if not (path / "sums.npy").is_file() and (path / "keys.npy").is_file():
+        raise Unverifiable("written without row checksums (an older version)")
+    shapes = {}
+    for name, itemsize in (("keys.npy", KEY.itemsize), ("emb.npy", 4), ("sums.npy", SUM.itemsize)):
+        with open(path / name, "rb") as fh:
+            shapes[name] = _read_header(fh)
+            cut = npy_size_problem(path / name, fh.tell(), shapes[name], itemsize)
+        if cut:
+            raise ValueError(cut)
+    n = shapes["keys.npy"][0]
+    if shapes["emb.npy"] != (n, dim) or shapes["sums.npy"] != (n,):
+        raise ValueError(f"segment shapes {shapes} do not agree with {n} rows x {dim}")
+    return n
+
+
 class _Reader:
     """A sorted source read a block at a time: a segment from disk, a part from memory
     (parts are one batch; an old ``merged-*.npz`` is read whole, once, when folded)."""
@@ -148,17 +185,18 @@ class _Reader:
         self.keys = np.empty(0, KEY)
         self.start = 0  # file position of self.keys[0]
         if self.segment:
+            self.n = _check_segment(path, dim)
             self._kfh = open(path / "keys.npy", "rb")
             self._koff = _data_offset(self._kfh)
             self._efh = open(path / "emb.npy", "rb")
             self._eoff = _data_offset(self._efh)
-            self.n = _npy_shape(path / "keys.npy")[0]
+            self._sfh = open(path / "sums.npy", "rb")
+            self._soff = _data_offset(self._sfh)
         else:
+            checked = _File(path, dim)  # a part is one batch: read whole
             with np.load(path, allow_pickle=False) as z:
-                hexkeys, self._emb = z["keys"], z["emb"]
-            if self._emb.shape != (len(hexkeys), dim):
-                raise ValueError(f"part shape {self._emb.shape} does not match {len(hexkeys)} keys x {dim}")
-            self._all, self._order = _sorted_unique(to_raw(hexkeys.tolist()))
+                self._emb = z["emb"]
+            self._sums, self._all, self._order = checked.sums, checked.keys, checked.order
             self.n = len(self._all)
 
     def fill(self, block: int) -> None:
@@ -186,10 +224,22 @@ class _Reader:
             return block[local - (lo - self.start)]
         return self._emb[self._order[self.start + local]]
 
+    def take_sums(self, local: np.ndarray) -> np.ndarray:
+        """The checksums the rows of :meth:`take_rows` were written with (copied, never
+        recomputed: a bad row stays detectable in the segment it is merged into)."""
+        if not len(local):
+            return np.empty(0, SUM)
+        if self.segment:
+            lo, hi = self.start + int(local[0]), self.start + int(local[-1]) + 1
+            self._sfh.seek(self._soff + lo * SUM.itemsize)
+            return np.fromfile(self._sfh, dtype=SUM, count=hi - lo)[local - (lo - self.start)]
+        return self._sums[self._order[self.start + local]]
+
     def close(self) -> None:
         if self.segment:
             self._kfh.close()
             self._efh.close()
+            self._sfh.close()
 
 
 def _data_offset(fh: Any) -> int:
@@ -240,6 +290,7 @@ class EmbeddingStore:
         self.folder = Path(folder)
         self.dim = int(dim)
         self.snapshot = snapshot
+        self.identity = store_identity(self.folder)  # what every row's checksum is keyed by
         self._files: list[_File] | None = None
 
     # -- files ---------------------------------------------------------------------
@@ -266,9 +317,7 @@ class EmbeddingStore:
                     except FileNotFoundError:  # merged away by another process meanwhile
                         continue
                     except Exception as exc:  # noqa: BLE001 - a damaged file costs a recompute only
-                        import warnings
-
-                        warnings.warn(f"Ignoring unreadable cache file {path}: {exc}", stacklevel=3)
+                        set_aside(path, _why(exc))
                         continue
                 out.append(f)
             for gone in set(known) - {p.name for p in names}:
@@ -303,12 +352,31 @@ class EmbeddingStore:
             try:
                 for i in np.unique(which[which >= 0]):
                     at = np.flatnonzero(which == i)
-                    out[at] = files[i].rows(row[at])
+                    try:
+                        out[at] = files[i].rows(row[at])
+                    except FileNotFoundError:
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - damaged since it was opened
+                        which[at] = -1
+                        self._set_aside(files[i], _why(exc))
+                        continue
+                    bad = files[i].bad_rows(row[at], out[at], self.identity)
+                    if bad.any():  # never used: a miss, computed again
+                        which[at[bad]], out[at[bad]] = -1, 0
+                        self._set_aside(files[i], f"{int(bad.sum())} of the {len(at)} rows read "
+                                                  "fail their checksum (damaged, or from another store)")
                 return which >= 0
             except FileNotFoundError:  # merged away between the lookup and the read
                 if attempt or self.snapshot:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _set_aside(self, f: _File, why: str) -> None:
+        set_aside(f.path, why)
+        with self._lock:
+            self._memo.get(str(self.folder), {}).pop(f.path.name, None)
+        if self._files is not None:
+            self._files = [g for g in self._files if g is not f]
 
     def __len__(self) -> int:
         return len(self.keys())
@@ -332,10 +400,11 @@ class EmbeddingStore:
         emb = np.ascontiguousarray(emb, dtype=np.float32)
         if emb.shape != (len(keys), self.dim):
             raise ValueError(f"shard shape {emb.shape} does not match {len(keys)} keys x {self.dim}")
-        to_raw(list(keys))  # fail now on a key that is not a digest, not at the next read
+        raw = to_raw(list(keys))  # fail now on a key that is not a digest, not at the next read
         name = f"part-{writer_id()}-{stable_hash(list(keys), length=20)}.npz"
         buf = _io.BytesIO()
-        np.savez(buf, keys=np.asarray(keys, dtype=str), emb=emb)
+        np.savez(buf, keys=np.asarray(keys, dtype=str), emb=emb,
+                 sums=row_sums(self.identity, raw, emb))
         return atomic_write_bytes(self.folder / name, buf.getbuffer())  # a view: no second copy
 
     def merge(self, above: int | None = None) -> bool:
@@ -367,8 +436,10 @@ class EmbeddingStore:
         for path in sources:
             try:
                 readers.append(_Reader(path, self.dim))
-            except Exception:  # noqa: BLE001 - gone, or damaged: left where it is
+            except FileNotFoundError:  # gone meanwhile
                 continue
+            except Exception as exc:  # noqa: BLE001 - damaged: never merged into anything
+                set_aside(path, _why(exc))
         block = max(64, MERGE_BUFFER_BYTES // (max(len(readers), 1) * (self.dim * 4 + KEY.itemsize)))
         try:
             total = sum(len(k) for k, _, _ in _merge_blocks(readers, block))
@@ -376,27 +447,44 @@ class EmbeddingStore:
                 r.pos = 0
             name = f"seg-{stable_hash([r.path.name for r in readers], length=20)}"
             with atomic_dir(self.folder / name) as tmp:
-                with open(tmp / "keys.npy", "wb") as kf, open(tmp / "emb.npy", "wb") as ef:
+                with open(tmp / "keys.npy", "wb") as kf, open(tmp / "emb.npy", "wb") as ef, \
+                        open(tmp / "sums.npy", "wb") as sf:
                     _npy_header(kf, KEY, (total,))
                     _npy_header(ef, np.dtype(np.float32), (total, self.dim))
+                    _npy_header(sf, SUM, (total,))
                     for keys, src, local in _merge_blocks(readers, block):
                         rows = np.empty((len(keys), self.dim), np.float32)
+                        sums = np.empty(len(keys), SUM)
                         for i, r in enumerate(readers):
                             at = np.flatnonzero(src == i)
                             rows[at] = r.take_rows(local[at], self.dim)
+                            sums[at] = r.take_sums(local[at])
                         kf.write(keys.tobytes())
                         ef.write(rows.tobytes())
-                    for fh in (kf, ef):
+                        sf.write(sums.tobytes())
+                    for fh in (kf, ef, sf):
                         fh.flush()
                         os.fsync(fh.fileno())
         finally:
             for r in readers:
                 r.close()
         for r in readers:  # the segment holds every row now
-            if r.segment:
-                shutil.rmtree(r.path, ignore_errors=True)
+            if r.segment:  # out of readers' sight at once, then deleted file by file
+                hidden = r.path.with_name(f".gone-{r.path.name}")
+                try:
+                    os.replace(r.path, hidden)
+                except FileNotFoundError:
+                    continue
+                shutil.rmtree(hidden, ignore_errors=True)
             else:
                 r.path.unlink(missing_ok=True)
+
+
+def _why(exc: Exception) -> str:
+    """One line on why a store file cannot be read."""
+    if isinstance(exc, Unverifiable):
+        return str(exc)
+    return f"unreadable ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})"
 
 
 def _tier(rows: int) -> int:

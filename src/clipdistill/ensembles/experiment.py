@@ -109,7 +109,7 @@ def _imagenetv2(cfg: Any, per_class: int) -> tuple[list[str], np.ndarray, list[s
     them at 10), straight from the unpacked archive: the files the published figures
     were measured on, not re-encoded copies. Label ``i`` is ImageNet class ``i``."""
     from ..classnames import imagenet_key
-    from ..data import imagenetv2
+    from ..data import imagenetv2, manifests
     from ..data.sources import DataError
     from ..data.splits import seeded_order
 
@@ -122,10 +122,17 @@ def _imagenetv2(cfg: Any, per_class: int) -> tuple[list[str], np.ndarray, list[s
                         f"{imagenetv2.ARCHIVE['classes']} (0/ ... 999/).")
     paths: list[str] = []
     labels: list[int] = []
+    rows: list[tuple[str, str]] = []
     for i, key in enumerate(keys):
         take = seeded_order(list(files[key]), cfg.seed, f"imagenetv2/{key}")[:per_class]
         paths += [str(files[key][k]) for k in take]
         labels += [i] * len(take)
+        rows += [(key, k) for k in take]
+    downloaded = not synthetic and Path(folder).parent == Path(cfg.work_dir) / "downloads"
+    archive = {k: imagenetv2.ARCHIVE[k] for k in ("file", "sha256")}
+    manifests.record(f"imagenetv2 ({per_class} a class)", "imagenetv2", cfg.seed, rows,
+                     archives=[{**archive, "verified_by": "its published SHA-256"}] if downloaded else None,
+                     synthetic=synthetic)
     return paths, np.asarray(labels, dtype=np.int64), keys
 
 

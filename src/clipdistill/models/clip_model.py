@@ -8,6 +8,9 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from . import short_text  # below this module: text without its padding, transformers' pooling
+from .short_text import pooled as _pooled
+
 __all__ = ["ClipModel", "UnknownModelError", "PRECISIONS", "tower_params"]
 
 PRECISIONS = ("fp32", "fp16", "bf16")
@@ -73,9 +76,7 @@ class ClipModel:
         return _pooled(net.get_text_features(input_ids=tokens))
 
     def _encode_short(self, net: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor | None:
-        from .short_text import encode_short
-
-        out = encode_short(net, tokens, self.backend)
+        out = short_text.encode_short(net, tokens, self.backend)
         if self._short_text is None:  # first batch: the cut forward must match the full one
             full = None if out is None else self._encode_full(net, tokens[:4])
             self._short_text = full is not None and torch.allclose(
@@ -115,11 +116,6 @@ class ClipModel:
         weights = f"random(seed={self.info.get('seed')})" if self.random_weights else self.pretrained
         return (f"ClipModel({self.name!r}, weights={weights!r}, backend={self.backend!r}, "
                 f"embed_dim={self.embed_dim}, device={self.device.type!r}, key={self.key!r})")
-
-
-def _pooled(out: Any) -> torch.Tensor:
-    """transformers 5 returns an output object whose pooler_output is the projection."""
-    return out if isinstance(out, torch.Tensor) else out.pooler_output
 
 
 def tower_params(model: torch.nn.Module, backend: str) -> dict[str, int]:

@@ -18,13 +18,13 @@ from .open_clip_backend import seeded
 __all__ = ["load_hf", "hf_config", "HFPreprocess"]
 
 
-def hf_config(kind: str, name: str, random_weights: bool):
+def hf_config(kind: str, name: str, random_weights: bool, **hub_args: Any):
     if random_weights and kind == "hf":
         return random_clip_config(name)
     from transformers import AutoConfig
 
     try:
-        config = AutoConfig.from_pretrained(name)
+        config = AutoConfig.from_pretrained(name, **hub_args)
     except Exception as exc:  # noqa: BLE001 - offline, private or a typo: say which
         raise UnknownModelError(
             f"Cannot load Hugging Face model {name!r} ({type(exc).__name__}): not on the hub or "
@@ -51,28 +51,30 @@ class HFPreprocess:
 
 
 def load_hf(kind: str, name: str, random_weights: bool, device: torch.device, seed: int,
-             precision: str) -> ClipModel:
+             precision: str, **hub_args: Any) -> ClipModel:
+    """``hub_args``: ``revision`` (the pinned commit) and ``local_files_only`` for a hub id."""
     from transformers import CLIPImageProcessor, CLIPModel, CLIPTokenizer
 
-    config = hf_config(kind, name, random_weights)
+    config = hf_config(kind, name, random_weights, **hub_args)
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision, torch.float32)
     with seeded(seed):
         if random_weights:
             model = CLIPModel(config)
         else:
-            model = CLIPModel.from_pretrained(name, dtype=dtype)
+            model = CLIPModel.from_pretrained(name, dtype=dtype, **hub_args)
     model = model.to(device=device, dtype=dtype)
     res = int(config.vision_config.image_size)
     if random_weights:
         processor = CLIPImageProcessor(size={"shortest_edge": res}, crop_size={"height": res, "width": res})
     else:
-        processor = CLIPImageProcessor.from_pretrained(name)
+        processor = CLIPImageProcessor.from_pretrained(name, **hub_args)
     context_length = int(config.text_config.max_position_embeddings)
 
     preprocess = HFPreprocess(processor)
 
     def make_tokenizer() -> Callable[[list[str]], torch.Tensor]:
-        tok = openai_bpe_tokenizer(context_length) if random_weights else CLIPTokenizer.from_pretrained(name)
+        tok = (openai_bpe_tokenizer(context_length) if random_weights
+               else CLIPTokenizer.from_pretrained(name, **hub_args))
 
         def tokenize(texts: list[str]) -> torch.Tensor:
             # Padding sits after the end token, so the causal mask makes it inert.

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from .. import hub, pins, weights
 from ..config import CHOICES
 from ..io import file_digest, stable_hash
 from .clip_model import PRECISIONS, ClipModel
@@ -47,18 +48,35 @@ def _amp_dtype(amp: str, device: torch.device, precision: str) -> torch.dtype | 
     return torch.float16
 
 
-def _weights_id(kind: str, name: str, pretrained: str | None) -> Any:
-    """What identifies the weights: the tag's source, or the checkpoint bytes."""
+def _weights_id(kind: str, name: str, pretrained: str | None, commit: str | None) -> Any:
+    """What identifies the weights: the tag's source at its commit, or the checkpoint bytes."""
+    at = {"commit": commit} if commit else {}  # another commit may hold other weights
     if kind == "open_clip" and pretrained:
         if Path(pretrained).expanduser().is_file():
             return {"file_sha1": file_digest(Path(pretrained).expanduser())}
         pcfg = open_clip_module().pretrained.get_pretrained_cfg(name, pretrained)
-        return {"tag": pretrained, "hf_hub": pcfg.get("hf_hub", ""), "url": pcfg.get("url", "")}
+        return {"tag": pretrained, "hf_hub": pcfg.get("hf_hub", ""), "url": pcfg.get("url", ""), **at}
     if kind in ("open_clip_dir", "hf_dir"):
         folder = Path(name.removeprefix("local-dir:"))
         files = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".pth", ".pt", ".json"))
         return {p.name: file_digest(p) for p in files}
-    return {"id": name}
+    return {"id": name, **at}
+
+
+def _record(kind: str, name: str, pretrained: str | None, random_weights: bool, seed: int,
+            wanted: Any, commit: str | None, fetched: dict[str, Path]) -> None:
+    """Tell the provenance which weights were loaded (:mod:`clipdistill.weights`)."""
+    label = f"{name}/{pretrained}" if pretrained and kind == "open_clip" else name
+    if random_weights:
+        weights.record_random(label, seed)
+    elif wanted is not None:
+        weights.record(wanted.label, wanted.repo_id, wanted.revision, commit, fetched)
+    else:
+        local = Path(pretrained if kind == "open_clip" and pretrained else name.removeprefix("local-dir:"))
+        if local.expanduser().exists():
+            weights.record_local(label, local.expanduser())
+        else:  # a tag open_clip downloads from a URL, or an hf-hub: spec: not pinned
+            weights.record_unpinned(label)
 
 
 def _slug(text: str) -> str:
@@ -67,7 +85,8 @@ def _slug(text: str) -> str:
 
 def load_clip(name: str, pretrained: str | None = None, *, random_weights: bool = False,
               device: str | torch.device = "cpu", seed: int = 0, precision: str = "fp32",
-              amp: str = "auto", quick_gelu: bool | None = None, cpu_kernels: str = "auto") -> ClipModel:
+              amp: str = "auto", quick_gelu: bool | None = None, cpu_kernels: str = "auto",
+              pin_config: Any = None) -> ClipModel:
     """Load a CLIP-family model (see the module docstring for what ``name`` may be).
 
     ``random_weights=True`` builds the same architecture and preprocessing with weights
@@ -79,6 +98,9 @@ def load_clip(name: str, pretrained: str | None = None, *, random_weights: bool 
     ``cpu_kernels`` says how the embedding engine runs an fp32 model on a CPU: "auto"
     packs a copy's linear layers for oneDNN where torch has the ops (1.8x on CPUs where
     MKL falls back to AVX2), "onednn" insists, "torch" runs the stock module.
+    Hub weights load at the commit :mod:`clipdistill.pins` names for them (``pin_config``:
+    a Config whose ``pin_weights``/``hub_revisions`` choose otherwise), and every weight
+    loaded is recorded for the provenance (:mod:`clipdistill.weights`).
     """
     from ..embed import onednn
 
@@ -90,21 +112,28 @@ def load_clip(name: str, pretrained: str | None = None, *, random_weights: bool 
     kind, name, pretrained = resolve_source(name, pretrained)
     amp_dtype = _amp_dtype(amp, device, precision)
     kernels = onednn.engine_kernels(cpu_kernels, device, precision)
-    if not random_weights and kind in ("open_clip", "hf"):  # seconds, not minutes, when the hub is silent
-        from .. import hub
-
-        hub.require(hub.clip_weights(name, pretrained))
+    wanted = None if random_weights or kind not in ("open_clip", "hf") else hub.clip_weights(name, pretrained)
+    commit = None
+    if wanted is not None:  # seconds, not minutes, when the hub is silent
+        wanted, commit, cache_only = weights.prepare(wanted, pin_config)
     if kind.startswith("open_clip"):
-        clip = load_open_clip(kind, name, pretrained, random_weights, device, seed, precision, quick_gelu)
+        fetched = weights.fetch(wanted, commit, cache_only) if wanted is not None else {}
+        tokenizer = hub.tokenizer_repo(name) if kind == "open_clip" else None
+        clip = load_open_clip(kind, name, pretrained, random_weights, device, seed, precision, quick_gelu,
+                              checkpoint=next(iter(fetched.values()), None),
+                              tokenizer_revision=tokenizer and pins.revision(tokenizer, pin_config))
     else:
-        clip = load_hf(kind, name, random_weights, device, seed, precision)
+        hub_args = {} if wanted is None else {"revision": commit, "local_files_only": cache_only}
+        clip = load_hf(kind, name, random_weights, device, seed, precision, **hub_args)
+        fetched = {} if wanted is None else weights.cached_weight_files(wanted, commit)
+    _record(kind, name, pretrained, random_weights, seed, wanted, commit, fetched)
     clip.amp_dtype = amp_dtype
     clip.cpu_kernels = kernels
     clip.model.eval()
-    weights = {"random_seed": seed} if random_weights else _weights_id(kind, name, pretrained)
+    source = {"random_seed": seed} if random_weights else _weights_id(kind, name, pretrained, commit)
     # Packed kernels round differently (~1e-6), and the cache key names what changes a value.
     named_kernels = [] if kernels == "torch" else [kernels]
-    digest = stable_hash(kind, name, weights, clip.info.get("preprocess"), clip.info.get("quick_gelu"),
+    digest = stable_hash(kind, name, source, clip.info.get("preprocess"), clip.info.get("quick_gelu"),
                          precision, str(amp_dtype), *named_kernels, length=12)
     tag = _slug(Path(pretrained).stem) if pretrained else ""
     tag = "-".join(t for t in (tag, f"random-s{seed}" if random_weights else "") if t)
@@ -119,4 +148,5 @@ def load_clip_from_config(cfg: Any, name: str | None = None, pretrained: str | N
 
     return load_clip(name or cfg.clip_model, pretrained if name else (pretrained or cfg.clip_pretrained),
                      random_weights=bool(cfg.smoke), device=torch_device(cfg), seed=cfg.seed,
-                     amp=getattr(cfg, "clip_amp", "auto"), cpu_kernels=getattr(cfg, "clip_cpu_kernels", "auto"))
+                     amp=getattr(cfg, "clip_amp", "auto"), cpu_kernels=getattr(cfg, "clip_cpu_kernels", "auto"),
+                     pin_config=cfg)

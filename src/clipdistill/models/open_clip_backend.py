@@ -72,15 +72,21 @@ def open_clip_tag_cfg(name: str, pretrained: str | None, random_weights: bool) -
 
 def load_open_clip(kind: str, name: str, pretrained: str | None, random_weights: bool,
                     device: torch.device, seed: int, precision: str,
-                    quick_gelu: bool | None = None) -> ClipModel:
+                    quick_gelu: bool | None = None, checkpoint: Path | None = None,
+                    tokenizer_revision: str | None = None) -> ClipModel:
+    """``checkpoint``: the tag's weights file, already fetched at its pinned commit
+    (:mod:`clipdistill.weights`); it is built exactly as open_clip builds the tag (the
+    tag's preprocessing and activation), but from that file, not from the repo's main.
+    ``tokenizer_revision``: the commit of a tokenizer that lives on the hub (SigLIP's)."""
     oc = open_clip_module()
     from open_clip.transform import PreprocessCfg, image_transform_v2
 
     tag_cfg = open_clip_tag_cfg(name, pretrained, random_weights) if kind == "open_clip" else {}
     if quick_gelu is None:
         quick_gelu = bool(tag_cfg.get("quick_gelu", False))
+    # Everything a tag sets of the preprocessing but the size (the tower's own, as open_clip does)
     preprocess_overlay = {k: v for k, v in tag_cfg.items()
-                          if k in ("mean", "std", "interpolation", "resize_mode", "fill_color")}
+                          if k in PreprocessCfg.__dataclass_fields__ and k != "size"}
     kwargs: dict[str, Any] = dict(precision=precision, device=device, force_quick_gelu=quick_gelu,
                                   pretrained_image=False, pretrained_text=not random_weights)
     if kind == "open_clip_hub" and random_weights:
@@ -93,7 +99,9 @@ def load_open_clip(kind: str, name: str, pretrained: str | None, random_weights:
             model = oc.create_model(name, pretrained=None, load_weights=False,
                                     force_preprocess_cfg=preprocess_overlay, **kwargs)
         else:
-            model = oc.create_model(name, pretrained=pretrained, require_pretrained=True, **kwargs)
+            weights = str(checkpoint) if checkpoint is not None else pretrained
+            model = oc.create_model(name, pretrained=weights, require_pretrained=True,
+                                    force_preprocess_cfg=preprocess_overlay, **kwargs)
     from open_clip.model import get_model_preprocess_cfg
 
     pp_cfg = get_model_preprocess_cfg(model)
@@ -105,7 +113,8 @@ def load_open_clip(kind: str, name: str, pretrained: str | None, random_weights:
 
     def make_tokenizer() -> Callable[[list[str]], torch.Tensor]:
         try:
-            return oc.get_tokenizer(name, context_length=context_length)
+            pinned = {"revision": tokenizer_revision} if tokenizer_revision else {}
+            return oc.get_tokenizer(name, context_length=context_length, **pinned)
         except Exception as exc:  # noqa: BLE001 - an HF tokenizer that is not cached
             raise RuntimeError(
                 f"Cannot build the tokenizer of {name!r} ({type(exc).__name__}): it is a Hugging Face "

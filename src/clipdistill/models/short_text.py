@@ -15,11 +15,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .clip_model import _pooled  # transformers' output object -> its projected tensor
-
-__all__ = ["cut_length", "encode_short"]
+__all__ = ["cut_length", "encode_short", "pooled"]
 
 _POOLED_AT_EOT = ("argmax", "eos")  # open_clip's pool types that read the end-of-text token
+
+
+def pooled(out: object) -> torch.Tensor:
+    """transformers 5 returns an output object whose pooler_output is the projection."""
+    return out if isinstance(out, torch.Tensor) else out.pooler_output  # type: ignore[attr-defined]
 
 
 def _pooled_positions(tokens: torch.Tensor, argmax: bool, eos_id: int | None) -> torch.Tensor:
@@ -67,7 +70,7 @@ def _transformers_short(net: nn.Module, tokens: torch.Tensor) -> torch.Tensor | 
         return None
     eos_id = getattr(config, "eos_token_id", None)
     n = cut_length(tokens, eos_id == 2, eos_id)  # 2: old configs pool at the largest id
-    return _pooled(net.get_text_features(input_ids=tokens[:, :n]))
+    return pooled(net.get_text_features(input_ids=tokens[:, :n]))
 
 
 def encode_short(net: nn.Module, tokens: torch.Tensor, backend: str) -> torch.Tensor | None:

@@ -4,7 +4,8 @@ Point ``HF_ENDPOINT`` at :attr:`HubStandIn.url` and huggingface_hub (so open_cli
 transformers) downloads from it exactly as from the hub: the same requests, headers,
 redirects and cache layout. What it answers, as the hub does:
 
-- ``HEAD|GET /{repo}/resolve/{revision}/{file}``: a small file comes back with ``ETag``
+- ``HEAD|GET /{repo}/resolve/{revision}/{file}``, ``revision`` being ``main`` or any commit
+  the repo has had: a small file comes back with ``ETag``
   (its git blob id), ``Content-Length`` and ``X-Repo-Commit``; a weights file (an LFS file
   on the hub) is a 302 to a second origin, the "CDN", with ``X-Linked-Etag`` (its sha256)
   and ``X-Linked-Size``; a missing file is a 404 with ``X-Error-Code: EntryNotFound``, an
@@ -14,7 +15,9 @@ redirects and cache layout. What it answers, as the hub does:
 
 A dataset repository is served under ``datasets/{repo}`` (register it with that prefix,
 ``"datasets/org/name"``), as its files are on the hub. It is generic,
-``{repo_id: folder}``, so any model or archive a test builds can be served. Every
+``{repo_id: folder}``, so any model or archive a test builds can be served. Adding a
+second folder under the same id makes a new commit, the new ``main``; the earlier ones stay
+served at their commit ids (a re-uploaded checkpoint, as on the hub). Every
 request is logged in :attr:`HubStandIn.requests`. :class:`Blackhole` is the opposite: a
 port that accepts connections and never answers (a network that swallows packets).
 """
@@ -28,6 +31,7 @@ import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Mapping
 from urllib.parse import unquote, urlsplit
 
 LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".msgpack", ".h5", ".onnx", ".gguf",
@@ -48,9 +52,10 @@ def _sha256(path: Path) -> str:
 
 
 class _Repo:
-    """One served repository: its files, their hub metadata, a commit id made from them."""
+    """One served repository: its files, their hub metadata, a commit id made from them
+    (or the one given: a test that serves the pin table's commits)."""
 
-    def __init__(self, repo_id: str, folder: Path):
+    def __init__(self, repo_id: str, folder: Path, commit: str | None = None):
         self.repo_id, self.folder = repo_id, Path(folder)
         self.files: dict[str, dict] = {}
         for path in sorted(p for p in self.folder.rglob("*") if p.is_file()):
@@ -63,7 +68,7 @@ class _Repo:
                 self.files[name] = {"path": path, "size": size, "lfs": None,
                                     "oid": _git_blob_id(path.read_bytes())}
         listing = json.dumps({k: v["oid"] for k, v in self.files.items()}, sort_keys=True)
-        self.commit = hashlib.sha1(f"{repo_id}\n{listing}".encode()).hexdigest()
+        self.commit = commit or hashlib.sha1(f"{repo_id}\n{listing}".encode()).hexdigest()
 
     def info(self) -> dict:
         return {"id": self.repo_id, "modelId": self.repo_id, "sha": self.commit, "private": False,
@@ -89,23 +94,38 @@ class _Repo:
 
 
 class HubStandIn:
-    """``with HubStandIn({"org/name": folder}) as hub: os.environ["HF_ENDPOINT"] = hub.url``."""
+    """``with HubStandIn({"org/name": folder}) as hub: os.environ["HF_ENDPOINT"] = hub.url``.
 
-    def __init__(self, repos: dict[str, str | Path] | None = None):
-        self.repos: dict[str, _Repo] = {}
+    ``commits`` names the commit each repo is served at (``clipdistill.pins.table()``: the
+    hub as a pinned run expects it); a repo missing there gets one made from its files.
+    """
+
+    def __init__(self, repos: dict[str, str | Path] | None = None,
+                 commits: Mapping[str, str | None] | None = None):
+        self.repos: dict[str, _Repo] = {}  # repo id -> its main
+        self.history: dict[str, dict[str, _Repo]] = {}  # repo id -> commit -> that commit
         self.requests: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         for repo_id, folder in (repos or {}).items():
-            self.add(repo_id, folder)
+            self.add(repo_id, folder, (commits or {}).get(repo_id))
         self._hub = ThreadingHTTPServer(("127.0.0.1", 0), self._handler("hub"))
         self._cdn = ThreadingHTTPServer(("127.0.0.1", 0), self._handler("cdn"))
         for server in (self._hub, self._cdn):
             server.daemon_threads = True
         self._threads: list[threading.Thread] = []
 
-    def add(self, repo_id: str, folder: str | Path) -> None:
-        """Serve ``folder`` as ``repo_id`` (the listing is read now: add after writing)."""
-        self.repos[repo_id] = _Repo(repo_id, Path(folder))
+    def add(self, repo_id: str, folder: str | Path, commit: str | None = None) -> str:
+        """Serve ``folder`` as ``repo_id``'s newest commit, its ``main``, and return the
+        commit id. The listing is read now (add after writing); the files are read when
+        asked for, so a later commit needs a folder of its own."""
+        repo = _Repo(repo_id, Path(folder), commit)
+        self.history.setdefault(repo_id, {})[repo.commit] = repo
+        self.repos[repo_id] = repo
+        return repo.commit
+
+    def _at(self, repo: _Repo, revision: str) -> _Repo | None:
+        """``repo`` at ``revision``: main, or a commit it has had; None for anything else."""
+        return repo if revision == "main" else self.history[repo.repo_id].get(revision)
 
     @property
     def url(self) -> str:
@@ -205,7 +225,8 @@ class HubStandIn:
         if repo is None or len(rest) < 3 or rest[0] != "resolve":
             return self._error(h, 401, "RepoNotFound", f"Repository not found: {path}", body)
         revision, filename = rest[1], "/".join(rest[2:])
-        if revision not in ("main", repo.commit):
+        repo = self._at(repo, revision)
+        if repo is None:
             return self._error(h, 404, "RevisionNotFound", f"Invalid rev id: {revision}", body)
         f = repo.files.get(filename)
         if f is None:
@@ -225,6 +246,10 @@ class HubStandIn:
         repo, rest = self._find_repo(parts)
         if repo is None:
             return self._error(h, 401, "RepoNotFound", "Repository not found", body)
+        if rest[:1] in (["revision"], ["tree"]) and len(rest) >= 2:
+            repo = self._at(repo, rest[1])
+            if repo is None:
+                return self._error(h, 404, "RevisionNotFound", f"Invalid rev id: {rest[1]}", body)
         if not rest or rest[0] == "revision":
             return self._json(h, repo.info(), body)
         if rest[0] == "tree" and len(rest) >= 2:
@@ -235,8 +260,8 @@ class HubStandIn:
         match = re.fullmatch(r"/cdn/([0-9a-f]{64})", path)
         found = None
         if match:
-            found = next((f for r in self.repos.values() for f in r.files.values()
-                          if f["lfs"] == match.group(1)), None)
+            found = next((f for commits in self.history.values() for r in commits.values()
+                          for f in r.files.values() if f["lfs"] == match.group(1)), None)
         if found is None:
             return self._reply(h, 404, {}, b"Not Found", body)
         size, start = found["size"], 0

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Protocol, Sequence, runtime_checkable
 
-from ..io import chunked, file_digest, stable_hash
-from .cache import PartWriter, load_cache, merge, throughput
+from ..io import chunked, file_digest
+from .cache import PartWriter, load_cache, merge, record_id, throughput
 
 MERGE_WAIT_S = 60.0  # at the end of a run, how long to wait for another process's merge
 
@@ -99,11 +99,6 @@ def open_rgb(path: str | os.PathLike) -> "Image.Image":  # noqa: F821
     from ..data.images import open_rgb as _open_rgb
 
     return _open_rgb(path)[0]
-
-
-def record_id(image_digest: str, describer_key: str, prompt: str) -> str:
-    """The cache key of one description: image bytes x describer x prompt."""
-    return stable_hash("vlm-description", image_digest, describer_key, prompt, length=24)
 
 
 # -- the driver ------------------------------------------------------------------------

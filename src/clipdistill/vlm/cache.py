@@ -13,10 +13,13 @@ them may be killed. So no process ever appends to a file another process writes:
   (same machine) or that nobody touched for :data:`STALE_S` (another machine).
 
 Readers (:func:`load_cache`) take the main file plus every part, so what a killed worker
-wrote counts at once. Every record carries its own id (``record_id`` of image, describer
-and prompt), so a per-record checksum can be added without a new layout. The worst a lost
-race can do is drop a few records, which the next run regenerates: never a torn or
-duplicated record.
+wrote counts at once. Every record carries its key (``id = record_id(image, describer,
+prompt)``, with those three beside it) and a checksum of its content (``sum``). A record
+whose checksum fails (a flipped byte), whose id is not its own content's (another version's
+keys, or a line pasted from elsewhere), or that is cut short or unreadable is never used:
+:func:`merge` moves it into ``<cache>.jsonl.set-aside`` with the reason, says so in one
+line, and the next run describes the image again. The worst a lost race can do is drop a
+few records, which the next run regenerates: never a torn, altered or duplicated record.
 """
 
 from __future__ import annotations
@@ -27,9 +30,11 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..io import atomic_write_json, atomic_write_text, exclusive_lock, writer_gone, writer_id
+from ..io import atomic_write_json, atomic_write_text, exclusive_lock, stable_hash, writer_gone
+from ..io import writer_id
 
-__all__ = ["PartWriter", "load_cache", "merge", "parts_dir", "throughput", "STALE_S"]
+__all__ = ["PartWriter", "load_cache", "merge", "parts_dir", "throughput", "record_id", "seal",
+           "STALE_S"]
 
 STALE_S = 3600.0  # a live part on another machine untouched this long is taken as abandoned
 LIVE, CLOSED = ".live.jsonl", ".jsonl"
@@ -49,30 +54,59 @@ def _timing_path(cache_path: Path) -> Path:
     return cache_path.with_name(cache_path.name + ".timing.json")
 
 
+def record_id(image_digest: str, describer_key: str, prompt: str) -> str:
+    """The cache key of one description: image bytes x describer x prompt."""
+    return stable_hash("vlm-description", image_digest, describer_key, prompt, length=24)
+
+
+def _sum(record: dict[str, Any]) -> str:
+    return stable_hash("vlm-record", {k: v for k, v in record.items() if k != "sum"}, length=16)
+
+
+def seal(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with the checksum of its content (what every written record carries)."""
+    return {**record, "sum": _sum(record)}
+
+
+def _problem(rec: Any) -> str | None:
+    """Why a parsed line must not be used, or None."""
+    if not isinstance(rec, dict) or not isinstance(rec.get("id"), str) or "text" not in rec:
+        return "not a description record"
+    if "sum" not in rec:
+        return "no checksum (written by an older version)"
+    if rec["sum"] != _sum(rec):
+        return "checksum mismatch (damaged)"
+    if rec["id"] != record_id(rec.get("image", ""), rec.get("describer", ""), rec.get("prompt", "")):
+        return "its id is not its own content's (another version's keys, or from elsewhere)"
+    return None
+
+
 def _dumps(record: dict[str, Any]) -> str:
     return json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def _parse(path: Path) -> tuple[list[dict[str, Any]], bool]:
-    """The whole, readable records of a file, and whether it held anything else (a torn
-    last line, a blank or unreadable line)."""
+def _parse(path: Path) -> tuple[list[dict[str, Any]], list[tuple[str, str]], bytes]:
+    """The whole, sound records of a file; the lines that are not, each with its reason;
+    and a last line without its newline (cut short, or still being written)."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        return [], False
+        return [], [], b""
     body, sep, tail = raw.rpartition(b"\n")
-    dirty = bool(tail if sep else raw)
-    records = []
-    for line in (body + sep if sep else b"").splitlines():
+    if not sep:
+        body, tail = b"", raw
+    records, bad = [], []
+    for line in body.splitlines():
         try:
             rec = json.loads(line)
-            if not isinstance(rec.get("id"), str) or "text" not in rec:
-                raise ValueError
-        except (ValueError, AttributeError):
-            dirty = True
-            continue
-        records.append(rec)
-    return records, dirty
+        except ValueError:
+            rec = None
+        why = _problem(rec) if line.strip() else None
+        if why:
+            bad.append((line.decode("utf-8", "replace"), why))
+        elif rec is not None:
+            records.append(rec)
+    return records, bad, tail
 
 
 def _parts(cache_path: Path) -> list[Path]:
@@ -104,11 +138,15 @@ def _writer_done(part: Path) -> bool:
         return True
 
 
-def _collect(cache_path: Path) -> tuple[dict[str, dict[str, Any]], bool, list[Path], int]:
+def _collect(cache_path: Path) -> tuple[dict[str, dict[str, Any]], bool, list[Path], int,
+                                         dict[Path, tuple[list[tuple[str, str]], bytes]]]:
     """Main file first, then parts by name; the first record of an id wins. Also: was the
-    main file dirty, which parts exist, and how many records came from parts only."""
+    main file dirty, which parts exist, how many records came from parts only, and each
+    file's unsound lines and unfinished last line."""
     records: dict[str, dict[str, Any]] = {}
-    main, dirty = _parse(cache_path)
+    main, bad, tail = _parse(cache_path)
+    unsound = {cache_path: (bad, tail)}
+    dirty = bool(bad or tail)
     for rec in main:
         if rec["id"] in records:
             dirty = True
@@ -117,11 +155,13 @@ def _collect(cache_path: Path) -> tuple[dict[str, dict[str, Any]], bool, list[Pa
     parts = _parts(cache_path)
     fresh = 0
     for part in parts:
-        for rec in _parse(part)[0]:
+        found, bad, tail = _parse(part)
+        unsound[part] = (bad, tail)
+        for rec in found:
             if rec["id"] not in records:
                 records[rec["id"]] = rec
                 fresh += 1
-    return records, dirty, parts, fresh
+    return records, dirty, parts, fresh, unsound
 
 
 def load_cache(path: str | os.PathLike, *, repair: bool = True) -> dict[str, dict[str, Any]]:
@@ -132,7 +172,7 @@ def load_cache(path: str | os.PathLike, *, repair: bool = True) -> dict[str, dic
     merging right now.
     """
     path = Path(path)
-    records, dirty, parts, _ = _collect(path)
+    records, dirty, parts, _, _ = _collect(path)
     if repair and (dirty or parts):
         merged = merge(path)
         if merged is not None:
@@ -160,8 +200,9 @@ def _merge_once(cache_path: Path) -> dict[str, dict[str, Any]] | None:
     with exclusive_lock(_lock_path(cache_path)) as held:
         if not held:
             return None
-        records, dirty, parts, fresh = _collect(cache_path)
+        records, dirty, parts, fresh, unsound = _collect(cache_path)
         done = [p for p in parts if _writer_done(p)]
+        _set_aside(cache_path, {f: unsound[f] for f in (cache_path, *done)})
         if dirty or fresh:
             text = "".join(_dumps(records[k]) for k in sorted(records))
             atomic_write_text(cache_path, text)
@@ -175,6 +216,27 @@ def _merge_once(cache_path: Path) -> dict[str, dict[str, Any]] | None:
             except OSError:  # a new writer arrived meanwhile
                 pass
         return records
+
+
+def _set_aside(cache_path: Path, unsound: dict[Path, tuple[list[tuple[str, str]], bytes]]) -> None:
+    """Keep what no reader may use in ``<cache>.set-aside`` (one JSON line each, with the
+    file and the reason), and say so in one line. Called under the merge lock, for files
+    whose writers are done (a live part's last line may still be on its way)."""
+    aside = [{"file": f.name, "reason": why, "line": line}
+             for f, (bad, _) in unsound.items() for line, why in bad]
+    aside += [{"file": f.name, "reason": "cut short (a write stopped mid-line)",
+               "line": tail.decode("utf-8", "replace")} for f, (_, tail) in unsound.items() if tail]
+    if not aside:
+        return
+    target = cache_path.with_name(cache_path.name + ".set-aside")
+    with open(target, "a", encoding="utf-8") as fh:
+        fh.write("".join(json.dumps(a, ensure_ascii=False) + "\n" for a in aside))
+    reasons = sorted({a["reason"] for a in aside})
+    import warnings
+
+    warnings.warn(f"{len(aside)} line(s) of the description cache {cache_path.name} not used "
+                  f"({'; '.join(reasons)}): set aside in {target.name}, those images will be "
+                  "described again.", stacklevel=4)
 
 
 # -- timing: beside the cache, never in it -----------------------------------------------
@@ -245,7 +307,7 @@ class PartWriter:
     def append(self, records: Iterable[dict[str, Any]]) -> None:
         """Whole lines in one write: a kill leaves at most a torn last line, which
         readers skip."""
-        payload = "".join(_dumps(r) for r in records).encode("utf-8")
+        payload = "".join(_dumps(seal(r)) for r in records).encode("utf-8")
         if not payload:
             return
         while self._fh is None:

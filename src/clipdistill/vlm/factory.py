@@ -51,7 +51,7 @@ def make_describer(cfg: Config) -> Describer:
                   max_new_tokens=cfg.vlm_max_new_tokens, temperature=cfg.vlm_temperature,
                   repetition_penalty=cfg.vlm_repetition_penalty, max_pixels=cfg.vlm_max_pixels,
                   image_processor=cfg.vlm_image_processor, seed=cfg.seed,
-                  cpu_kernels=cfg.vlm_cpu_kernels)
+                  cpu_kernels=cfg.vlm_cpu_kernels, pin_config=cfg)
     builders = _tiny_builders()
     if cfg.vlm_model in builders:
         folder = builders[cfg.vlm_model](Path(cfg.work_dir) / "vlm" / "models")

@@ -89,7 +89,7 @@ class TransformersDescriber(KeyedBySettings):
                  max_new_tokens: int = 64, temperature: float = 0.0,
                  repetition_penalty: float = 1.0, max_pixels: int = 0,
                  image_processor: dict[str, Any] | None = None, seed: int = 0,
-                 cpu_kernels: str = "auto"):
+                 cpu_kernels: str = "auto", pin_config: Any = None):
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}.")
         if temperature < 0:
@@ -106,6 +106,8 @@ class TransformersDescriber(KeyedBySettings):
         self.image_processor = dict(sorted((image_processor or {}).items()))
         self.seed = int(seed)
         self._weights = weights_id or _weights_id(self.source)
+        self.pin_config = pin_config  # a Config choosing the hub commit (clipdistill.pins)
+        self._hub: tuple[Any, str, bool] | None = None  # (weights, commit, cache_only) once asked
         from ..embed import onednn
 
         # On a CPU in float32, generation runs a copy with oneDNN-packed linear layers (the
@@ -121,6 +123,8 @@ class TransformersDescriber(KeyedBySettings):
         """Attention kernels compute the same maths: left out. Precision is not."""
         s = {"model": self.name, "weights": self._weights, "dtype": self.dtype,
              "max_pixels": self.max_pixels}
+        if self._hub_weights() is not None:  # another commit may describe differently
+            s["commit"] = self.commit()
         if self.image_processor:  # absent when empty: older caches keep their keys
             s["image_processor"] = self.image_processor
         if self.kernels != "torch":  # packed kernels round differently: greedy text may differ
@@ -131,27 +135,58 @@ class TransformersDescriber(KeyedBySettings):
         return (f"TransformersDescriber({self.name!r}, dtype={self.dtype}, attn={self.attn}, "
                 f"kernels={self.kernels})")
 
+    def _hub_weights(self) -> Any:
+        from .. import hub
+
+        return hub.transformers_weights(self.source)  # None for a local folder
+
+    def commit(self) -> str:
+        """The hub commit this describer loads: the pinned one, read without a request."""
+        from .. import pins
+
+        wanted = self._hub_weights()
+        pinned = pins.revision(wanted.repo_id, self.pin_config)
+        if self._hub is None and pins.is_commit(pinned):
+            return pinned
+        return self._prepare()[1]
+
+    def _prepare(self) -> tuple[Any, str, bool]:
+        """Fails in seconds when the hub is silent; ``cache_only``: the hub is off or silent,
+        so the cache alone serves (no per-file wait for an answer that will not come)."""
+        from .. import weights
+
+        if self._hub is None:
+            self._hub = weights.prepare(self._hub_weights(), self.pin_config)
+        return self._hub
+
     def load(self) -> None:
-        """Load processor and model (once)."""
+        """Load processor and model (once), and record the weights for the provenance."""
         if self.model is not None:
             return
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
-        from .. import hub
+        from .. import weights
 
-        # Fails in seconds when the hub is silent; True: the hub is off or silent, so the
-        # cache alone serves (no per-file wait for an answer that will not come).
-        cache_only = hub.require(hub.transformers_weights(self.source))
-        processor = AutoProcessor.from_pretrained(self.source, local_files_only=cache_only)
+        wanted = self._hub_weights()
+        hub_args: dict[str, Any] = {}
+        if wanted is not None:
+            wanted, commit, cache_only = self._prepare()
+            hub_args = {"revision": commit, "local_files_only": cache_only}
+        processor = AutoProcessor.from_pretrained(self.source, **hub_args)
         processor.tokenizer.padding_side = "left"  # batched generation continues on the right
         apply_image_settings(processor.image_processor, self.max_pixels, self.image_processor,
                              self.name)
         model = AutoModelForImageTextToText.from_pretrained(
             self.source, dtype=getattr(torch, self.dtype), attn_implementation=self.attn,
-            device_map=str(self.device), local_files_only=cache_only,
+            device_map=str(self.device), **hub_args,
         )
         self.processor, self.model = processor, model.eval()
+        if wanted is None:
+            weights.record_local(self.name, self.source)
+        else:
+            weights.record(wanted.label, wanted.repo_id, wanted.revision, hub_args["revision"],
+                           weights.cached_weight_files(wanted, hub_args["revision"]))
         self._generator = self._inference_copy()
 
     def _inference_copy(self) -> Any:
