@@ -4,8 +4,8 @@
                                    [--json PATH] [--quick]
 
 Benchmarks (in the order they run): resize, embed, cache, memory, student, vlm, vlm_cpu,
-smoke_run, and cpu_quick and cpu_paper only when ``--only`` names them (the whole CPU
-``quick`` or ``paper`` run at real shapes: up to an hour each).
+smoke_run, and cpu_quick, cpu_quick_fp32 and cpu_paper only when ``--only`` names them
+(the whole CPU ``quick`` or ``paper`` run at real shapes: up to an hour each).
 ``--quick`` shrinks every benchmark to a code-path check of a few minutes and leaves out
 ``smoke_run`` (it cannot be shrunk: it is the whole smoke book) unless ``--only`` names it.
 Figures are ratios of things measured side by side in this run; see benchmarks/README.md.
@@ -26,9 +26,9 @@ from typing import Any, Sequence
 from . import DEFAULT_DATA, REPO, Context, Row, load_average, machine_info, quiet_env
 
 BENCHMARKS = ("resize", "embed", "cache", "memory", "student", "vlm", "vlm_cpu", "smoke_run",
-              "cpu_quick", "cpu_paper")
+              "cpu_quick", "cpu_quick_fp32", "cpu_paper")
 SLOW = ("smoke_run",)  # left out by --quick unless asked for by name
-BY_NAME_ONLY = ("cpu_quick", "cpu_paper")  # 20-100 min each: only when --only names them
+BY_NAME_ONLY = ("cpu_quick", "cpu_quick_fp32", "cpu_paper")  # 20-100 min each: only when --only names them
 
 
 def _module(name: str):

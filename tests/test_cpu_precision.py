@@ -17,9 +17,9 @@ import torch
 from torch import nn
 
 from clipdistill import device, models, zeroshot
-from clipdistill.embed import embed_images, onednn
+from clipdistill.embed import embed_images, embed_texts, onednn
 from clipdistill.embed.store import store_for
-from tiny_clip import TINY, make_images, register
+from tiny_clip import TINY, TINY_HF, make_images, register
 
 ZEN5 = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 avx512_vnni\n"
 SAPPHIRE_RAPIDS = "flags\t: fpu avx512f avx512_bf16 amx_bf16 amx_tile amx_int8\n"
@@ -139,10 +139,11 @@ def test_a_bf16_packed_layer_is_a_rounded_linear():
 
 
 @needs_bf16
-def test_the_engine_packs_a_bf16_copy_and_embeds_with_it(tmp_path):
+@pytest.mark.parametrize("name,tag", [(TINY, "openai"), (TINY_HF, None)])
+def test_the_engine_packs_a_bf16_copy_and_embeds_with_it(tmp_path, name, tag):
     register()
-    f32 = models.load_clip(TINY, "openai", random_weights=True, cpu_dtype="float32")
-    b16 = models.load_clip(TINY, "openai", random_weights=True, cpu_dtype="bfloat16")
+    f32 = models.load_clip(name, tag, random_weights=True, cpu_dtype="float32")
+    b16 = models.load_clip(name, tag, random_weights=True, cpu_dtype="bfloat16")
     fast = onednn.inference_model(b16)
     weights = [m.weight.dtype for m in fast.modules() if isinstance(m, onednn.PackedLinear)]
     assert weights and set(weights) == {torch.bfloat16}
@@ -152,6 +153,10 @@ def test_the_engine_packs_a_bf16_copy_and_embeds_with_it(tmp_path):
     b = embed_images(b16, paths, num_workers=0, progress=False)
     assert b.dtype == np.float32 and np.allclose(np.linalg.norm(b, axis=1), 1, atol=1e-5)
     assert (a * b).sum(1).min() > 0.999
+    texts = ["a photo of a cat.", "a dog asleep on a sofa", "x"]
+    ta = embed_texts(f32, texts, progress=False)
+    tb = embed_texts(b16, texts, progress=False)
+    assert (ta * tb).sum(1).min() > 0.999
 
 
 # -- the agreement test at the real shape --------------------------------------------------
