@@ -28,7 +28,7 @@ run under ``torch.autocast("cpu", torch.bfloat16)``: each packed layer casts its
 bf16 and oneDNN multiplies on the CPU's bf16 instructions (AMX tiles, or AVX512-BF16's dot
 products), accumulating in fp32, while autocast keeps LayerNorm and the residual stream
 in fp32. Measured on the same Zen 5 guest, which has AVX512-BF16 but no AMX: ViT-B-32's
-image tower ran ~1.8x the packed fp32 copy, while plain autocast on the stock module
+image tower ran 1.8-2.3x the packed fp32 copy, while plain autocast on the stock module
 (which re-casts every weight on every call) ran no faster than fp32. Which precision the
 engine uses is :func:`clipdistill.device.cpu_dtype`'s choice.
 
@@ -114,7 +114,7 @@ class PackedLinear(nn.Linear):
     def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
         destination[prefix + "weight"] = self.weight.detach().to_dense().float()
         if self.bias is not None:
-            destination[prefix + "bias"] = self.bias if keep_vars else self.bias.detach()
+            destination[prefix + "bias"] = self.bias if keep_vars else self.bias.detach().float()
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, local_metadata: dict, strict: bool,
                               missing_keys: list, unexpected_keys: list, error_msgs: list) -> None:
