@@ -88,7 +88,7 @@ def test_a_bf16_row_is_not_an_fp32_row(tmp_path, cpu_is):
     cpu_is(NO_BF16)
     plain = models.load_clip(TINY, "openai", random_weights=True)
     assert (plain.key, plain.amp_dtype, plain.cpu_kernels) == (f32.key, None, "onednn")
-    assert "no bfloat16" in plain.info["cpu_dtype_why"]
+    assert "no bf16" in plain.info["cpu_dtype_why"]
     cpu_is(SAPPHIRE_RAPIDS)
     amx = models.load_clip(TINY, "openai", random_weights=True)
     assert amx.key == b16.key and "AMX" in amx.info["cpu_dtype_why"]

@@ -112,9 +112,9 @@ def cpu_dtype(choice: str, *, packed: bool = True,
         return choice, f"set: {choice}"
     units = cpu_bf16_units(flags)
     if units == "amx":
-        return "bfloat16", "the processor has AMX matrix units for bfloat16"
+        return "bfloat16", "the processor has AMX matrix units for bf16"
     if units == "avx512_bf16" and packed:
-        return "bfloat16", "the processor has AVX512-BF16 and the engine runs oneDNN's packed kernels"
+        return "bfloat16", "AVX512-BF16, with oneDNN's packed kernels"
     if units == "avx512_bf16":
-        return "float32", "AVX512-BF16 without AMX pays only with oneDNN's packed kernels"
-    return "float32", "the processor has no bfloat16 matrix instructions"
+        return "float32", "AVX512-BF16 without AMX pays only when packed"
+    return "float32", "the processor has no bf16 matrix instructions"

@@ -46,7 +46,7 @@ def _cpu_amp(choice: str, kernels: str, precision: str) -> tuple[torch.dtype | N
         dtype, why = precision, f"the weights themselves are {precision}"
     elif dtype == "bfloat16" and choice == "auto" and kernels == "onednn" \
             and not onednn.available(torch.bfloat16):
-        dtype, why = "float32", "this torch build has no oneDNN bfloat16 kernels"
+        dtype, why = "float32", "this torch build has no oneDNN bf16 kernels"
     amp = torch.bfloat16 if dtype == "bfloat16" and precision == "fp32" else None
     return amp, {"cpu_dtype": dtype, "cpu_dtype_why": why}
 
