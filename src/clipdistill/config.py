@@ -116,7 +116,7 @@ class Config:
     retrieval_top_k: int = 5
     clip_amp: str = "auto"  # GPU autocast while embedding: auto (bf16 where supported, else fp16) | fp16 | bf16 | off
     clip_cpu_kernels: str = "auto"  # fp32 CPU matmuls: auto (oneDNN where available) | onednn | torch (stock)
-    clip_cpu_dtype: str = "auto"  # CPU precision while embedding: auto (bfloat16 on AMX or AVX512-BF16, else float32) | float32 | bfloat16
+    clip_cpu_dtype: str = "auto"  # CPU embedding precision: auto (bfloat16 on AMX/AVX512-BF16, else float32) | float32 | bfloat16
     embed_text_batch_size: int = 256  # prompts per text-encoder batch
     zero_shot_templates: list = field(default_factory=lambda: ["a photo of a {}."])  # cats/dogs, CIFAR-10
     mnist_prompts: dict = field(default_factory=lambda: {k: dict(v) for k, v in MNIST_PROMPTS.items()})
@@ -176,7 +176,7 @@ class Config:
     distill_weight_decay: float = 0.05  # AdamW; not applied to norms and biases
     distill_augment: bool = True  # random resized crop, flip, mild colour jitter
     distill_speed_batches: int = 10  # timed batches per images/s figure (after 2 warm-up)
-    distill_cpu_dtype: str = "auto"  # students' CPU training precision: auto (bfloat16 where measured to pay) | float32 | bfloat16
+    distill_cpu_dtype: str = "auto"  # students' CPU precision: auto (bfloat16 where measured faster) | float32 | bfloat16
 
     # -- 07 colour (models as in chapter 02: open_clip "name/tag" or Hugging Face ids) -------
     colour_models: list = field(default_factory=lambda: [
