@@ -1,5 +1,6 @@
 # Two commands: `make book` (execute every chapter, build the book) and `make test`.
-# Both set up .venv first; nothing else needs installing by hand.
+# Both set up .venv first; nothing else needs installing by hand. After either, `make lab`
+# opens the chapters in JupyterLab, with the same PROFILE and DATA_ROOT, beside the book.
 PYTHON    ?= python3
 VENV      ?= .venv
 PROFILE   ?= auto
@@ -9,7 +10,7 @@ DATA_ROOT ?= $(if $(wildcard ../shared/data/PetImages),../shared/data,)
 BIN := $(VENV)/bin
 RUN_ARGS := --profile $(PROFILE) $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
 
-.PHONY: setup book test browser clean
+.PHONY: setup book test lab browser clean
 
 $(BIN)/clipdistill: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +23,12 @@ setup: $(BIN)/clipdistill
 book: setup
 	$(BIN)/clipdistill run $(RUN_ARGS)
 	$(BIN)/clipdistill book
+
+## make lab: JupyterLab on notebooks/ with .venv's kernel; prints its address and the book's
+## index.html. Its kernels get PROFILE and DATA_ROOT, so a chapter run there resolves as in
+## `make book`. Interactive: Ctrl-C stops it.
+lab: setup
+	$(BIN)/clipdistill lab $(RUN_ARGS)
 
 ## make test: unit tests, then every chapter in `smoke`, the strict book build and the
 ## browser check (headless Chromium from Debian, installed here when we are root)

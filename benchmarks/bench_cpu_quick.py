@@ -7,8 +7,10 @@ shape and served under its real repo id by a local imitation of the Hugging Face
 SmolVLM never stops early (its end-of-turn token is silenced), so every description costs
 the full ``vlm_max_new_tokens``: the VLM chapters' times are upper bounds. The images are
 ``--data-root``'s (PetImages for the pets, CIFAR-10, MNIST and Caltech-101 from the same
-folder, and PetImages photos laid out as Oxford-IIIT Pet for chapter 04's 37 breeds), so
-no dataset is downloaded: chapter 01's download time is not in the figure.
+folder, and PetImages photos laid out as Oxford-IIIT Pet for chapter 04's 37 breeds; an
+unpacked ImageNetV2 of dogs-vs-cats originals in its real layout, ``bench_imagenetv2_cpu``'s
+stand-in), and torchvision's ResNet-50 checkpoint is written, random, where torchvision's
+downloader caches it; so nothing is downloaded: download times are not in the figure.
 
 The run is ``clipdistill run --profile quick`` then ``clipdistill book`` in a child
 process with a reader's environment, in ``work/bench-cpu-quick/`` (kept, so its results
@@ -102,6 +104,20 @@ def oxford_pets_from_petimages(petimages: Path, dest: Path, per_breed: int = 100
         (dest / "annotations" / f"{part}.txt").write_text("\n".join(rows[part]) + "\n")
 
 
+def resnet50_checkpoint(folder: Path) -> Path:
+    """torchvision's ResNet-50 (IMAGENET1K_V1) file, random values at the real shapes, where
+    its downloader looks first: a cached file is loaded without a download."""
+    import torch
+    import torchvision
+    from torchvision.models import ResNet50_Weights
+
+    path = folder / ResNet50_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[-1]
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.save(torchvision.models.resnet50().state_dict(), path)
+    return path
+
+
 def _move_into(built: Path, tmp: Path) -> None:
     """hf_clip_repo writes a subfolder; build_once wants the files in ``tmp`` itself."""
     for item in built.iterdir():
@@ -141,6 +157,14 @@ def measure(ctx: Context, profile: str, fp32: bool = False) -> dict[str, Any]:
     # PetImages has 3,000 photos a species here: 100 a breed (25 dog breeds) fits.
     oxford_pets_from_petimages(Path(ctx.data_root) / "PetImages",
                                run_dir / "work" / "downloads" / "oxford-iiit-pet")
+    from clipdistill.data import imagenetv2
+
+    from . import dogs_vs_cats
+    from .bench_imagenetv2_cpu import stand_in_copy
+
+    stand_in_copy(run_dir / "work" / "downloads" / imagenetv2.FOLDER, dogs_vs_cats(Path(ctx.data_root)))
+    torch_home = run_dir / "torch-home"
+    resnet50_checkpoint(torch_home / "hub" / "checkpoints")
     cli = [str(Path(sys.executable).parent / "clipdistill")]
     run = [*cli, "run", "--profile", profile, "--data-root", str(Path(ctx.data_root).resolve()),
            "--set", "pets_source=petimages", "--set", "device=cpu"]
@@ -148,7 +172,8 @@ def measure(ctx: Context, profile: str, fp32: bool = False) -> dict[str, Any]:
         run += ["--set", f"{key}={value}"]
     dtype = precision_label(fp32)
     with HubStandIn(repos) as hub:
-        env = reader_env(run_dir / "hf-home", HF_ENDPOINT=hub.url, CLIPDISTILL_PROGRESS="off")
+        env = reader_env(run_dir / "hf-home", HF_ENDPOINT=hub.url, CLIPDISTILL_PROGRESS="off",
+                         TORCH_HOME=str(torch_home))
         t0 = time.perf_counter()
         subprocess.run(run, cwd=run_dir, env=env, check=True)
         t_run = time.perf_counter() - t0

@@ -44,14 +44,15 @@ SIZES = (2000, 6000)
 LIMIT = 1.10
 
 
-def register_model() -> None:
-    """Add ``bench-mini-vit`` to open_clip through its public ``add_model_config``."""
+def register_model(name: str = MODEL, cfg: dict[str, Any] = MODEL_CFG) -> None:
+    """Add ``name`` (default ``bench-mini-vit``) to open_clip through its public
+    ``add_model_config``."""
     import open_clip
 
-    if MODEL in open_clip.list_models():
+    if name in open_clip.list_models():
         return
-    folder = Path(tempfile.mkdtemp(prefix="bench-mini-vit-"))
-    (folder / f"{MODEL}.json").write_text(json.dumps(MODEL_CFG))
+    folder = Path(tempfile.mkdtemp(prefix=f"{name}-"))
+    (folder / f"{name}.json").write_text(json.dumps(cfg))
     open_clip.add_model_config(folder)
 
 

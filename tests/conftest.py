@@ -9,6 +9,8 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+for _name in ("CLIPDISTILL_PROFILE", "CLIPDISTILL_DATA_ROOT"):  # `make lab`'s, for its kernels only
+    os.environ.pop(_name, None)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("CLIPDISTILL_SHARED_DATA", REPO.parent / "shared" / "data"))

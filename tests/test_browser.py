@@ -49,7 +49,7 @@ def browser():
 def pages(html: Path) -> list[Path]:
     return [html / "book" / "intro.html",
             *[html / "book" / "chapters" / f"{c}.html" for c in CHAPTERS],
-            *[html / "book" / f"{p}.html" for p in ("clip_primer", "running", "profiles", "hardware", "references")]]
+            *[html / "book" / f"{p}.html" for p in ("clip_primer", "running", "profiles", "hardware", "engineering", "references")]]
 
 
 def test_every_page_renders_cleanly(browser, smoke_book: Path):

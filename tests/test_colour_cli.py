@@ -78,10 +78,13 @@ def test_cli_writes_the_tidy_csv_and_analyzes_it(tiny_specs, tmp_path, capsys, m
     assert analysis.confusion(df, tiny_specs[0], 2).to_numpy().sum() == 11
     heads = analysis.headline(df)
     assert {h["model"] for h in heads} == set(tiny_specs)
+    agreement = "agreement with people's ratings (mean r), patches"
     assert {h["measure"] for h in heads} == {
         "colour naming, patches", "colour naming, RGB digits in text",
-        "canonical colour ranked first, patches", "concept pairs read right, patches"}
-    assert all(h["prompt style"] in (1, 4) and 0 <= h["value"] <= 1 for h in heads)
+        "canonical colour ranked first, patches", "concept pairs read right, patches", agreement}
+    assert all(h["prompt style"] in (1, 4) and 0 <= h["value"] <= 1 for h in heads
+               if h["measure"] != agreement)
+    assert all(-1 <= h["value"] <= 1 for h in heads if h["measure"] == agreement)
 
     # A second run embeds nothing: every patch and prompt comes from the cache.
     def boom(*a, **k):

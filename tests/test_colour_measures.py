@@ -111,3 +111,22 @@ def test_concepts_and_palettes_are_checked():
         A.palettes_for([["banana", "sky"]], concepts)
     with pytest.raises(ColourError, match="needs 2 to 11"):
         A.palettes_for([["banana"]], concepts)
+
+
+def test_findings_name_the_best_style_or_say_it_is_shared():
+    import pandas as pd
+
+    from clipdistill.colour import analysis
+
+    rows = []
+    for style, right in ((1, 3), (2, 9), (3, 9)):
+        for i in range(11):  # 11 naming rows per style: `right` of them named correctly
+            truth = analysis.BASIC_TERMS[i]
+            rows.append({"model": "m", "style": style, "view": "image", "task": "naming",
+                         "measure": "name", "truth": truth,
+                         "predicted": truth if i < right else analysis.BASIC_TERMS[(i + 1) % 11],
+                         "score": 0.0})
+    said = analysis.findings(pd.DataFrame(rows))
+    assert said == [f"m, naming accuracy: {9 / 11:.2f} at best, reached by 2 of the 3 style "
+                    "and view pairs (95% interval 0.52 to 0.95, 11 colours), against 0.09 by "
+                    "chance."]

@@ -272,3 +272,21 @@ def test_openimages_feed_the_other_pool_and_fail_in_one_sentence(server, tmp_pat
     with pytest.raises(DataError, match=r"curl -L -C - --remote-name-all .*rerun the same command\.$"):
         sources.other_source(_paper_cfg(tmp_path / "third"), 4)
 
+
+
+# -- ImageNetV2 (its hub path and layout: tests/test_imagenetv2.py) ----------------------------
+
+def test_imagenetv2_resumes_an_interrupted_download(server, tmp_path):
+    from clipdistill.data import imagenetv2
+    from clipdistill.offline.imagenetv2_archive import build_archive
+
+    layout = {"classes": 3, "per_class": 2}
+    made = build_archive(tmp_path / "served.tar.gz", **layout)
+    server.files["/v2.tar.gz"] = (tmp_path / "served.tar.gz").read_bytes()
+    server.cut_after["/v2.tar.gz"] = made["size"] // 2
+    url = server.base + "/v2.tar.gz"
+    with pytest.raises(downloads.DownloadError, match="dropped"):
+        imagenetv2.imagenetv2(tmp_path / "root", url=url, progress=False, **made, **layout)
+    got = imagenetv2.imagenetv2(tmp_path / "root", url=url, progress=False, **made, **layout)
+    assert server.requests[-1] == ("/v2.tar.gz", f"bytes={made['size'] // 2}-")
+    assert sum(len(f) for f in imagenetv2.class_files(got).values()) == 6

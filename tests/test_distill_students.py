@@ -77,6 +77,18 @@ def test_projection_keeps_the_teachers_cosines():
     assert err(zy) < 0.5 * err(zr)
 
 
+def test_length_kept_says_how_far_renormalising_moves_a_vector():
+    x = cone(200, 128, 8)  # rank 8: eight directions keep every vector whole
+    np.testing.assert_allclose(TargetProjection.fit(x, 8).length_kept(x), 1, atol=1e-5)
+    y = unit_rows(200, 64)  # full rank: four directions keep a small part of each vector
+    kept = TargetProjection.fit(y, 4).length_kept(y)
+    assert kept.shape == (200,) and 0 < kept.mean() < 0.6
+    z = TargetProjection.fit(y, 4)(y)
+    raw = y @ TargetProjection.fit(y, 4).components.T
+    np.testing.assert_allclose(np.linalg.norm(raw, axis=1), kept, rtol=1e-5)
+    assert np.allclose(np.linalg.norm(z, axis=1), 1, atol=1e-5)
+
+
 def test_projection_dimension_errors():
     x = unit_rows(100, 32)
     with pytest.raises(DimensionMismatchError, match="64-d projection of 32-d"):

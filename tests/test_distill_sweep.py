@@ -151,6 +151,16 @@ def test_the_cpu_run_distils_on_knn_train_and_never_sees_knn_test(sweep_cfg, fak
     assert not set(seen) & set(splits[("knn", "test")].paths)
 
 
+def test_a_sweep_says_which_questions_it_leaves_to_the_gpu_profiles():
+    cpu = sweep_mod.SweepSpec.from_config(resolve("quick", accelerator=False, weights_reachable=(True, "")))
+    left = cpu.unanswered()
+    assert any("training data" in q and "`paper` sweeps cat_dog_1k, cat_dog_10k" in q for q in left)
+    assert any("extra unlabelled" in q and "`paper` sweeps 0, 1000, 10000, 100000" in q for q in left)
+    assert any("`specific` teacher" in q for q in left)
+    gpu = sweep_mod.SweepSpec.from_config(resolve("paper", accelerator=True, weights_reachable=(True, "")))
+    assert gpu.unanswered() == []
+
+
 def test_bad_sweep_settings_fail_before_any_work(sweep_cfg):
     src = FakeTeachers()
     with pytest.raises(ValueError, match="Unknown teacher 'clip'. Valid: image, generic, specific"):

@@ -147,8 +147,9 @@ def test_many_shards_are_merged_and_still_read(clip, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setattr(store, "MERGE_ABOVE", 2)
     X = embed.embed_images(clip, paths, cache_dir=cache, batch_size=2, num_workers=0, progress=False)
-    shards = list((cache / clip.key / "images").glob("*.npz"))
-    assert len(shards) == 1 and shards[0].name.startswith("merged-")
+    files = list((cache / clip.key / "images").iterdir())
+    assert len(files) == 1 and files[0].name.startswith("seg-")  # one sorted segment
+    assert sorted(p.name for p in files[0].iterdir()) == ["emb.npy", "keys.npy"]
     count = Counting(clip, monkeypatch)
     assert np.array_equal(embed.embed_images(clip, paths, cache_dir=cache, num_workers=0, progress=False), X)
     assert count.images == 0

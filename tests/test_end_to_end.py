@@ -44,6 +44,37 @@ def test_each_chapter_saved_figures(smoke_book: Path):
         assert all(p.stat().st_size > 1000 for p in pngs)
 
 
+# Figures a reader would rather look at than read (each chapter saves them by these names).
+TEACHING_FIGURES = {
+    "02_zero_shot_clip": ["one_image", "contrastive_batch", "knn_by_k"],
+    "03_vlm_descriptions": ["pipeline", "pixels_vs_words", "disagreements"],
+    "05_distillation": ["pipeline", "speed_vs_f1", "projection_energy"],
+}
+
+
+def test_the_teaching_figures_exist(smoke_book: Path):
+    for chapter, names in TEACHING_FIGURES.items():
+        for name in names:
+            png = smoke_book / "results" / "smoke" / f"{chapter}_{name}.png"
+            assert png.is_file() and png.stat().st_size > 1000, png.name
+
+
+def test_every_chapter_states_what_its_run_found_and_prints_no_stray_values(smoke_book: Path):
+    """A computed 'What this run found' whose sentences reach the results file, and no
+    return value such as PosixPath('...') left under a cell."""
+    for chapter in CHAPTERS:
+        nb = nbformat.read(smoke_book / "book" / "chapters" / f"{chapter}.ipynb", as_version=4)
+        heads = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"
+                 and "## What this run found" in c.source]
+        assert heads, f"{chapter} has no 'What this run found' section"
+        after = [c for c in nb.cells[heads[-1]:] if c.cell_type == "code"]
+        assert after and any(o for c in after for o in c.outputs), chapter
+        res = json.loads((smoke_book / "results" / "smoke" / f"{chapter}.json").read_text())
+        assert res["metrics"].get("findings"), f"{chapter} saved no findings"
+        text = json.dumps([c.outputs for c in nb.cells if c.cell_type == "code"])
+        assert "PosixPath(" not in text, f"{chapter} prints a PosixPath"
+
+
 def test_book_has_every_chapter_page_with_banner(smoke_book: Path):
     html = smoke_book / "_build" / "html"
     front = (html / "book" / "intro.html").read_text()

@@ -78,10 +78,10 @@ def test_published_table_is_the_reference_layout():
     assert (rn50["reported_clip"], rn50["openai80"], rn50["standard"], rn50["raw"]) == (59.6, 59.8, 57.9, 55.3)
     assert published.IMAGENET_TEMPLATE_SETS["ViT-L-16-SigLIP-256/webli"]["reported_siglip"] == 80.6
     table = E.published_table()
-    assert list(table.columns) == ["Reported ~ CLIP", "Reported ~ SigLIP", "Results ~ CLIP 80",
-                                   "Results ~ Standard", "Results ~ Raw"]
-    assert table.loc["CLIP ResNet-50 (224px)", "Results ~ CLIP 80"] == 59.8
-    assert np.isnan(table.loc["CLIP ResNet-50 (224px)", "Reported ~ SigLIP"])
+    assert list(table.columns) == ["CLIP paper", "SigLIP paper", "tutorial: CLIP 80",
+                                   "tutorial: Standard", "tutorial: Raw"]
+    assert table.loc["CLIP ResNet-50 (224px)", "tutorial: CLIP 80"] == 59.8
+    assert np.isnan(table.loc["CLIP ResNet-50 (224px)", "SigLIP paper"])
 
 
 def test_template_set_key_is_content():
@@ -103,15 +103,15 @@ def _fake_results():
 
 def test_accuracy_table_reference_layout_with_published_numbers():
     table = E.accuracy_table(_fake_results(), "imagenet")
-    assert list(table.columns) == ["Reported ~ CLIP", "Reported ~ SigLIP", "Results ~ CLIP 80",
-                                   "Results ~ Standard", "Results ~ Raw"]
+    assert list(table.columns) == ["CLIP paper", "SigLIP paper", "this run: CLIP 80",
+                                   "this run: Standard", "this run: Raw"]
     assert list(table.index) == ["CLIP ResNet-50 (224px)", "my-model/x"]
-    assert table.loc["CLIP ResNet-50 (224px)", "Reported ~ CLIP"] == 59.6
-    assert table.loc["CLIP ResNet-50 (224px)", "Results ~ CLIP 80"] == 59.0
-    assert np.isnan(table.loc["my-model/x", "Reported ~ CLIP"])
+    assert table.loc["CLIP ResNet-50 (224px)", "CLIP paper"] == 59.6
+    assert table.loc["CLIP ResNet-50 (224px)", "this run: CLIP 80"] == 59.0
+    assert np.isnan(table.loc["my-model/x", "CLIP paper"])
     # Not ImageNet: nothing published to set beside ours.
     other = E.accuracy_table(_fake_results(), "cifar10", order=["raw", "openai80"])
-    assert list(other.columns) == ["Results ~ Raw", "Results ~ CLIP 80"]
+    assert list(other.columns) == ["this run: Raw", "this run: CLIP 80"]
     with pytest.raises(ValueError, match="No results for dataset 'mnist'"):
         E.accuracy_table(_fake_results(), "mnist")
 
@@ -213,8 +213,8 @@ def test_sweep_writes_accuracy_and_ranking_and_reuses_its_caches(tiny, tmp_path,
     assert (out / "04_prompt_ensembles_sweep.csv").is_file()
     assert (out / "04_prompt_ensembles_ranking.csv").is_file()
     table = E.accuracy_table(df, "cifar10")
-    assert list(table.columns) == ["Results ~ Raw", "Results ~ Standard", "Results ~ Simple 7",
-                                   "Results ~ Dataset-specific"]
+    assert list(table.columns) == ["this run: Raw", "this run: Standard", "this run: Simple 7",
+                                   "this run: Dataset-specific"]
     assert set(E.metrics(df)[f"{TINY}/openai"]["cifar10"]) == {"raw", "standard", "simple7", "dataset"}
 
     # A second sweep encodes no text at all: class embeddings and ranking come from the cache.
@@ -250,6 +250,7 @@ def test_bad_set_fails_before_any_model_loads(tmp_path, monkeypatch):
 
 
 def test_imagenet_val_folder_maps_sorted_wnids_to_open_clip_names(tmp_path):
+    from clipdistill.classnames import prompt_names
     from clipdistill.data import DataError
     from clipdistill.templates import IMAGENET_CLASSNAMES
 
@@ -261,8 +262,9 @@ def test_imagenet_val_folder_maps_sorted_wnids_to_open_clip_names(tmp_path):
             (d / f"ILSVRC2012_val_{i * 3 + j:08d}.JPEG").write_bytes(b"x")
     cfg = _smoke_cfg(tmp_path, imagenet_root=str(root))
     assert E.sweep_datasets(cfg)[-1] == "imagenet"
-    paths, labels, names = experiment._imagenet_val(cfg, 2)
-    assert len(paths) == 2000 and names == list(IMAGENET_CLASSNAMES)
+    paths, labels, keys = experiment._imagenet_val(cfg, 2)
+    assert len(paths) == 2000 and keys == sorted(keys) and len(keys) == 1000
+    assert prompt_names("imagenet", keys) == list(IMAGENET_CLASSNAMES)
     assert labels[0] == 0 and "n00000000" in paths[0] and "n00000999" in paths[-1]
     (root / "n00000999" / "ILSVRC2012_val_00002997.JPEG").unlink()
     for f in (root / "n00000999").iterdir():
@@ -284,6 +286,37 @@ def test_sweep_from_the_command_line(tiny, tmp_path, monkeypatch, capsys):
     assert main(["sweep", "--models", f"{TINY}/openai", "--template-sets", "raw,standard",
                  "--datasets", "mnist", *common]) == 0
     out = capsys.readouterr().out
-    assert "SMOKE RUN" in out and "Results ~ Standard" in out
+    assert "SMOKE RUN" in out and "this run: Standard" in out
     assert main(["sweep", "--template-sets", "raw,nope", "--datasets", "mnist", *common]) == 2
     assert "Unknown template set 'nope'" in capsys.readouterr().err
+
+
+def test_the_published_pattern_is_computed_from_the_table():
+    said = E.published_pattern()
+    assert "For the 5 OpenAI CLIP models, the 80-template ensemble is 1.4 to 2.6 points" in said[0]
+    assert "standard template 1.3 to 2.9 points above" in said[0]
+    # the SigLIP standard-vs-raw gap reaches 1.1 points (ViT-B/16 at 256 px): not "under a point"
+    assert "0.2 to 0.8 points above the standard template" in said[1]
+    assert "standard template 0.8 to 1.1 points above" in said[1]
+    assert "within 0.3 points" in said[2]
+
+
+def test_template_gaps_follow_the_predictions_either_way():
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 300)
+    right = lambda p: np.where(rng.random(300) < p, labels, (labels + 1) % 4)  # noqa: E731
+    df = pd.DataFrame([{"model": m, "dataset": "d", "template_set": s, "accuracy": 0.0}
+                       for m in ("good", "same") for s in ("raw", "standard")])
+    preds = {("good", "d", "raw"): right(0.5), ("good", "d", "standard"): right(0.95)}
+    same = right(0.7)
+    preds[("same", "d", "raw")] = preds[("same", "d", "standard")] = same
+    df.attrs.update(predictions=preds, labels={"d": labels})
+    gaps = E.template_gaps(df, pairs=[("standard", "raw")]).set_index("model")
+    assert gaps.loc["good", "verdict"] == "above" and gaps.loc["good", "low"] > 0
+    assert gaps.loc["same", "verdict"] == "not told apart" and gaps.loc["same", "points"] == 0
+    said = E.gap_summary(gaps.reset_index())
+    assert said == ["Standard against Raw, over 2 model-dataset pairs: above in 1, below in 0, "
+                    f"and not told apart in 1 (95% paired intervals); the mean gap was "
+                    f"{gaps['points'].mean():+.1f} points."]

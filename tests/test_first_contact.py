@@ -32,6 +32,7 @@ QWEN_IDS = ("Qwen/Qwen2.5-VL-3B-Instruct", "Qwen/Qwen2.5-VL-7B-Instruct")
 SMOLVLM_ID = "HuggingFaceTB/SmolVLM-256M-Instruct"  # the CPU runs' VLM
 VLM_IDS = (*QWEN_IDS, SMOLVLM_ID)
 HF_CLIP = "openai/clip-vit-base-patch32"
+MOBILECLIP = ("MobileCLIP2-S0/dfndr2b",)  # what chapter 02 compares on a CPU
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +44,9 @@ def stand_in(tmp_path_factory):
     vlm = qwen_vl_repo(root)
     repos = {clip_id: clip_folder, rn50_id: rn50_folder, HF_CLIP: hf_clip_repo(root, HF_CLIP),
              SMOLVLM_ID: build_tiny_smolvlm(root / "smolvlm")}
+    for spec in MOBILECLIP:  # chapter 02 compares them with ViT-B-32, at their real shapes
+        repo_id, folder = open_clip_repo(root, *spec.split("/"))
+        repos[repo_id] = folder
     vlm_ids = {resolve(p, accelerator=gpu).vlm_model for p in ("quick", "paper") for gpu in (True, False)}
     assert vlm_ids == set(VLM_IDS)  # a profile's new VLM needs its stand-in here
     repos.update({repo_id: vlm for repo_id in QWEN_IDS})
@@ -77,7 +81,8 @@ served = load_file(hf_hub_download("timm/vit_base_patch32_clip_224.openai", "ope
 same = all(torch.equal(v, clip.model.state_dict()[k]) for k, v in served.items())
 with torch.no_grad():
     text = clip.encode_text(clip.tokenize(["a photo of a cat"]), normalize=True)[0, :4].tolist()
-compared = [spec for spec in dict.fromkeys(quick.explore_models + quick.ensemble_models)
+compared = [spec for spec in dict.fromkeys(quick.explore_models + quick.ensemble_models
+                                           + quick.compare_models)
             if spec != "ViT-B-32/openai"]
 dims = {spec: models.load_clip(*models.parse_spec(spec), cpu_kernels="torch").embed_dim
         for spec in compared}
@@ -113,7 +118,8 @@ def test_quick_downloads_through_a_mirror_then_runs_offline_from_the_cache(stand
     clip_blob = stand_in.repos["timm/vit_base_patch32_clip_224.openai"].files["open_clip_model.safetensors"]
     assert f"/cdn/{clip_blob['lfs']}" in got  # the weights came from the CDN side, as on the hub
     assert not any("open_clip_pytorch_model.bin" in p for _, p in stand_in.requests)  # no .bin detour
-    assert set(first["said"]) == set(VLM_IDS) and first["dims"] == {"RN50/openai": 1024}
+    assert set(first["said"]) == set(VLM_IDS)
+    assert first["dims"] == {"RN50/openai": 1024, **{spec: 512 for spec in MOBILECLIP}}
     for repo_id in (HF_CLIP, *VLM_IDS):
         assert any(p.startswith(f"/{repo_id}/resolve/") and p.endswith("/config.json") for p in got)
     shards = [f["lfs"] for name, f in stand_in.repos[QWEN_IDS[0]].files.items() if name.startswith("model-")]

@@ -76,8 +76,8 @@ def test_transformers_files_and_what_needs_none(tmp_path):
 
 def test_profile_weights_follow_the_config():
     cpu = [w.label for w in hub.profile_weights(resolve("quick", accelerator=False))]
-    assert cpu == ["ViT-B-32/openai", "RN50/openai", "openai/clip-vit-base-patch32",
-                   "HuggingFaceTB/SmolVLM-256M-Instruct"]
+    assert cpu == ["ViT-B-32/openai", "RN50/openai", "MobileCLIP2-S0/dfndr2b",
+                   "openai/clip-vit-base-patch32", "HuggingFaceTB/SmolVLM-256M-Instruct"]
     gpu = [w.label for w in hub.profile_weights(resolve("paper", accelerator=True))]
     assert gpu[0] == "ViT-B-16/openai" and "Qwen/Qwen2.5-VL-7B-Instruct" in gpu
     served = resolve("quick", {"vlm_backend": "openai", "vlm_api_base": "http://x/v1"}, accelerator=False)

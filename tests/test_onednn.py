@@ -193,3 +193,25 @@ def test_packed_attention_keeps_multihead_attention_state_dict_names():
     x = torch.randn(1, 4, 16)
     with torch.inference_mode():
         assert torch.allclose(again(x, x, x)[0], mha(x, x, x, need_weights=False)[0], atol=ATOL)
+
+
+@pytest.mark.parametrize("kernels", ["torch", "onednn"])
+def test_mobileclip_runs_folded_as_its_authors_deploy_it(kernels):
+    """MobileCLIP's image tower has train-time branches (timm's FastViT blocks); the engine's
+    copy folds them, and embeds as the stock model does. The reader's model keeps them."""
+    clip = models.load_clip("MobileCLIP2-S0", "dfndr2b", random_weights=True, cpu_kernels=kernels,
+                            cpu_dtype="float32")  # the fold, compared in fp32
+    fast = onednn.inference_model(clip)
+    assert fast is not clip.model and onednn.inference_model(clip) is fast
+    assert onednn._reparameterizable(clip.model)  # untouched
+    branches = [m for m in fast.modules() if getattr(m, "reparam_conv", None) is None
+                and hasattr(m, "reparam_conv")]
+    assert not branches  # every foldable block of the copy is folded
+    images = torch.randn(2, 3, 256, 256, generator=torch.Generator().manual_seed(1))
+    tokens = clip.tokenize(["a photo of a cat.", "a dog"])
+    with torch.inference_mode():
+        ours = clip.encode_image(images, module=fast, normalize=True)
+        stock = clip.encode_image(images, normalize=True)
+        assert torch.allclose(ours, stock, atol=1e-4)
+        assert torch.allclose(clip.encode_text(tokens, module=fast), clip.encode_text(tokens),
+                              atol=1e-4)

@@ -37,6 +37,15 @@ def _one(source: str, model: str, dataset: str, metric: str) -> P.Reference:
      0.93468432127583, 6_085),
     ("mobileclip", "MobileCLIP-S1/datacompdr", "mnist", "top1", 0.8316, 10_000),
     ("clip_paper", "ViT-B-16/openai", "imagenet", "top1", 0.686, 50_000),
+    ("clip_benchmark", "ViT-B-32/openai", "imagenetv2", "top1", 0.5596, 10_000),
+    ("clip_benchmark", "ViT-L-14-336/openai", "imagenetv2", "mean_per_class_recall",
+     0.7075, 10_000),
+    ("open_clip", "RN50/openai", "imagenetv2", "top1", 0.5284, 10_000),
+    ("open_clip", "ViT-B-16-SigLIP-256/webli", "imagenetv2", "top1", 0.6920, 10_000),
+    ("mobileclip", "MobileCLIP-S1/datacompdr", "imagenetv2", "top1", 0.6485, 10_000),
+    ("timm", "resnet50/IMAGENET1K_V1", "imagenetv2", "top1", 0.6319, 10_000),
+    ("timm", "resnet50/IMAGENET1K_V1", "imagenet", "top1", 0.76156, 50_000),
+    ("torchvision", "resnet50/IMAGENET1K_V1", "imagenet", "top1", 0.7613, 50_000),
 ])
 def test_values_match_their_sources(source, model, dataset, metric, value, n):
     ref = _one(source, model, dataset, metric)
@@ -53,7 +62,7 @@ def test_reference_experiment_macro_f1_is_the_mean_of_its_class_f1s():
 
 
 def test_every_entry_names_its_source_metric_and_size():
-    assert len(P.REFERENCES) == 98
+    assert len(P.REFERENCES) == 119
     for ref in P.REFERENCES:
         assert ref.source in P.SOURCES and ref.metric in P.METRICS, ref
         assert ref.dataset in P.TEST_SETS, ref
@@ -85,7 +94,7 @@ def test_top1_counts_are_whole_images():
 def test_open_clip_uses_each_datasets_main_metric():
     by_ds = {r.dataset: r.metric for r in P.REFERENCES if r.source == "open_clip"}
     assert by_ds == {"cifar10": "top1", "mnist": "top1", "imagenet": "top1",
-                     "oxford_pets_37": "mean_per_class_recall",
+                     "imagenetv2": "top1", "oxford_pets_37": "mean_per_class_recall",
                      "caltech101": "mean_per_class_recall"}
 
 
@@ -95,6 +104,20 @@ def test_every_model_a_profile_runs_has_a_reference():
         models |= set(overrides.get("explore_models", [])) | set(overrides.get("ensemble_models", []))
     for model in models:
         assert P.references_for(model, "cifar10"), model
+
+
+def test_every_tutorial_model_has_a_published_imagenetv2_figure():
+    from clipdistill.profiles import TUTORIAL_MODELS
+
+    for model in (*TUTORIAL_MODELS, P.SUPERVISED_MODEL):
+        assert P.references_for(model, "imagenetv2"), model
+
+
+def test_the_supervised_figure_is_torchvisions_own():
+    from torchvision.models import ResNet50_Weights
+
+    meta = ResNet50_Weights.IMAGENET1K_V1.meta["_metrics"]["ImageNet-1K"]["acc@1"]
+    assert _one("torchvision", P.SUPERVISED_MODEL, "imagenet", "top1").value == meta / 100
 
 
 def test_references_for_keeps_source_order():

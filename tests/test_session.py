@@ -10,11 +10,12 @@ import pytest
 
 from clipdistill import costs, session
 from clipdistill.config import ConfigError
+from clipdistill.session import SMOKE_BANNER
 
 
-def _chapter(path: Path, declared: str = "") -> Path:
+def _chapter(path: Path, declared: str = "", profile: str = "smoke") -> Path:
     nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell(f'profile = "smoke"\noverrides = {{}}\n{declared}')
+    params = nbformat.v4.new_code_cell(f'profile = "{profile}"\noverrides = {{}}\n{declared}')
     params.metadata["tags"] = ["parameters"]
     nb.cells = [
         params,
@@ -99,3 +100,75 @@ def test_say_shows_commentary_only_when_the_weights_are_real(monkeypatch):
     cd.say(resolve("smoke"), "F1 0.99")
     assert shown[0] == "F1 0.99"
     assert "0.99" not in shown[1] and "random weights" in shown[1]
+
+
+def test_a_misspelt_parameter_is_matched_against_the_chapters_own(tmp_path, repo_root):
+    """`papermill 01_data_prep.ipynb out.ipynb -p overide '{}'`: the chapter's parameters
+    cell declares `overrides`; that is the suggestion, and its names are the list."""
+    import papermill as pm
+
+    src = repo_root / "notebooks" / "01_data_prep.ipynb"
+    cell = next(c for c in nbformat.read(src, as_version=4).cells
+                if "parameters" in c.metadata.get("tags", []))
+    declared = session._assigned(cell.source)
+    with pytest.raises(pm.PapermillExecutionError) as failed:
+        pm.execute_notebook(str(src), str(tmp_path / "out.ipynb"), parameters={"overide": {}},
+                            cwd=str(src.parent), progress_bar=False, kernel_name="python3")
+    message = failed.value.evalue
+    assert "Unknown parameter 'overide' passed to the notebook. (did you mean overrides?)" in message
+    assert f"This chapter's parameters: {', '.join(declared)};" in message
+    assert "other_dir" not in message and "knn_k" not in message  # not every field
+
+
+def test_a_misspelling_far_from_the_chapters_own_still_finds_its_field():
+    history = ["", 'profile = "auto"\noverrides = {}\nknn_k = None\n', "# Parameters\nepoch = 3\n"]
+    with pytest.raises(ConfigError) as failed:
+        session.notebook_parameters({"In": history, "epoch": 3})
+    assert "(did you mean epochs?)" in str(failed.value)
+    assert "This chapter's parameters: profile, overrides, knn_k;" in str(failed.value)
+
+
+def test_environment_settings_name_the_variable_when_wrong(tmp_path):
+    env = {"CLIPDISTILL_PROFILE": "quick", "CLIPDISTILL_DATA_ROOT": str(tmp_path)}
+    assert session.environment_settings(env) == ("quick", {"data_root": str(tmp_path.resolve())})
+    assert session.environment_settings({"CLIPDISTILL_PROFILE": " "}) == (None, {})
+    assert session.environment_settings(session.settings_environment("smoke", str(tmp_path))) == (
+        "smoke", {"data_root": str(tmp_path.resolve())})
+    with pytest.raises(ConfigError, match="CLIPDISTILL_PROFILE='smok' is not a profile.*smoke"):
+        session.environment_settings({"CLIPDISTILL_PROFILE": "smok"})
+
+
+def test_a_chapter_run_by_hand_takes_the_settings_make_lab_was_given(tmp_path, monkeypatch):
+    """profile = "auto" and no data_root defer to the environment `clipdistill lab` sets;
+    the first output says which profile runs, who asked, and where the data comes from."""
+    import papermill as pm
+
+    data = tmp_path / "data"
+    data.mkdir()
+    monkeypatch.setenv("CLIPDISTILL_PROFILE", "smoke")
+    monkeypatch.setenv("CLIPDISTILL_DATA_ROOT", str(data))
+    src = _chapter(tmp_path / "c.ipynb", profile="auto")
+    out = tmp_path / "out.ipynb"
+    pm.execute_notebook(str(src), str(out), cwd=str(tmp_path), progress_bar=False,
+                        kernel_name="python3")
+    cell = nbformat.read(out, as_version=4).cells[-1]
+    first = cell.outputs[0]["data"]["text/html"]
+    assert first.index(SMOKE_BANNER) < first.index("Profile smoke</b>, as <code>CLIPDISTILL_PROFILE</code>")
+    assert f"Data: <code>{data}</code> (<code>CLIPDISTILL_DATA_ROOT</code>)" in first
+    monkeypatch.setenv("CLIPDISTILL_PROFILE", "paper")  # the notebook's own choice wins
+    src = _chapter(tmp_path / "c.ipynb", profile="smoke")
+    pm.execute_notebook(str(src), str(out), cwd=str(tmp_path), progress_bar=False,
+                        kernel_name="python3",
+                        parameters={"profile": "smoke", "overrides": {"data_root": str(tmp_path)}})
+    first = nbformat.read(out, as_version=4).cells[-1].outputs[0]["data"]["text/html"]
+    assert "Profile smoke</b>, as papermill" in first and f"Data: <code>{tmp_path}</code>;" in first
+
+
+def test_the_command_line_defaults_to_the_same_settings(tmp_path, monkeypatch, capsys):
+    from clipdistill.cli import main
+
+    monkeypatch.setenv("CLIPDISTILL_PROFILE", "smoke")
+    monkeypatch.setenv("CLIPDISTILL_DATA_ROOT", str(tmp_path))
+    assert main(["config"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["profile"], shown["data_root"]) == ("smoke", str(tmp_path.resolve()))

@@ -52,15 +52,22 @@ def make_images(folder: Path, n: int, seed: int = 0) -> list[Path]:
     return paths
 
 
+def written_lines(cache: Path) -> int:
+    """Lines in a cache file and in every process's part of it."""
+    files = [cache, *sorted(cache.parent.glob(cache.name + ".parts/*.jsonl"))]
+    return sum(f.read_bytes().count(b"\n") for f in files if f.is_file())
+
+
 def kill_once_written(script: str, cache: Path, lines: int = 2, timeout: float = 60) -> int:
-    """Run ``script`` in a fresh Python, SIGKILL it as soon as ``cache`` holds ``lines``
-    lines, and return its exit code (``-SIGKILL`` when the kill landed mid-run)."""
+    """Run ``script`` in a fresh Python, SIGKILL it as soon as ``cache`` (with its parts)
+    holds ``lines`` lines, and return its exit code (``-SIGKILL`` when the kill landed
+    mid-run)."""
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and proc.poll() is None:
-            if cache.is_file() and cache.read_bytes().count(b"\n") >= lines:
+            if written_lines(cache) >= lines:
                 break
             time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
@@ -108,9 +115,11 @@ def test_records_are_keyed_by_content_not_name(images, tmp_path):
     assert sum(len(c) for c in fake.calls) == 2  # identical bytes described once
     recs = lines(cache)
     assert len(recs) == 2
-    assert recs[0]["image"] == hashlib.sha1(images[0].read_bytes()).hexdigest()
-    assert recs[0]["describer"] == fake.key and recs[0]["prompt"] == "p"
-    assert recs[0]["id"] == vlm.record_id(recs[0]["image"], fake.key, "p")
+    assert [r["id"] for r in recs] == sorted(r["id"] for r in recs)  # the merged file's order
+    first = next(r for r in recs if r["path"] == str(images[0]))
+    assert first["image"] == hashlib.sha1(images[0].read_bytes()).hexdigest()
+    assert first["describer"] == fake.key and first["prompt"] == "p"
+    assert first["id"] == vlm.record_id(first["image"], fake.key, "p")
 
 
 def test_interrupted_run_resumes_to_the_same_file(images, tmp_path):
@@ -255,3 +264,78 @@ def test_cache_path_follows_settings(tmp_path):
     assert vlm.description_cache_path(cfg, "generic") != a
     with pytest.raises(KeyError, match="Valid: generic, specific"):
         vlm.description_cache_path(cfg, "genric")
+
+
+# -- several processes, several machines ------------------------------------------------
+
+def test_two_processes_write_their_own_parts_and_merge_into_one_file(images, tmp_path):
+    """Two shards at once (as two cluster workers would): each appends only to its own
+    part; the merged file equals one process's run, byte for byte."""
+    clean = tmp_path / "clean.jsonl"
+    describe_images(FakeDescriber(), images, "p", cache_path=clean, progress=False)
+    cache = tmp_path / "shared.jsonl"
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_vlm_cache import FakeDescriber
+        from clipdistill.vlm import describe_images
+        paths = {[str(p) for p in images]!r}
+        shard = int(sys.argv[1])
+        describe_images(FakeDescriber(), paths[shard::2], "p", cache_path={str(cache)!r},
+                        batch_size=2, progress=False)
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(i)], cwd=REPO) for i in (0, 1)]
+    assert [p.wait(60) for p in procs] == [0, 0]
+    assert cache.read_bytes() == clean.read_bytes()
+    assert not (tmp_path / "shared.jsonl.parts").exists()  # both parts folded and removed
+    rerun = FakeDescriber()
+    describe_images(rerun, images, "p", cache_path=cache, progress=False)
+    assert rerun.calls == []
+
+
+def test_another_machines_live_part_is_read_but_kept(images, tmp_path, monkeypatch):
+    from clipdistill.vlm import cache as cache_mod
+
+    cache = tmp_path / "d.jsonl"
+    describe_images(FakeDescriber(), images[:4], "p", cache_path=cache, progress=False)
+    recs = lines(cache)
+    part = cache_mod.parts_dir(cache) / "00000000000000000001-elsewhere.example-4242.live.jsonl"
+    part.parent.mkdir()
+    part.write_text(json.dumps(recs[0] | {"id": "x" * 24, "text": "from elsewhere"}) + "\n" + '{"id": "torn')
+    assert load_cache(cache)["x" * 24]["text"] == "from elsewhere"  # read at once
+    assert part.is_file()  # its writer may still be running on that machine
+    assert len(lines(cache)) == 5  # but its whole lines are folded in already
+    monkeypatch.setattr(cache_mod, "STALE_S", -1.0)  # silent for longer than STALE_S
+    assert len(load_cache(cache)) == 5 and not part.exists()
+
+
+def test_a_merge_in_progress_elsewhere_is_left_alone(images, tmp_path, monkeypatch):
+    from clipdistill.io import exclusive_lock
+    from clipdistill.vlm import base
+    from clipdistill.vlm import cache as cache_mod
+
+    monkeypatch.setattr(base, "MERGE_WAIT_S", 0.2)  # the end of a run waits this long for it
+    cache = tmp_path / "d.jsonl"
+    with exclusive_lock(cache.with_name(cache.name + ".lock")) as held:
+        assert held
+        describe_images(FakeDescriber(), images[:3], "p", cache_path=cache, progress=False)
+        assert not cache.exists() and len(list(cache_mod.parts_dir(cache).glob("*.jsonl"))) == 1
+        assert len(load_cache(cache)) == 3  # readers see the part meanwhile
+    assert len(load_cache(cache)) == 3 and len(lines(cache)) == 3
+
+
+def test_a_lock_left_by_a_killed_process_is_broken(tmp_path):
+    from clipdistill.io import exclusive_lock, writer_id
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    lock = tmp_path / "x.lock"
+    lock.write_text(writer_id().rpartition("-")[0] + f"-{proc.pid}")  # this machine, process gone
+    with exclusive_lock(lock) as held:
+        assert held and lock.read_text() == writer_id()
+    assert not lock.exists()
+    lock.write_text("some-other-machine-123")  # can't tell: kept until stale_s
+    with exclusive_lock(lock, stale_s=3600) as held:
+        assert not held
+    with exclusive_lock(lock, stale_s=-1) as held:
+        assert held

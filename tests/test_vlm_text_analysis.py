@@ -79,3 +79,14 @@ def test_transformers_tokenizers_are_counted_too():
     tok.model_max_length = 10
     counts, context = ta.clip_token_counts(["a cat", "a dog " * 20], tok)
     assert context == 10 and counts[1] > 10 > counts[0]
+
+
+def test_first_mentions_finds_the_first_class_named_and_where():
+    texts = ["A small dog sleeps next to two cats.", "Two cats on a sofa.", "A sofa.",
+             "The hot dog stand"]
+    which, where = ta.first_mentions(texts, ["cat", "dog", "hot dog stand"])
+    assert which.tolist() == [1, 0, -1, 2]  # "dogs"/"cats" plurals count; whole names win
+    assert where[0] == 2 / 8 and where[1] == 1 / 5 and np.isnan(where[2])
+    summary = ta.mention_summary(texts[:3], [1, 1, 0], ["cat", "dog", "hot dog stand"])
+    assert summary["names a class"] == 2 / 3
+    assert summary["names the right class first"] == 1 / 3

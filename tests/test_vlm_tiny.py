@@ -100,7 +100,7 @@ def test_batched_greedy_generation_is_deterministic(describer, images):
     first = describer.describe(images[:3], prompt)
     assert len(first) == 3 and all(isinstance(t, str) for t in first)
     assert describer.describe(images[:3], prompt) == first
-    gen = describer._generation_kwargs()["generation_config"]
+    gen = describer.generation_config()
     assert gen.do_sample is False and gen.max_new_tokens == 6
 
 
@@ -184,7 +184,7 @@ def test_pixel_cap_and_sampling_are_settings(cfg, images):
     assert key["max_pixels"] == 28 * 28 * 4 and key["seed"] == cfg.seed
     a = capped.describe(images[:2], "p")
     assert capped.describe(images[:2], "p") == a  # seeded sampling repeats
-    assert capped._generation_kwargs()["generation_config"].do_sample is True
+    assert capped.generation_config().do_sample is True
 
 
 def test_cached_descriptions_never_generate(cfg, images):
@@ -214,7 +214,7 @@ def test_the_checkpoints_sampling_defaults_do_not_leak_in(describer, images):
     saved = gc.to_dict()
     try:
         gc.do_sample, gc.temperature, gc.top_p, gc.top_k, gc.repetition_penalty = True, 0.1, 0.001, 1, 1.05
-        gen = describer._generation_kwargs()["generation_config"]
+        gen = describer.generation_config()
         assert (gen.do_sample, gen.temperature, gen.top_p, gen.repetition_penalty) == (False, 1.0, 1.0, 1.0)
         assert describer.describe(images[:2], "p") == before
     finally:

@@ -1,26 +1,34 @@
-"""The ``clipdistill`` command: run the chapters, build the book, inspect a profile."""
+"""The ``clipdistill`` command: run the chapters, build the book, open them in JupyterLab,
+inspect a profile."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from .config import PROFILE_NAMES, ConfigError, parse_overrides, project_root, resolve
+from .session import SETTINGS_ENV
 
 EXIT_USAGE, EXIT_FAILED = 2, 1
 
 
-def _add_profile_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", default="auto",
-                   help=f"one of {', '.join(PROFILE_NAMES)} (default: auto = quick when "
-                        "pretrained weights can be had, else smoke)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any parameter, e.g. --set knn_k=7 --set epochs=3 (repeatable)")
-    p.add_argument("--data-root", default=None,
-                   help="folder with PetImages/, cifar10/, mnist/, caltech101/ (e.g. ../shared/data)")
+def _add_profile_args(p: argparse.ArgumentParser, overrides: bool = True) -> None:
+    # Defaults from the environment `clipdistill lab` gives its kernels and terminals, so a
+    # run started there resolves as the notebooks beside it do (session.SETTINGS_ENV).
+    env = {key: os.environ.get(name) or None for key, name in SETTINGS_ENV.items()}
+    p.add_argument("--profile", default=env["profile"] or "auto",
+                   help=f"one of {', '.join(PROFILE_NAMES)} (default: ${SETTINGS_ENV['profile']}, "
+                        "else auto = quick when pretrained weights can be had, else smoke)")
+    if overrides:
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override any parameter, e.g. --set knn_k=7 --set epochs=3 (repeatable)")
+    p.add_argument("--data-root", default=env["data_root"],
+                   help="folder with PetImages/, cifar10/, mnist/, caltech101/ (e.g. ../shared/data; "
+                        f"default: ${SETTINGS_ENV['data_root']})")
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -52,6 +60,17 @@ def cmd_book(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     return 0
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    from .lab import run_lab
+
+    try:
+        return run_lab(args.root, args.profile, args.data_root, port=args.port,
+                       open_browser=not args.no_browser)
+    except (RuntimeError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def cmd_all(args: argparse.Namespace) -> int:
@@ -120,6 +139,58 @@ def cmd_costs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _batch_job(args: argparse.Namespace, job: str) -> int:
+    """`clipdistill describe` / `clipdistill embed`: a profile's long work as a batch job."""
+    from . import jobs
+    from .shards import parse_shard
+    from .vlm import DescribeError
+
+    try:
+        shard = parse_shard(args.shard)
+        cfg = resolve(args.profile, _overrides(args))
+        if cfg.smoke:
+            print("SMOKE RUN: random weights, nothing made here is a result.", file=sys.stderr)
+        if job == "describe":
+            done = jobs.run_describe(cfg, splits=_csv(args.split), prompts=_csv(args.prompt),
+                                     shard=shard)
+            print(json.dumps({"described": done, "shard": args.shard}))
+        else:
+            counts = jobs.run_embed(cfg, splits=_csv(args.split), images_from=args.images_from,
+                                    shard=shard)
+            print(json.dumps({**counts, "shard": args.shard}))
+    except (ValueError, KeyError, FileNotFoundError) as exc:
+        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except DescribeError as exc:  # what was described is in the cache; a rerun resumes
+        print(f"error: {exc} (finished descriptions are kept; run again to resume)", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
+def add_job_arguments(parser: argparse.ArgumentParser, job: str) -> argparse.ArgumentParser:
+    """Options shared by `describe` and `embed` (argparse only: --help never imports torch)."""
+    parser.add_argument("--split", help="comma-separated splits, e.g. knn/train,cat_dog_10k/train,other "
+                                        "(default: every image the chapters use)")
+    parser.add_argument("--shard", default="0/1", metavar="I/N",
+                        help="do the I-th of N equal shares (0 <= I < N), e.g. "
+                             "--shard $SLURM_ARRAY_TASK_ID/8; each worker writes its own part "
+                             "of the cache (default 0/1: everything)")
+    if job == "describe":
+        parser.add_argument("--prompt", help="comma-separated prompt names (default: the chapters')")
+    else:
+        parser.add_argument("--images-from", metavar="FILE",
+                            help="embed the images listed in FILE (one path per line) instead")
+    return parser
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    return _batch_job(args, "describe")
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    return _batch_job(args, "embed")
+
+
 def cmd_set_repository(args: argparse.Namespace) -> int:
     """`clipdistill set-repository URL`: the Colab links and the notebooks' install cells."""
     from .repository import set_repository
@@ -139,7 +210,8 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
                                                 "simple7, dataset, pets, cifar10, mnist, caltech101, or a "
                                                 ".txt/.json path (default: the profile's template_sets)")
     parser.add_argument("--datasets", help="comma-separated: cats_dogs, oxford_pets_37, cifar10, mnist, "
-                                           "caltech101, imagenet (default: the profile's ensemble_datasets)")
+                                           "caltech101, imagenetv2 (downloaded), imagenet (needs "
+                                           "imagenet_root) (default: the profile's ensemble_datasets)")
     parser.add_argument("--rank-set", help="rank the single templates of this set (default: ensemble_rank_set)")
     return parser
 
@@ -165,6 +237,17 @@ def build_parser() -> argparse.ArgumentParser:
     both.add_argument("--no-strict", action="store_true", help=argparse.SUPPRESS)
     both.set_defaults(func=cmd_all, only=None)
 
+    from .lab import DEFAULT_PORT  # no JupyterLab import: --help stays light
+
+    lab = sub.add_parser("lab", help="JupyterLab on notebooks/, with the profile and data a run "
+                                     "would use, to read beside the book (Ctrl-C stops it)")
+    _add_profile_args(lab, overrides=False)
+    lab.add_argument("--port", type=int, default=DEFAULT_PORT,
+                     help=f"port on 127.0.0.1 (default {DEFAULT_PORT}; a free one when taken; "
+                          "0: any free one)")
+    lab.add_argument("--no-browser", action="store_true", help="print the address, open no browser")
+    lab.set_defaults(func=cmd_lab)
+
     show = sub.add_parser("config", help="print the resolved parameters of a profile")
     _add_profile_args(show)
     show.set_defaults(func=cmd_config)
@@ -183,6 +266,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_colour_arguments(colour)
     colour.set_defaults(func=cmd_colour)
 
+    describe = sub.add_parser("describe", help="describe the profile's images with its VLM, outside "
+                                                "the notebooks (resumable, --shard i/N for a cluster)")
+    _add_profile_args(describe)
+    add_job_arguments(describe, "describe")
+    describe.set_defaults(func=cmd_describe)
+
+    emb = sub.add_parser("embed", help="embed the profile's images with its CLIP model, outside the "
+                                       "notebooks (resumable, --shard i/N for several GPUs)")
+    _add_profile_args(emb)
+    add_job_arguments(emb, "embed")
+    emb.set_defaults(func=cmd_embed)
+
     cost = sub.add_parser("costs", help="the measured cost of each chapter (shown at its top); "
                                         "`record` adds a finished run")
     cost.add_argument("action", nargs="?", choices=("show", "record"), default="show")
@@ -197,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     repo.add_argument("--branch", default="main", help="branch or tag to open (default: main)")
     repo.set_defaults(func=cmd_set_repository)
 
-    for p in (run, book, both, show, sweep, colour, cost, repo):
+    for p in (run, book, both, lab, show, sweep, colour, describe, emb, cost, repo):
         p.add_argument("--root", default=None, help=argparse.SUPPRESS)
     return parser
 

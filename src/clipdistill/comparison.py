@@ -9,7 +9,8 @@ looked at:
   Caltech-101) estimates the *mean per-class recall*, so it is set beside that; a
   balanced test set (CIFAR-10, ImageNet) has one number for both, reported as top-1;
 - all the classes (``not comparable: 5 of 37 classes`` otherwise: fewer classes is an
-  easier test) and the source's prompts (chapter 04's dataset-specific set, uncut);
+  easier test), the source's prompts (chapter 04's dataset-specific set, uncut) and its
+  class names (:mod:`clipdistill.classnames`; ``class names`` otherwise);
 - a sample of the test images is fine: that is what the interval is for.
 
 Chapter 05's distillation headline compares students with their teacher, not with a
@@ -169,11 +170,33 @@ def _chapter04(r04: Mapping[str, Any] | None, sweep: pd.DataFrame | None) -> lis
         # Equal class sizes: the accuracy *is* the mean per-class recall (module docstring).
         ours = from_counts(round(r.accuracy * n), n, metric, classes) if balanced or metric == "top1" else None
         full = len(TEMPLATE_SETS[DATASET_TEMPLATE_SET[r.dataset]])
+        named = getattr(r, "published_names", True)  # older sweep files lack the column
+        named = True if pd.isna(named) else bool(named)
         why = _why(_classes(classes, r.dataset),
                    f"{r.n_templates} of {full} prompts" if int(r.n_templates) < full else None,
+                   None if named else "class names",
                    None if ours else "unequal class sizes")
         rows += _rows(f"{name}, dataset prompts (ch. 4)", r.model, metric, ours, r.accuracy,
                       _published(r.model, r.dataset, metric, why), smoke, n)
+    return rows
+
+
+def _supervised04(r04: Mapping[str, Any] | None, sweep: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """Chapter 04's supervised baseline (``sweep.attrs["supervised"]``) beside the published
+    figures for the same weights: the yardstick the zero-shot rows are read against."""
+    table = None if sweep is None else sweep.attrs.get("supervised")
+    if r04 is None or table is None or len(table) == 0:
+        return []
+    smoke, rows = bool(r04.get("smoke")), []
+    for r in table.itertuples(index=False):
+        if r.dataset not in TEST_SETS:
+            continue
+        n, classes = int(r.images), int(r.classes)
+        ours = from_counts(int(r.correct), n, "top1", classes) if n else None
+        why = _why(_classes(classes, r.dataset))
+        name = TEST_SETS[r.dataset]["name"].split(" (")[0]
+        rows += _rows(f"{name}, supervised (ch. 4)", r.model, "top1", ours, r.accuracy,
+                      _published(r.model, r.dataset, "top1", why), smoke, n)
     return rows
 
 
@@ -182,11 +205,13 @@ def comparison_table(results: Mapping[str, dict[str, Any] | None],
     """Every headline number of chapters 02-04 beside every published figure it matches.
 
     ``sweep`` is chapter 04's ``04_prompt_ensembles_sweep.csv`` (it records the images
-    and classes behind each accuracy). Numeric columns stay numeric (see COLUMNS);
+    and classes behind each accuracy), with its supervised baseline in
+    ``attrs["supervised"]`` (:func:`clipdistill.report.ensemble_sweep` reads both). Numeric columns stay numeric (see COLUMNS);
     :func:`display_table` formats them for the page.
     """
+    r04 = results.get("04_prompt_ensembles")
     rows = (_chapter02(results.get("02_zero_shot_clip")) + _chapter03(results.get("03_vlm_descriptions"))
-            + _chapter04(results.get("04_prompt_ensembles"), sweep))
+            + _supervised04(r04, sweep) + _chapter04(r04, sweep))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

@@ -23,6 +23,7 @@ from .profiles import (  # noqa: F401 - re-exported: the one place to import the
     REFERENCE_SPLITS,
     TINY_SMOLVLM,
     TINY_VLM,
+    TUTORIAL_MODELS,
 )
 from .suggest import did_you_mean
 
@@ -108,7 +109,12 @@ class Config:
         "RN50/openai", "ViT-B-32/openai", "ViT-B-16/openai",
         "MobileCLIP-S1/datacompdr", "ViT-B-16-SigLIP/webli",
     ])
+    compare_models: list = field(default_factory=lambda: [  # accuracy and speed side by side; speeds as a ratio to the first
+        "ViT-B-32/openai", "MobileCLIP-S1/datacompdr", "MobileCLIP2-S0/dfndr2b",
+    ])
+    compare_rounds: int = 3  # alternating timing rounds of compare_models (0 = no timing)
     knn_k: int = 5
+    knn_k_values: list = field(default_factory=lambda: [1, 3, 5, 9, 15, 25])  # chapter 02's k sweep
     temperatures: list = field(default_factory=lambda: [0.003, 0.01, 0.03, 0.07, 0.1, 0.3, 1.0])
     retrieval_queries: list = field(default_factory=lambda: [
         "a photo of a sleeping cat", "a dog playing outside", "a black and white pet",
@@ -121,13 +127,17 @@ class Config:
     zero_shot_templates: list = field(default_factory=lambda: ["a photo of a {}."])  # cats/dogs, CIFAR-10
     mnist_prompts: dict = field(default_factory=lambda: {k: dict(v) for k, v in MNIST_PROMPTS.items()})
     projection: str = "pca"  # 2-D map of the embedding space: pca | tsne
+    concept_words: list = field(default_factory=lambda: [  # set beside the class names in text space
+        "kitten", "puppy", "lion", "wolf", "jet", "sports car", "sparrow", "antelope", "toad",
+        "stallion", "sailboat", "lorry",
+    ])
     random_floor_repeats: int = 5  # seeds averaged for the random-embedding kNN floor
     benchmark_images: int = 256  # images timed for throughput, cold then warm cache
 
     # -- 03 VLM descriptions ----------------------------------------------------------
     vlm_backend: str = "transformers"  # transformers | openai (any compatible server)
     vlm_model: str = "Qwen/Qwen2.5-VL-3B-Instruct"
-    vlm_api_base: str = ""  # e.g. http://localhost:8000/v1; the key comes from the env only
+    vlm_api_base: list = field(default_factory=list)  # openai backend: one server or several, e.g. http://localhost:8000/v1 (a string is one); the key comes from the env only
     vlm_max_new_tokens: int = 64
     vlm_batch_size: int = 8
     vlm_max_images: int = 0  # per class per split; 0 = all (a CPU reader gets fewer)
@@ -136,26 +146,26 @@ class Config:
     vlm_repetition_penalty: float = 1.0  # 1 = off; sent to HTTP servers only when not 1
     vlm_dtype: str = "auto"  # auto (bfloat16 on CUDA, float16 on MPS; on a CPU as clip_cpu_dtype's auto) | ...
     vlm_attn: str = "auto"  # auto (flash_attention_2 when installed on CUDA, else sdpa) | ...
-    vlm_max_pixels: int = 0  # cap on pixels per image fed to the VLM; 0 = the processor's own
+    vlm_max_pixels: int = 0  # cap on pixels per image fed to the VLM (Qwen's rule; the openai backend resizes before sending); 0 = the processor's own
     vlm_cpu_kernels: str = "auto"  # fp32 CPU matmuls while describing: auto (oneDNN where available) | onednn | torch
     vlm_image_processor: dict = field(default_factory=dict)  # image-processor settings to override, e.g. {"do_image_splitting": false}
-    vlm_concurrency: int = 4  # openai backend: requests in flight at once
+    vlm_concurrency: int = 64  # openai backend: requests in flight per server (a sliding window); a vLLM server with data parallel 8 wants ~8x this
     vlm_timeout_s: float = 120.0  # openai backend: per request
     vlm_max_retries: int = 4  # openai backend: retries after a 5xx/429, timeout or bad reply
     vlm_backoff_s: float = 1.0  # openai backend: first retry wait, doubled each time
 
     # -- 04 prompt ensembles ----------------------------------------------------------
-    ensemble_models: list = field(default_factory=lambda: [
-        "RN50/openai", "ViT-B-32/openai", "ViT-B-16/openai",
-    ])
+    ensemble_models: list = field(default_factory=lambda: list(TUTORIAL_MODELS))
     template_sets: list = field(default_factory=lambda: [
         "raw", "standard", "openai80", "simple7", "dataset",
     ])
     ensemble_datasets: list = field(default_factory=lambda: [
-        "cats_dogs", "oxford_pets_37", "cifar10", "mnist", "caltech101",
+        "cats_dogs", "oxford_pets_37", "cifar10", "mnist", "caltech101", "imagenetv2",
     ])
     ensemble_per_class: int = 50
     imagenet_root: str = ""  # ImageNet-1k val folder, when you have it
+    imagenetv2_per_class: int = 10  # ImageNetV2 images per class, seeded (10 = all 10,000)
+    supervised_model: str = "resnet50/IMAGENET1K_V1"  # torchvision classifier on the 1,000-class sets ("" = none)
     ensemble_rank_set: str = "openai80"  # whose single templates are ranked (help or hurt)
     ensemble_max_templates: int = 0  # 0 = every template of a set; smoke keeps the first few
     ensemble_max_classes: int = 0  # 0 = every class; smoke keeps the first few of each dataset
@@ -182,7 +192,7 @@ class Config:
     colour_models: list = field(default_factory=lambda: [
         "openai/clip-vit-base-patch32", "openai/clip-vit-base-patch16"])
     colour_prompt_styles: list = field(default_factory=lambda: [1, 2, 3, 4])  # see colour.prompts
-    colour_tasks: list = field(default_factory=lambda: ["naming", "associations", "discriminability"])
+    colour_tasks: list = field(default_factory=lambda: ["naming", "associations", "discriminability", "human"])
     colour_max_colours: int = 0  # survey colours named; 0 = all 518 that map to one basic term
     colour_concepts: list = field(default_factory=list)  # [] = every concept in colour.associations
     colour_palettes: list = field(default_factory=list)  # concept lists; [] = colour.associations.PALETTES

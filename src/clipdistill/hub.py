@@ -153,12 +153,12 @@ def clip_weights(name: str, pretrained: str | None = None) -> HubWeights | None:
 
 def profile_weights(cfg: Any) -> list[HubWeights]:
     """Every hub download a run with ``cfg`` makes: its CLIP, the models chapters 02, 04 and
-    07 compare, its VLM."""
+    07 compare (chapter 02's accuracy and speed comparison included), its VLM."""
     from .config import TINY_SMOLVLM, TINY_VLM
 
     found = [clip_weights(cfg.clip_model, cfg.clip_pretrained)]
-    found += [clip_weights(spec) for spec in (*cfg.explore_models, *cfg.ensemble_models,
-                                              *cfg.colour_models)]
+    found += [clip_weights(spec) for spec in (*cfg.explore_models, *cfg.compare_models,
+                                              *cfg.ensemble_models, *cfg.colour_models)]
     if cfg.vlm_backend == "transformers" and cfg.vlm_model not in (TINY_VLM, TINY_SMOLVLM):
         found.append(transformers_weights(cfg.vlm_model))
     unique: dict[str, HubWeights] = {}

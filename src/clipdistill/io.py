@@ -28,6 +28,9 @@ __all__ = [
     "bytes_digest",
     "array_digest",
     "stable_hash",
+    "writer_id",
+    "writer_gone",
+    "exclusive_lock",
 ]
 
 
@@ -145,3 +148,76 @@ def chunked(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
             batch = []
     if batch:
         yield batch
+
+
+# -- several writers, several machines ---------------------------------------------------
+
+def writer_id() -> str:
+    """``<host>-<pid>``: which process wrote a file, for :func:`writer_gone` to judge later."""
+    import socket
+
+    host = "".join(c if c.isalnum() or c in "._" else "_" for c in socket.gethostname()) or "host"
+    return f"{host}-{os.getpid()}"
+
+
+def writer_gone(writer: str) -> bool | None:
+    """True when the process named by :func:`writer_id` has ended, False while it runs,
+    None when it ran on another machine (a shared filesystem cannot tell)."""
+    host, _, pid = writer.rpartition("-")
+    if host != writer_id().rpartition("-")[0] or not pid.isdigit():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | os.PathLike, *, stale_s: float = 600.0) -> Iterator[bool]:
+    """Hold ``path`` as a lock file, or learn that someone else does; never blocks.
+
+    Why a file created with ``O_EXCL`` and not ``flock``: the creation is atomic on local
+    filesystems and on NFS v3 and later, where ``flock`` between machines is not
+    dependable. Yields True when this process holds the lock (removed when the block
+    ends), False when another does. A lock whose holder was killed is broken: at once on
+    the same machine, after ``stale_s`` seconds without a touch elsewhere. Best effort:
+    callers use it to avoid wasted work, and stay correct without it.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    held = _try_create(path)
+    if not held and _lock_is_stale(path, stale_s):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        held = _try_create(path)
+    try:
+        yield held
+    finally:
+        if held:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+
+def _try_create(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as fh:
+        fh.write(writer_id())
+    return True
+
+
+def _lock_is_stale(path: Path, stale_s: float) -> bool:
+    import time
+
+    try:
+        holder = path.read_text().strip()
+        age = time.time() - path.stat().st_mtime
+    except (FileNotFoundError, OSError):
+        return False  # released meanwhile: the next attempt decides
+    gone = writer_gone(holder)
+    return bool(gone) or (gone is None and age > stale_s)

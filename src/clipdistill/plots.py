@@ -7,6 +7,7 @@ with ``cd.save_figure``; nothing here writes files or calls ``plt.show()``.
 from __future__ import annotations
 
 import os
+import textwrap
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -20,6 +21,9 @@ __all__ = [
     "projection_2d",
     "similarity_heatmap",
     "bar_chart",
+    "class_probabilities",
+    "k_sweep",
+    "pipeline",
 ]
 
 
@@ -174,21 +178,25 @@ def projection_2d(points: np.ndarray, labels: np.ndarray, classes: Sequence[str]
     return fig
 
 
-def similarity_heatmap(matrix, *, title: str = ""):
-    """A C x C table of mean cosine similarities (``zeroshot.similarity_stats``)."""
+def similarity_heatmap(matrix, *, title: str = "", xlabel: str = "", ylabel: str = ""):
+    """A table of cosine similarities: C x C class means (``zeroshot.similarity_stats``),
+    or any rows x columns DataFrame, e.g. images x captions."""
     values = np.asarray(matrix, dtype=float)
-    names = [str(c) for c in getattr(matrix, "index", range(len(values)))]
-    n = len(names)
-    size = max(3.2, 0.45 * n + 1.8)
+    rows = [str(c) for c in getattr(matrix, "index", range(values.shape[0]))]
+    cols = [str(c) for c in getattr(matrix, "columns", range(values.shape[1]))]
+    n, m = len(rows), len(cols)
+    size = max(3.2, 0.45 * max(n, m) + 1.8)
     fig, ax = _plt().subplots(figsize=(size + 0.8, size))
     im = ax.imshow(values, cmap="viridis")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    ax.set_xticks(range(n), names, rotation=45 if n > 4 else 0, ha="right" if n > 4 else "center")
-    ax.set_yticks(range(n), names)
-    if n <= 12:
+    ax.set_xticks(range(m), cols, rotation=45 if m > 4 else 0, ha="right" if m > 4 else "center")
+    ax.set_yticks(range(n), rows)
+    if max(n, m) <= 12:
         for i in range(n):
-            for j in range(n):
+            for j in range(m):
                 ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=7, color="white")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title or "mean cosine similarity")
     fig.tight_layout()
     return fig
@@ -205,5 +213,86 @@ def bar_chart(values: Mapping[str, float] | Any, *, title: str = "", xlabel: str
         ax.text(x, -0.45, f" {name}", fontsize=8, color="grey", va="bottom")
     ax.set_xlabel(xlabel)
     ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def class_probabilities(path: str | os.PathLike, probs: Mapping[str, Sequence[float]],
+                        classes: Sequence[str], *, title: str = ""):
+    """One image beside its class probabilities, a group of bars per prompt wording."""
+    plt = _plt()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8.6, 3.2), width_ratios=[1, 1.9])
+    left.imshow(_thumb(path, 320))
+    left.axis("off")
+    styles = list(probs)
+    height = 0.8 / max(len(classes), 1)
+    colours = plt.get_cmap("tab10").colors
+    for c, name in enumerate(classes):
+        y = np.arange(len(styles)) + (c - (len(classes) - 1) / 2) * height
+        vals = [float(probs[s][c]) for s in styles]
+        right.barh(y, vals, height=height, color=colours[c % 10], label=str(name))
+        for yi, v in zip(y, vals):
+            right.text(min(v, 0.86) + 0.01, yi, f"{v:.2f}", va="center", fontsize=8)
+    right.set_yticks(range(len(styles)), styles)
+    right.invert_yaxis()
+    right.set_xlim(0, 1)
+    right.set_xlabel("probability (softmax of the scaled cosines)")
+    right.legend(fontsize=8, loc="lower right", frameon=False)
+    right.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def k_sweep(table, *, chosen: int | None = None, floor: float | None = None, title: str = ""):
+    """kNN scores against k: a line per column of ``table`` (index k), the run's k marked."""
+    fig, ax = _plt().subplots(figsize=(6, 3.2))
+    for column in table.columns:
+        ax.plot(table.index, table[column], marker="o", label=str(column))
+    if chosen is not None:
+        ax.axvline(chosen, color="grey", ls=":", lw=1)
+        ax.text(chosen, ax.get_ylim()[0], f" k = {chosen}", fontsize=8, color="grey", va="bottom")
+    if floor is not None:
+        ax.axhline(floor, color="grey", ls="--", lw=1)
+        ax.text(table.index.min(), floor, " random embeddings (accuracy)", fontsize=8, color="grey",
+                va="bottom")
+    ax.set_xscale("log")
+    ax.set_xticks(list(table.index), [str(k) for k in table.index])
+    ax.minorticks_off()
+    ax.set_xlabel("k (neighbours that vote)")
+    ax.set_ylabel("score on knn/test")
+    ax.legend(fontsize=8, frameon=False)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def pipeline(lanes: Sequence[tuple[str, Sequence[str]]], *, title: str = ""):
+    """A sketch of a method: one lane per route, each a chain of boxes joined by arrows.
+
+    Drawn with matplotlib, so a chapter's diagram needs no service at build time and
+    renders the same in Jupyter, Colab and the book.
+    """
+    plt = _plt()
+    from matplotlib.patches import FancyBboxPatch
+
+    longest = max(len(steps) for _, steps in lanes)
+    fig, ax = plt.subplots(figsize=(1.55 * longest + 1.6, 0.95 * len(lanes) + 0.5))
+    ax.set_xlim(-1.5, longest * 1.55)
+    ax.set_ylim(-len(lanes) + 0.4, 0.6)
+    ax.axis("off")
+    for row, (name, steps) in enumerate(lanes):
+        y = -row
+        ax.text(-1.45, y, name, ha="left", va="center", fontsize=9, style="italic", color="#555")
+        for col, step in enumerate(steps):
+            x = col * 1.55
+            ax.add_patch(FancyBboxPatch((x - 0.62, y - 0.26), 1.24, 0.52,
+                                        boxstyle="round,pad=0.02,rounding_size=0.08",
+                                        fc="#eef3fb" if col % 2 else "#fdf1e6", ec="#4c72b0", lw=1))
+            ax.text(x, y, textwrap.fill(step, 14), ha="center", va="center", fontsize=8)
+            if col:
+                ax.annotate("", xy=(x - 0.64, y), xytext=(x - 0.91, y),
+                            arrowprops={"arrowstyle": "-|>", "color": "#333", "lw": 1})
+    if title:
+        ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig

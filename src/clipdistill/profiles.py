@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["REFERENCE_SPLITS", "TINY_VLM", "TINY_SMOLVLM", "CPU_VLM", "PROFILES",
+__all__ = ["REFERENCE_SPLITS", "TUTORIAL_MODELS", "TINY_VLM", "TINY_SMOLVLM", "CPU_VLM", "PROFILES",
            "PROFILE_NAMES", "CPU_RUN", "HARDWARE_ADJUSTMENTS"]
 
 # The split sizes of the cats-vs-dogs experiment this book reproduces (images *per class*).
@@ -18,6 +18,14 @@ REFERENCE_SPLITS: dict[str, dict[str, int]] = {
     "cat_dog_1k": {"train": 1000, "validate": 100, "test": 100},
     "cat_dog_10k": {"train": 10000, "validate": 100, "test": 100},
 }
+
+# The models of the prompt-ensemble tutorial's ImageNet table (chapter 04), which the
+# GPU profiles run on ImageNetV2.
+TUTORIAL_MODELS: tuple[str, ...] = (
+    "RN50/openai", "ViT-B-32/openai", "ViT-B-16/openai", "ViT-L-14/openai",
+    "ViT-L-14-336/openai", "ViT-B-16-SigLIP/webli", "ViT-B-16-SigLIP-256/webli",
+    "ViT-L-16-SigLIP-256/webli",
+)
 
 # Smoke-profile stand-ins for hub VLMs, built offline with random weights: a tiny
 # Qwen2.5-VL (the GPU profiles' family) and a tiny SmolVLM (the CPU profiles'), both
@@ -48,6 +56,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "pets_per_class_limit": 400,
         "clip_model": "ViT-B-32",
         "explore_models": ["RN50/openai", "ViT-B-32/openai", "MobileCLIP-S1/datacompdr"],
+        "compare_models": ["ViT-B-32/openai", "MobileCLIP2-S0/dfndr2b"],
+        "compare_rounds": 1,
         "benchmark_images": 32,
         "random_floor_repeats": 3,
         "num_workers": 2,
@@ -57,7 +67,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "vlm_batch_size": 4,
         "vlm_max_images": 4,
         "ensemble_models": ["RN50/openai", "ViT-B-32/openai"],
-        "ensemble_datasets": ["cats_dogs", "cifar10", "mnist", "caltech101"],
+        "ensemble_datasets": ["cats_dogs", "cifar10", "mnist", "caltech101", "imagenetv2"],
+        "imagenetv2_per_class": 2,  # of a generated stand-in archive (20 classes of shapes)
         "template_sets": ["raw", "standard", "openai80", "dataset"],
         "ensemble_per_class": 4,
         "ensemble_max_templates": 3,  # a smoke run checks the code path, in seconds
@@ -80,8 +91,9 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
     "quick": {
         # The default with internet: ViT-B-32 (OpenAI weights), Oxford-IIIT Pet
-        # (binary cat/dog), Qwen2.5-VL-3B. About an hour on one modern GPU, most of it the
-        # VLM describing every distillation image under both prompts.
+        # (binary cat/dog), Qwen2.5-VL-3B, and the tutorial's eight models (chapter 04)
+        # on all of ImageNetV2. About an hour on one modern GPU, most of it the VLM
+        # describing every distillation image under both prompts.
     },
     "paper": {
         # The earlier experiment at full size: ViT-B-16, Kaggle PetImages, cat_dog_10k,
@@ -91,11 +103,6 @@ PROFILES: dict[str, dict[str, Any]] = {
         "other_source": "openimages",
         "splits": {k: dict(v) for k, v in REFERENCE_SPLITS.items()},
         "vlm_model": "Qwen/Qwen2.5-VL-7B-Instruct",
-        "ensemble_models": [
-            "RN50/openai", "ViT-B-32/openai", "ViT-B-16/openai", "ViT-L-14/openai",
-            "ViT-L-14-336/openai", "ViT-B-16-SigLIP/webli", "ViT-B-16-SigLIP-256/webli",
-            "ViT-L-16-SigLIP-256/webli",
-        ],
         "distill_splits": ["cat_dog_1k", "cat_dog_10k"],
         "extra_images": [0, 1000, 10000, 100000],
         "colour_models": ["openai/clip-vit-base-patch32", "openai/clip-vit-base-patch16",
@@ -117,12 +124,19 @@ CPU_RUN: dict[str, Any] = {
     "splits": {"knn": {**REFERENCE_SPLITS["knn"], "validate": 10}},
     "distill_splits": ["knn"], "extra_images": [0], "teachers": ["image", "generic"],
     "epochs": 8, "students": ["tiny_cnn", "mobilenet_v3_small"], "ensemble_per_class": 20,
+    # ImageNetV2 on a CPU: all 1,000 classes, a seeded 2 of each class's 10 images.
+    "imagenetv2_per_class": 2,
+    # Chapter 02 compares one MobileCLIP with ViT-B-32 (two took 5.7 min with 3 rounds).
+    "compare_models": ["ViT-B-32/openai", "MobileCLIP2-S0/dfndr2b"], "compare_rounds": 2,
 }
 HARDWARE_ADJUSTMENTS: dict[str, dict[str, Any]] = {
     "smoke": {**CPU_VLM, "vlm_model": TINY_SMOLVLM},  # mirrors the CPU quick run's VLM
     "quick": {**CPU_RUN, "ensemble_models": ["ViT-B-32/openai"],
               "explore_models": ["ViT-B-32/openai", "RN50/openai"],
               "colour_models": ["openai/clip-vit-base-patch32"]},
+    # ImageNetV2 would add ~22 min (82,000 prompts a model: benchmarks/bench_imagenetv2_cpu),
+    # to ~58 of the hour; the CPU quick run measures it with ViT-B-32 already.
     "paper": {**CPU_RUN, "ensemble_models": ["ViT-B-32/openai", "ViT-B-16/openai"],
+              "ensemble_datasets": ["cats_dogs", "oxford_pets_37", "cifar10", "mnist", "caltech101"],
               "colour_models": ["openai/clip-vit-base-patch32", "openai/clip-vit-base-patch16"]},
 }

@@ -24,6 +24,7 @@ from typing import Any
 __all__ = [
     "METRICS", "SOURCES", "TEST_SETS", "Reference", "REFERENCES", "references_for",
     "REFERENCE_EXPERIMENT", "REFERENCE_SPEEDS", "CLIP_BENCHMARK", "CLIP_PAPER",
+    "SUPERVISED_MODEL",
 ]
 
 METRICS: dict[str, str] = {
@@ -64,6 +65,24 @@ SOURCES: dict[str, dict[str, str]] = {
                 "evaluation, with both acc1 and mean_per_class_recall (open_clip's "
                 "table has no MobileCLIP row)",
     },
+    "timm": {
+        "short": "timm",
+        "repo": "huggingface/pytorch-image-models",
+        "path": "results/results-imagenetv2-matched-frequency.csv",
+        "commit": "4e5207c7bb6592474ca56e28b2cf85be8f1a550f",
+        "what": "timm's evaluation of supervised ImageNet classifiers, among them "
+                "torchvision's own ResNet-50 weights (resnet50.tv_in1k, torchvision's "
+                "IMAGENET1K_V1: 224 px, crop 0.875, bilinear), column top1; ImageNet-1k from "
+                "results/results-imagenet.csv at the same commit",
+    },
+    "torchvision": {
+        "short": "torchvision",
+        "repo": "",
+        "path": "ResNet50_Weights.IMAGENET1K_V1.meta",
+        "commit": "",
+        "what": "the ImageNet-1k top-1 torchvision publishes with its ResNet-50 weights "
+                "(acc@1 76.13)",
+    },
     "clip_paper": {
         "short": "CLIP paper",
         "repo": "",
@@ -97,6 +116,8 @@ TEST_SETS: dict[str, dict[str, Any]] = {
                    "balanced": False},
     "imagenet": {"name": "ImageNet-1k val", "classes": 1000, "images": 50_000,
                  "balanced": True},
+    "imagenetv2": {"name": "ImageNetV2 matched-frequency", "classes": 1000, "images": 10_000,
+                   "balanced": True},
     "cats_dogs": {"name": "cats vs dogs (Kaggle PetImages)", "classes": 2, "images": 200,
                   "balanced": True},
 }
@@ -109,7 +130,7 @@ CALTECH_TEST_IMAGES: dict[str, int] = {"clip_benchmark": 6_084, "open_clip": 6_0
 # -- the numbers, as each source prints them ----------------------------------------------
 
 # CLIP_benchmark, benchmark/benchmark.csv: (acc1, mean_per_class_recall). No row there for
-# RN50, SigLIP or MobileCLIP.
+# RN50, SigLIP or MobileCLIP; ImageNetV2 is its "imagenetv2" dataset.
 _CLIP_BENCHMARK: dict[str, dict[str, tuple[float, float]]] = {
     "ViT-B-32/openai": {
         "cifar10": (0.8982, 0.8995000000000001),
@@ -117,6 +138,7 @@ _CLIP_BENCHMARK: dict[str, dict[str, tuple[float, float]]] = {
         "oxford_pets_37": (0.8732624693376942, 0.8695864391489154),
         "caltech101": (0.819197896120973, 0.8786521640800292),
         "imagenet": (0.63334, 0.63284),
+        "imagenetv2": (0.5596, 0.5602),
     },
     "ViT-B-16/openai": {
         "cifar10": (0.9083, 0.9082),
@@ -124,6 +146,7 @@ _CLIP_BENCHMARK: dict[str, dict[str, tuple[float, float]]] = {
         "oxford_pets_37": (0.8893431452711911, 0.884512216368383),
         "caltech101": (0.8254437869822485, 0.908884143116176),
         "imagenet": (0.68352, 0.68396),
+        "imagenetv2": (0.6188, 0.6202000000000001),
     },
     "ViT-L-14/openai": {
         "cifar10": (0.9569, 0.9572),
@@ -131,6 +154,7 @@ _CLIP_BENCHMARK: dict[str, dict[str, tuple[float, float]]] = {
         "oxford_pets_37": (0.9307713273371492, 0.9330900923082088),
         "caltech101": (0.8385930309007232, 0.9334530557615972),
         "imagenet": (0.7549, 0.7545),
+        "imagenetv2": (0.6968, 0.6974),
     },
     "ViT-L-14-336/openai": {
         "cifar10": (0.9497, 0.9497),
@@ -138,34 +162,35 @@ _CLIP_BENCHMARK: dict[str, dict[str, tuple[float, float]]] = {
         "oxford_pets_37": (0.9381302807304442, 0.9372081115891412),
         "caltech101": (0.8379355687047995, 0.9328934325841473),
         "imagenet": (0.76548, 0.7656000000000001),
+        "imagenetv2": (0.7074, 0.7075),
     },
 }
 
 # open_clip, docs/openclip_results.csv: columns CIFAR-10, MNIST, Oxford-IIIT Pet,
-# Caltech-101, ImageNet 1k. No MobileCLIP-S1 row.
+# Caltech-101, ImageNet 1k, ImageNet v2. No MobileCLIP-S1 row.
 _OPEN_CLIP: dict[str, dict[str, float]] = {
     "RN50/openai": {"cifar10": 0.7157, "mnist": 0.5755, "oxford_pets_37": 0.8529,
-                    "caltech101": 0.8329, "imagenet": 0.5982},
+                    "caltech101": 0.8329, "imagenet": 0.5982, "imagenetv2": 0.5284},
     "ViT-B-32/openai": {"cifar10": 0.8983, "mnist": 0.4839, "oxford_pets_37": 0.8700,
-                        "caltech101": 0.8758, "imagenet": 0.6332},
+                        "caltech101": 0.8758, "imagenet": 0.6332, "imagenetv2": 0.5592},
     "ViT-B-16/openai": {"cifar10": 0.9077, "mnist": 0.5135, "oxford_pets_37": 0.8886,
-                        "caltech101": 0.8901, "imagenet": 0.6834},
+                        "caltech101": 0.8901, "imagenet": 0.6834, "imagenetv2": 0.6188},
     "ViT-L-14/openai": {"cifar10": 0.9559, "mnist": 0.7634, "oxford_pets_37": 0.9323,
-                        "caltech101": 0.9249, "imagenet": 0.7554},
+                        "caltech101": 0.9249, "imagenet": 0.7554, "imagenetv2": 0.6983},
     "ViT-L-14-336/openai": {"cifar10": 0.9493, "mnist": 0.7916, "oxford_pets_37": 0.9369,
-                            "caltech101": 0.9225, "imagenet": 0.7656},
+                            "caltech101": 0.9225, "imagenet": 0.7656, "imagenetv2": 0.7089},
     "ViT-B-16-SigLIP/webli": {"cifar10": 0.9234, "mnist": 0.8354, "oxford_pets_37": 0.9420,
-                              "caltech101": 0.9518, "imagenet": 0.7604},
+                              "caltech101": 0.9518, "imagenet": 0.7604, "imagenetv2": 0.6893},
     "ViT-B-16-SigLIP-256/webli": {"cifar10": 0.9334, "mnist": 0.8457,
                                   "oxford_pets_37": 0.9424, "caltech101": 0.9496,
-                                  "imagenet": 0.7653},
+                                  "imagenet": 0.7653, "imagenetv2": 0.6920},
     "ViT-L-16-SigLIP-256/webli": {"cifar10": 0.9619, "mnist": 0.8499,
                                   "oxford_pets_37": 0.9604, "caltech101": 0.9593,
-                                  "imagenet": 0.8045},
+                                  "imagenet": 0.8045, "imagenetv2": 0.7376},
 }
 # DataComp's main metric per dataset (tasklist.yml; acc1 where none is named).
 _OPEN_CLIP_METRIC: dict[str, str] = {
-    "cifar10": "top1", "mnist": "top1", "imagenet": "top1",
+    "cifar10": "top1", "mnist": "top1", "imagenet": "top1", "imagenetv2": "top1",
     "oxford_pets_37": "mean_per_class_recall", "caltech101": "mean_per_class_recall",
 }
 
@@ -177,8 +202,17 @@ _MOBILECLIP: dict[str, dict[str, tuple[float, float]]] = {
         "oxford_pets_37": (0.9302262196783865, 0.9296134465226487),
         "caltech101": (0.8396055875102711, 0.93468432127583),
         "imagenet": (0.72616, 0.7259800000000001),
+        "imagenetv2": (0.6485, 0.6485),
     },
 }
+
+# The supervised baseline (chapter 04): torchvision's ResNet-50, IMAGENET1K_V1 weights.
+# timm's results files print percent (top1 63.190 on ImageNetV2, 76.156 on ImageNet-1k);
+# torchvision's weights meta says acc@1 76.13 on ImageNet-1k.
+SUPERVISED_MODEL = "resnet50/IMAGENET1K_V1"
+_TIMM: dict[str, dict[str, float]] = {SUPERVISED_MODEL: {"imagenetv2": 0.6319,
+                                                          "imagenet": 0.76156}}
+_TORCHVISION: dict[str, dict[str, float]] = {SUPERVISED_MODEL: {"imagenet": 0.7613}}
 
 # The CLIP paper, Table 11 (top-1, as printed there in percent, here as fractions).
 CLIP_PAPER: dict[str, dict[str, float]] = {
@@ -257,6 +291,10 @@ def _build() -> tuple[Reference, ...]:
                        _n("open_clip", ds), TEST_SETS[ds]["classes"])
              for model, by_ds in _OPEN_CLIP.items() for ds, value in by_ds.items()]
     refs += _both("mobileclip", _MOBILECLIP)
+    refs += [Reference(source, model, ds, "top1", value, TEST_SETS[ds]["images"],
+                       TEST_SETS[ds]["classes"])
+             for source, table in (("timm", _TIMM), ("torchvision", _TORCHVISION))
+             for model, by_ds in table.items() for ds, value in by_ds.items()]
     refs += [Reference("clip_paper", model, ds, "top1", value, TEST_SETS[ds]["images"],
                        TEST_SETS[ds]["classes"])
              for model, by_ds in CLIP_PAPER.items() for ds, value in by_ds.items()]
@@ -308,6 +346,7 @@ IMAGENET_TEMPLATE_SETS: dict[str, dict[str, Any]] = {
                                   "raw": 78.9},
 }
 IMAGENET_TEMPLATE_SETS_SOURCE = (
-    "Reported ~ CLIP: Table 11 of the CLIP paper; Reported ~ SigLIP: Table 3 of the SigLIP "
-    "paper; both as collected in the tutorial From Pixels to Prompts, beside its own runs."
+    "CLIP paper: Table 11 of the CLIP paper; SigLIP paper: Table 3 of the SigLIP paper; "
+    "both as collected in the tutorial From Pixels to Prompts, beside its own runs "
+    "(the tutorial: columns)."
 )

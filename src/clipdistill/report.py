@@ -42,9 +42,16 @@ def status_markdown(profile: str, results: Mapping[str, dict[str, Any] | None]) 
 
 
 def ensemble_sweep(cfg: Config) -> pd.DataFrame | None:
-    """Chapter 04's sweep table (images and classes behind each accuracy), if it ran."""
+    """Chapter 04's sweep table (images and classes behind each accuracy), if it ran; its
+    supervised baseline (``04_prompt_ensembles_supervised.csv``) in ``attrs["supervised"]``."""
     path = Path(cfg.profile_dir()) / "04_prompt_ensembles_sweep.csv"
-    return pd.read_csv(path) if path.is_file() else None
+    if not path.is_file():
+        return None
+    sweep = pd.read_csv(path)
+    supervised = path.with_name("04_prompt_ensembles_supervised.csv")
+    if supervised.is_file() and supervised.stat().st_size > 1:
+        sweep.attrs["supervised"] = pd.read_csv(supervised)
+    return sweep
 
 
 def provenance_table(results: Mapping[str, dict[str, Any] | None]) -> pd.DataFrame:

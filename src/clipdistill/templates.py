@@ -104,6 +104,7 @@ DATASET_TEMPLATE_SET: dict[str, str] = {
     "mnist": "mnist",
     "caltech101": "caltech101",
     "imagenet": "openai80",
+    "imagenetv2": "openai80",
 }
 
 # Column labels for result tables (the wording of the chapter-04 comparison table).

@@ -20,6 +20,8 @@ __all__ = [
     "words",
     "word_counts",
     "separating_words",
+    "first_mentions",
+    "mention_summary",
     "STOPWORDS",
 ]
 
@@ -129,3 +131,43 @@ def separating_words(texts: Sequence[str], labels: Sequence[int], classes: Seque
     frame = frame[frame["z"] > 0]  # a word that predicts "not this class" belongs to another
     frame = frame.sort_values(["class", "z"], ascending=[True, False])
     return frame.groupby("class", sort=False).head(top).reset_index(drop=True)
+
+
+def first_mentions(texts: Sequence[str], classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """For each text: the class it names first (index into ``classes``, -1 for none) and
+    the word at which it does (its position as a fraction of the text's words, NaN for none).
+
+    A class is named by its words in order, the last one optionally plural ("dogs").
+    Whether a description names the animal, and how early, decides how much of it
+    survives CLIP's 77-token cut and whether the text tower is reading the VLM's verdict.
+    """
+    names = [words(str(c)) for c in classes]
+    which = np.full(len(texts), -1, dtype=np.int64)
+    where = np.full(len(texts), np.nan)
+    for i, text in enumerate(texts):
+        w = words(text)
+        for pos in range(len(w)):
+            hit = next((c for c, n in enumerate(names) if n and _names(w, pos, n)), None)
+            if hit is not None:
+                which[i], where[i] = hit, pos / max(len(w), 1)
+                break
+    return which, where
+
+
+def _names(w: list[str], pos: int, name: list[str]) -> bool:
+    """Does ``name`` (a list of words) start at ``w[pos]``, its last word maybe plural?"""
+    end = pos + len(name)
+    if end > len(w) or w[pos:end - 1] != name[:-1]:
+        return False
+    return w[end - 1] in (name[-1], name[-1] + "s", name[-1] + "es")
+
+
+def mention_summary(texts: Sequence[str], labels: Sequence[int], classes: Sequence[str]) -> dict[str, float]:
+    """How often the descriptions name a class, name the right one first, and where."""
+    which, where = first_mentions(texts, classes)
+    labels = np.asarray(labels)
+    named = which >= 0
+    n = max(len(texts), 1)
+    return {"names a class": float(named.sum() / n),
+            "names the right class first": float((which == labels).sum() / n),
+            "median position of the first name": float(np.nanmedian(where)) if named.any() else float("nan")}

@@ -24,6 +24,8 @@ __all__ = [
     "softmax",
     "evaluate_zero_shot",
     "prompt_strategies",
+    "zero_shot_classifier",
+    "knn_vote",
     "knn_predict",
     "classification_report",
     "report_frame",
@@ -54,23 +56,40 @@ def classnames_for(classes: Sequence[str], style: str = "names") -> list[str]:
 # ---------------------------------------------------------------------------------------
 # The text-prompt classifier
 # ---------------------------------------------------------------------------------------
+# -- the arithmetic (chapter 02 prints these two: keep their lines within 80 chars) --
+def zero_shot_classifier(encode_text: Callable[[list[str]], np.ndarray],
+                         classnames: Sequence[str],
+                         templates: Sequence[Template]) -> np.ndarray:
+    """(D, C) weights: one unit column per class, from its prompts alone.
+
+    Each class name goes into every template, the text tower embeds each
+    prompt, and a class's unit embeddings are averaged and put back on the
+    unit sphere (a prompt ensemble; with one template, just its embedding).
+    """
+    prompts = [fill(t, name) for name in classnames for t in templates]
+    emb = l2_normalize(encode_text(prompts))  # (C * T, D), unit rows
+    emb = emb.reshape(len(classnames), len(templates), -1)  # (C, T, D)
+    return l2_normalize(emb.mean(axis=1)).T  # (D, C), unit columns
+
+
 def build_zero_shot_classifier(clip: Any, classnames: Sequence[str], templates: Sequence[Template], *,
                                cache_dir: str | os.PathLike | None = None, batch_size: int = 256,
                                progress: bool = False) -> np.ndarray:
-    """(D, C) float32: per class, the mean of its normalised prompt embeddings, renormalised.
+    """:func:`zero_shot_classifier` with ``clip``'s text tower, every prompt cached.
 
-    ``templates`` are format strings with ``{}`` or callables, as in open_clip. Prompts are
-    embedded (and cached) one text at a time, so classes sharing prompts share work.
+    ``templates`` are format strings with ``{}`` or callables, as in open_clip, whose
+    ``build_zero_shot_classifier`` this matches to float rounding. Prompts are embedded
+    (and cached) one text at a time, so classes sharing prompts share work.
     """
     from .embed import embed_texts
-    from .ensembles import ensemble
 
     if not classnames or not templates:
         raise ValueError("build_zero_shot_classifier needs at least one class name and one template.")
-    texts = [fill(t, c) for c in classnames for t in templates]
-    emb = embed_texts(clip, texts, cache_dir=cache_dir, batch_size=batch_size, progress=progress)
-    emb = ensemble(emb.reshape(len(classnames), len(templates), -1))
-    return np.ascontiguousarray(emb.T, dtype=np.float32)
+    weights = zero_shot_classifier(
+        lambda texts: embed_texts(clip, texts, cache_dir=cache_dir, batch_size=batch_size,
+                                  progress=progress),
+        list(classnames), list(templates))
+    return np.ascontiguousarray(weights, dtype=np.float32)
 
 
 def zero_shot_logits(image_emb: np.ndarray, classifier: np.ndarray, logit_scale: float) -> np.ndarray:
@@ -120,16 +139,14 @@ def prompt_strategies(clip: Any, image_emb: np.ndarray, y_true: np.ndarray, clas
         reports[name] = res["report"]
         all_prompts += [(t, spec.get("classnames", "names")) for t in templates]
     if len(strategies) > 1:
-        # Per-class prompts across strategies: each template with its own class-name style.
-        templates_by_class = [
-            [fill(t, classnames_for([c], style)[0]) for t, style in all_prompts] for c in classes
-        ]
+        # Every strategy's templates, each filling its slot in its own class-name style.
         from .embed import embed_texts
-        from .ensembles import encode_prompts, ensemble
 
-        weights = ensemble(encode_prompts(
+        styled = [lambda c, t=t, style=style: fill(t, classnames_for([c], style)[0])
+                  for t, style in all_prompts]
+        weights = zero_shot_classifier(
             lambda texts: embed_texts(clip, texts, cache_dir=cache_dir, progress=False),
-            templates_by_class)).T
+            list(classes), styled)
         pred = zero_shot_logits(image_emb, weights, clip.logit_scale).argmax(axis=1)
         rep = classification_report(y_true, pred, classes)
         rows.append({"strategy": "ensemble (all)", "prompts per class": len(all_prompts),
@@ -144,12 +161,26 @@ def prompt_strategies(clip: Any, image_emb: np.ndarray, y_true: np.ndarray, clas
 # ---------------------------------------------------------------------------------------
 # kNN
 # ---------------------------------------------------------------------------------------
+def knn_vote(sims: np.ndarray, train_y: np.ndarray, k: int) -> np.ndarray:
+    """Each test row's label: a majority vote of its k most similar training
+    rows. ``sims`` is (test, train) cosine similarity, ``train_y`` holds label
+    indices 0..C-1. A tied vote goes to the smaller label, as in scikit-learn.
+    """
+    nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]  # (N, k), any order
+    votes = np.zeros((len(sims), train_y.max() + 1), dtype=np.int64)
+    rows = np.arange(len(sims))
+    for labels in train_y[nearest].T:  # one neighbour of every test row
+        votes[rows, labels] += 1
+    return votes.argmax(axis=1)  # the first of the largest counts
+
+
 def knn_predict(train_emb: np.ndarray, train_y: np.ndarray, test_emb: np.ndarray, k: int = 5,
                 *, chunk: int = 2048) -> np.ndarray:
-    """Majority vote of the k most cosine-similar training rows (ties -> the smaller label).
+    """:func:`knn_vote` on L2-normalised embeddings, a chunk of test rows at a time.
 
-    On L2-normalised rows this ranks neighbours exactly as Euclidean distance does, and
-    breaks vote ties like scikit-learn, so predictions match ``KNeighborsClassifier(k)``.
+    On unit rows cosine similarity ranks neighbours exactly as Euclidean distance does,
+    and ties are broken like scikit-learn, so predictions match ``KNeighborsClassifier(k)``.
+    Labels may be any values; the vote runs on their indices.
     """
     train_emb = np.asarray(train_emb, dtype=np.float32)
     test_emb = np.asarray(test_emb, dtype=np.float32)
@@ -159,16 +190,8 @@ def knn_predict(train_emb: np.ndarray, train_y: np.ndarray, test_emb: np.ndarray
     if not 1 <= k <= len(train_emb):
         raise ValueError(f"knn_predict: k={k} must be between 1 and the {len(train_emb)} training rows.")
     classes, y_idx = np.unique(train_y, return_inverse=True)
-    pred = np.empty(len(test_emb), dtype=np.int64)
-    for start in range(0, len(test_emb), chunk):
-        sims = test_emb[start:start + chunk] @ train_emb.T
-        if k < sims.shape[1]:
-            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        else:
-            top = np.broadcast_to(np.arange(sims.shape[1]), sims.shape)
-        votes = np.zeros((len(sims), len(classes)), dtype=np.int64)
-        np.add.at(votes, (np.repeat(np.arange(len(sims)), top.shape[1]), y_idx[top].ravel()), 1)
-        pred[start:start + len(sims)] = votes.argmax(axis=1)
+    pred = np.concatenate([knn_vote(test_emb[i:i + chunk] @ train_emb.T, y_idx, k)
+                           for i in range(0, len(test_emb), chunk)] or [np.zeros(0, np.int64)])
     return classes[pred]
 
 

@@ -16,7 +16,8 @@ from . import ColourError
 from .terms import BASIC_TERMS
 
 __all__ = ["load", "naming_summary", "association_summary", "discriminability_summary",
-           "summary", "confusion", "association_table", "palettes", "headline", "CHANCE"]
+           "summary", "confusion", "association_table", "palettes", "headline", "findings",
+           "CHANCE", "human_summary"]
 
 KEYS = ["model", "style", "view"]
 # What a model that knows nothing about colour scores, on average.
@@ -151,4 +152,57 @@ def headline(df: pd.DataFrame) -> list[dict[str, Any]]:
             first = mine.iloc[0]
             rows.append({"model": model, "measure": label, "prompt style": int(first["style"]),
                          "value": float(first[column]), "chance": CHANCE[column]})
+    people = human_summary(df)
+    for model, g in people.groupby("model", sort=False):
+        first = g[g["view"] == "image"].iloc[:1]
+        if len(first):
+            rows.append({"model": model, "measure": "agreement with people's ratings (mean r), "
+                         "patches", "prompt style": int(first["prompt style"].iloc[0]),
+                         "value": float(first["mean_r"].iloc[0]),
+                         "chance": float(first["chance_r"].iloc[0])})
     return rows
+
+
+def human_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Per model, prompt style and view: the mean correlation with people's ratings over the
+    rated concepts, its 95% interval, and chance (:func:`clipdistill.colour.human.agreement_table`)."""
+    from .human import agreement_table
+
+    return agreement_table(df)
+
+
+# measure -> (the count it is a share of, what that count counts)
+_COUNTED = {"naming accuracy": ("colours", "colours"),
+            "canonical colour top-1": ("concepts", "concepts"),
+            "pair accuracy": ("pairs", "concept pairs")}
+
+
+def findings(df: pd.DataFrame) -> list[str]:
+    """Chapter 07's findings, per model: for each measure, the prompt style and view that
+    scored highest, with a Wilson interval over what it counted, beside chance, and how
+    far the other styles and views fell from it. (Concept pairs share concepts, so their
+    interval is a rough guide, not an exact one.)"""
+    from ..findings import interval_text
+    from ..verdicts import wilson_interval
+
+    table = summary(df).reset_index()
+    out = []
+    for model, g in table.groupby("model", sort=False):
+        for measure, (count, what) in _COUNTED.items():
+            rows = g.dropna(subset=[measure]) if measure in g else g.iloc[:0]
+            if rows.empty:
+                continue
+            values = rows[measure].astype(float)
+            best = rows.loc[values.idxmax()]
+            tied = int((values == values.max()).sum())
+            n = int(best[count])
+            lo, hi = wilson_interval(round(float(best[measure]) * n), n)
+            where = (f"with prompt style {best['style']} ({best['view']} view)" if tied == 1
+                     else f"reached by {tied} of the {len(rows)} style and view pairs")
+            rest = values.drop(best.name)
+            spread = (f"; the others scored {rest.min():.2f} to {rest.max():.2f}"
+                      if tied == 1 and len(rest) else "")
+            out.append(f"{model}, {measure}: {float(best[measure]):.2f} at best, {where} "
+                       f"({interval_text(lo, hi, 2)}, {n} {what}), against "
+                       f"{CHANCE[measure]:.2f} by chance{spread}.")
+    return out

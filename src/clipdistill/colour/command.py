@@ -26,8 +26,8 @@ def add_colour_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
                                          "ViT-B-32/openai (default: the profile's colour_models)")
     parser.add_argument("--prompt-styles", help="comma-separated: 1 bare word, 2 a photo, 3 colour "
                                                 "sentence, 4 RGB numbers (default: colour_prompt_styles)")
-    parser.add_argument("--tasks", help="comma-separated: naming, associations, discriminability "
-                                        "(default: colour_tasks)")
+    parser.add_argument("--tasks", help="comma-separated: naming, associations, discriminability, "
+                                        "human (default: colour_tasks)")
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="allow models that run Python code from their hub repository "
                              "(microsoft/LLM2CLIP-Openai-B-16). A security decision: that code runs "

@@ -18,6 +18,10 @@ One row per measurement (``task``/``measure``); the columns a row does not use a
   favour the right assignment.
 - ``discriminability``/``palette``: a concept of palette ``concept_b`` and the ``colour``
   chosen for it; ``score`` = the palette's weakest-pair delta (the same on each of its rows).
+- ``human``/``correlation``: a ``concept`` people rated; ``score`` = Pearson's r between the
+  model's associations of the 71 UW-71 colours with it and people's mean ratings
+  (:mod:`.human`); ``human``/``chance``: ``concept`` = mean | low | high of the mean r with
+  the model's associations shuffled across colours.
 
 ``view`` says which tower saw the colour: ``image`` (a patch) or ``text`` (a word, or in
 style 4 its RGB values).
@@ -33,12 +37,13 @@ import numpy as np
 from . import CHAPTER, ColourError
 from . import associations as A
 from . import discriminability as D
+from . import human as H
 from . import remote, terms
 from .prompts import STYLES, check_styles
 
 __all__ = ["TASKS", "COLUMNS", "csv_path", "check", "run"]
 
-TASKS: tuple[str, ...] = ("naming", "associations", "discriminability")
+TASKS: tuple[str, ...] = ("naming", "associations", "discriminability", "human")
 COLUMNS: tuple[str, ...] = ("model", "style", "view", "task", "measure", "concept", "concept_b",
                             "colour", "colour_b", "hex", "truth", "predicted", "score")
 
@@ -139,6 +144,24 @@ def _association_rows(spec: str, style: Any, view: str, x: np.ndarray, focal: li
     return rows
 
 
+def _human_rows(spec: str, style: Any, people: Any, uw71_emb: np.ndarray, embed_text: Any,
+                seed: int) -> list[dict[str, Any]]:
+    """Per rated concept, r between the model's associations over UW-71 and people's."""
+    rated = A.concepts_for(people.concepts)
+    concept_emb = embed_text([style.concept_text(o.name, o.phrase) for o in rated])
+    view = "text" if style.numbers else "image"
+    seen = uw71_emb if view == "image" else embed_text(
+        [style.colour_text("", rgb) for rgb in people.rgb])
+    model = A.association_matrix(seen, concept_emb).T  # (concepts, colours)
+    r = H.concept_correlations(model, people.ratings)
+    rows = [_row(spec, style.number, view, "human", "correlation", concept=o.name,
+                 score=float(v)) for o, v in zip(rated, r)]
+    null = H.chance(model, people.ratings, seed=seed)
+    rows += [_row(spec, style.number, view, "human", "chance", concept=k, score=null[f"chance_{k}"]
+                  if k != "mean" else null["chance_r"]) for k in ("mean", "low", "high")]
+    return rows
+
+
 def run(cfg: Any, *, progress: bool = True, write: bool = True) -> "Any":
     """Run every model x style x task of cfg; return the tidy DataFrame (and write the CSV)."""
     import pandas as pd
@@ -153,6 +176,9 @@ def run(cfg: Any, *, progress: bool = True, write: bool = True) -> "Any":
     focal = terms.focal_colours()
     paths = render_patches([c.hex for c in colours + focal], patch_dir(cfg), cfg.colour_patch_size)
     concepts, tasks = plan["concepts"], plan["tasks"]
+    people = H.load_ratings() if "human" in tasks else None
+    uw71 = (render_patches(list(people.hex), patch_dir(cfg), cfg.colour_patch_size)
+            if people is not None else [])
     rows: list[dict[str, Any]] = []
     for spec in plan["models"]:
         clip = _load(cfg, spec)
@@ -161,15 +187,18 @@ def run(cfg: Any, *, progress: bool = True, write: bool = True) -> "Any":
             return embed_texts(clip, texts, cache_dir=cache, batch_size=cfg.embed_text_batch_size,
                                progress=progress)
 
-        emb = embed_images(clip, paths, cache_dir=cache, batch_size=cfg.batch_size,
+        emb = embed_images(clip, paths + uw71, cache_dir=cache, batch_size=cfg.batch_size,
                            num_workers=cfg.num_workers, progress=progress, desc=f"{spec}: patches")
-        patch_emb, focal_emb = emb[:len(colours)], emb[len(colours):]
+        patch_emb, focal_emb = emb[:len(colours)], emb[len(colours):len(paths)]
+        uw71_emb = emb[len(paths):]
         for number in plan["styles"]:
             style = STYLES[number]
             if style.numbers and not remote.reads_numbers(spec):
                 continue  # not meant to read digits (LLM2CLIP), as in the original study
             if "naming" in tasks:
                 rows += _naming_rows(clip, spec, style, colours, patch_emb, embed_text, cache)
+            if people is not None:
+                rows += _human_rows(spec, style, people, uw71_emb, embed_text, cfg.seed)
             if not {"associations", "discriminability"} & set(tasks):
                 continue
             concept_emb = embed_text([style.concept_text(o.name, o.phrase) for o in concepts])

@@ -9,7 +9,8 @@ import pandas as pd
 
 from .terms import BASIC_TERMS, hex_to_rgb
 
-__all__ = ["patches_by_name", "association_heatmap", "palette_swatches", "style_comparison"]
+__all__ = ["patches_by_name", "association_heatmap", "palette_swatches", "style_comparison",
+           "human_agreement"]
 
 
 def _plt():
@@ -139,5 +140,31 @@ def style_comparison(table: pd.DataFrame, columns: Sequence[str], *,
     axes[0][0].set_ylabel("fraction")
     axes[0][-1].legend(fontsize=7, loc="upper right")
     fig.suptitle(title or "prompt styles (style number, the tower that saw the colour)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def human_agreement(table: pd.DataFrame, *, title: str = ""):
+    """Mean correlation with people's ratings per model and prompt style, its 95% interval,
+    and the shuffled-colour chance band (``analysis.human_summary``)."""
+    plt = _plt()
+    labels = [f"{str(m).split('/')[-1]}, style {s} ({v})"
+              for m, s, v in zip(table["model"], table["prompt style"], table["view"])]
+    y = np.arange(len(table))
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * max(len(table), 2) + 1.9))
+    mean = table["mean_r"].to_numpy(float)
+    ax.errorbar(mean, y, xerr=[mean - table["low"].to_numpy(float),
+                               table["high"].to_numpy(float) - mean],
+                fmt="o", capsize=3, color="#1e88e5", label="mean r over concepts, 95% interval")
+    for k, (lo, hi) in enumerate(zip(table["chance_low"], table["chance_high"])):
+        ax.fill_betweenx([k - 0.35, k + 0.35], lo, hi, color="grey", alpha=0.3,
+                         label="chance (colours shuffled), 95%" if k == 0 else None)
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(-1, 1)
+    ax.set_xlabel("Pearson r with people's ratings, averaged over concepts")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, fontsize=8)
+    ax.set_title(title or "Agreement with people's colour-concept associations")
     fig.tight_layout()
     return fig

@@ -9,7 +9,10 @@ and no profile sets it. Pin a revision you have read if you turn it on.
 LLM2CLIP (Huang et al., 2024) keeps a CLIP image tower and replaces the text tower with a
 fine-tuned Llama-3-8B read through LLM2Vec; the loader follows the model card. It was not
 meant to read numbers, so prompt style 4 is skipped for it. Nothing here can be tested
-offline beyond the opt-in and the refusals: there is no random-weight build of it.
+offline beyond the opt-in and the refusals: there is no random-weight build of it, its
+modelling code lives only in its hub repositories, and the llm2vec package it needs pins
+transformers<=4.44.2 (0.2.3), which cannot be installed beside this package's
+transformers>=5.
 """
 
 from __future__ import annotations
@@ -92,8 +95,9 @@ def load_remote(cfg: Any, spec: str) -> Any:
     try:
         from llm2vec import LLM2Vec
     except ImportError:
-        raise ColourError(f"{spec} needs the llm2vec package for its text tower: "
-                          "pip install llm2vec.") from None
+        raise ColourError(f"{spec} needs the llm2vec package for its text tower, whose "
+                          "releases (0.2.3) require transformers<=4.44.2 while clipdistill "
+                          "needs transformers>=5: run it from a separate environment.") from None
     import torch
     from transformers import AutoConfig, AutoModel, AutoTokenizer, CLIPImageProcessor
 

@@ -15,6 +15,9 @@ __all__ = [
     "accuracy_vs_extra_images",
     "fidelity_figure",
     "training_curves",
+    "speed_vs_f1",
+    "projection_energy",
+    "pipeline",
 ]
 
 
@@ -171,3 +174,69 @@ def training_curves(df: pd.DataFrame, work_dir: str | Path):
     fig.suptitle("training: student-teacher cosine on validate")
     fig.tight_layout()
     return fig
+
+
+def speed_vs_f1(df: pd.DataFrame, costs: pd.DataFrame):
+    """The headline as a picture: each student's best kNN F1 against its images/s, one
+    panel per teacher, the teacher itself a star at its own speed (a description teacher
+    without a VLM timing sits at CLIP's image tower: a ceiling on its speed)."""
+    import numpy as np
+
+    speed = costs.set_index("model")["images_per_s"]
+    clip = costs[costs["role"] == "teacher:image"].iloc[0]
+    fig, axes = _panels(df)
+    for teacher, ax in axes:
+        group = df[df["teacher"] == teacher]
+        best = group.sort_values("knn_f1", ascending=False).drop_duplicates("student")
+        for i, row in enumerate(best.itertuples()):
+            ax.scatter(speed.get(row.student, np.nan), row.knn_f1, s=40, color=f"C{i}",
+                       zorder=3, label=f"{row.student} ({row.params / 1e6:.2f}M)")
+        own = costs[costs["role"] == f"teacher:{teacher}"]
+        ips = float(own["images_per_s"].iloc[0]) if len(own) else np.nan
+        timed = np.isfinite(ips)
+        ax.scatter(ips if timed else clip["images_per_s"], group["teacher_f1"].iloc[0],
+                   marker="*", s=220, color="k", zorder=4,
+                   label="teacher" + ("" if timed else " (at most CLIP's speed)"))
+        ax.axhspan(group["teacher_f1"].iloc[0] - 1, group["teacher_f1"].iloc[0], color="k",
+                   alpha=0.07, lw=0)
+        ax.set_xscale("log")
+    return _finish(fig, axes, "images per second (log scale)",
+                   "Speed against kNN F1: the best cell of each student")
+
+
+def projection_energy(targets: Any, dim: int):
+    """How much of the teacher's embeddings ``dim`` directions keep: the cumulative share
+    of the targets' squared length along the top singular directions, ``dim`` marked."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    x = np.asarray(targets, dtype=np.float64)
+    energy = np.linalg.svd(x, compute_uv=False) ** 2
+    share = np.cumsum(energy) / energy.sum()
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.plot(np.arange(1, len(share) + 1), share, color="#4c72b0")
+    kept = share[min(dim, len(share)) - 1]
+    ax.axvline(dim, color="grey", ls=":", lw=1)
+    ax.annotate(f"{dim} directions keep {kept:.1%}", xy=(dim, kept), xytext=(8, -14),
+                textcoords="offset points", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("top singular directions of the training targets (log scale)")
+    ax.set_ylabel("share of squared length kept")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.set_title(f"{len(x)} teacher embeddings, {x.shape[1]}-d")
+    fig.tight_layout()
+    return fig
+
+
+def pipeline():
+    """Chapter 05's method: teacher targets, a student that learns them, the same kNN test."""
+    from ..plots import pipeline as sketch
+
+    return sketch([
+        ("teacher", ["training image", "CLIP image tower, or VLM + text tower",
+                     "target embedding"]),
+        ("student", ["the same image", "small network", "embedding", "cosine loss vs target"]),
+        ("test", ["knn/train, knn/test", "trained student", "embeddings", "kNN vote",
+                  "F1 vs the teacher's"]),
+    ], title="Distillation: no labels in training; the teacher's kNN test at the end")

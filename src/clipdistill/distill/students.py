@@ -138,8 +138,8 @@ class TargetProjection:
     then re-normalisation. Why: cosine kNN only looks at inner products between unit
     vectors, and by Eckart-Young this projection gives the best rank-``dim``
     approximation of the teacher's Gram matrix, i.e. it keeps the teacher's cosines as
-    well as any ``dim``-d linear map can. Because the vectors keep most of their length,
-    re-normalising barely changes those cosines. (Centring first, as plain PCA does,
+    well as any ``dim``-d linear map can; :meth:`length_kept` measures how much of each
+    vector's length survives, which is how far re-normalising moves it. (Centring first, as plain PCA does,
     would drop CLIP's large shared direction and measure angles around the mean instead:
     a different geometry from the teacher's, which is what we want to copy.)
 
@@ -179,6 +179,12 @@ class TargetProjection:
         # Fix each direction's sign so the same data always gives the same basis.
         signs = np.sign(comps[np.arange(dim), np.abs(comps).argmax(axis=1)])
         return cls(components=(comps * signs[:, None]).astype(np.float32))
+
+    def length_kept(self, embeddings: np.ndarray) -> np.ndarray:
+        """Each unit row's length after projection, before re-normalising (1 = all kept):
+        how far re-normalising moves it."""
+        z = np.asarray(embeddings, dtype=np.float32) @ self.components.T
+        return np.linalg.norm(z, axis=1) / np.linalg.norm(embeddings, axis=1)
 
     def __call__(self, embeddings: np.ndarray) -> np.ndarray:
         """Project and re-normalise (N, D) -> (N, dim) unit vectors."""

@@ -72,6 +72,33 @@ class SweepSpec:
         }, name=f"profile {cfg.profile}")
 
 
+    def unanswered(self) -> list[str]:
+        """The chapter's questions this sweep cannot answer, and which profile, with a GPU,
+        answers each (a CPU run trains on one set, without extra images or every teacher)."""
+        from ..config import resolve
+
+        gpu = {p: SweepSpec.from_config(resolve(p, accelerator=True)) for p in ("quick", "paper")}
+
+        def where(axis: str) -> str:
+            return " and ".join(f"`{p}` sweeps {', '.join(map(str, getattr(s, axis)))}"
+                                for p, s in gpu.items() if len(getattr(s, axis)) > 1)
+
+        out = []
+        if len(self.train_splits) < 2:
+            out.append(f"How much more training data helps: this run trained on the "
+                       f"{self.train_splits[0]} split only; with a GPU, {where('train_splits')}.")
+        if len(self.extra_images) < 2:
+            out.append(f"Whether extra unlabelled images help: this run used "
+                       f"{self.extra_images[0]:,} extra images only; with a GPU, "
+                       f"{where('extra_images')}.")
+        for t in dict.fromkeys(t for s in gpu.values() for t in s.teachers):
+            if t not in self.teachers:
+                have = " and ".join(f"`{p}`" for p, s in gpu.items() if t in s.teachers)
+                out.append(f"The `{t}` teacher: not in this run; with a GPU, {have} "
+                           "distil from it too.")
+        return out
+
+
 def check_sweep(cfg: Any, spec: SweepSpec) -> None:
     """Every bad name or number fails here, in one sentence, before anything loads."""
     for s in spec.students:

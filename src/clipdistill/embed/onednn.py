@@ -10,7 +10,8 @@ tower from ~17 to ~31 images/s at batch 32 (1.8x; ``benchmarks/README.md``). On 
 MKL already uses its best kernels the two are about even.
 
 Where: the model :func:`clipdistill.models.load_clip` returns is the framework's own module,
-untouched. The embedding engine runs :func:`inference_model`, a copy of it whose linear
+untouched. The embedding engine runs :func:`inference_model`, a copy of it (MobileCLIP's
+train-time branches folded first, on any device, as its authors deploy it) whose linear
 layers are packed (every other parameter is shared, not copied), rebuilt whenever the
 original's weights change. Distilled students are deployed the same way
 (:func:`clipdistill.distill.for_inference`).
@@ -44,6 +45,7 @@ import copy
 import functools
 import logging
 import warnings
+import weakref
 from typing import Any, Callable
 
 import torch
@@ -306,35 +308,72 @@ def _shared_copy(module: nn.Module) -> nn.Module:
     return copy.deepcopy(module, memo)
 
 
+_FOLDABLE: "weakref.WeakKeyDictionary[nn.Module, bool]" = weakref.WeakKeyDictionary()
+
+
+def _reparameterizable(module: nn.Module) -> bool:
+    """Whether ``module`` has train-time branches that fold into one layer for inference
+    (timm's FastViT and MobileOne blocks: MobileCLIP's image towers). Asked once a module."""
+    if module not in _FOLDABLE:
+        _FOLDABLE[module] = any(callable(getattr(m, "reparameterize", None))
+                                for m in module.modules() if m is not module)
+    return _FOLDABLE[module]
+
+
+def _folded_copy(module: nn.Module) -> nn.Module:
+    """A copy of ``module`` with its branches folded (timm's ``reparameterize_model``), as
+    MobileCLIP is meant to be deployed: its authors fold the image tower before timing it,
+    and without the fold it runs several convolutions where one does the same work."""
+    from timm.utils.model import reparameterize_model
+
+    return reparameterize_model(module, inplace=False).eval()
+
+
 def inference_model(clip: Any) -> nn.Module:
-    """The module the embedding engine runs for ``clip``: ``clip.model`` itself, or, when
-    ``clip.cpu_kernels == "onednn"``, a copy with packed linear layers (built once, and
-    again only if ``clip.model``'s weights changed since), packed in bf16 when the model
-    autocasts to bf16 on the CPU (``clip.amp_dtype``). Both towers are probed on a fixed
-    image and token row; a copy that disagrees is dropped for the stock module."""
-    if clip.cpu_kernels != "onednn":
+    """The module the embedding engine runs for ``clip``: ``clip.model`` itself, or a copy
+    (built once, and again only if ``clip.model``'s weights changed since) with MobileCLIP's
+    train-time branches folded (:func:`_folded_copy`) and, when ``clip.cpu_kernels ==
+    "onednn"``, its linear layers packed, in bf16 when the model autocasts to bf16 on the
+    CPU (``clip.amp_dtype``). Both towers are probed on a fixed image and token row; a copy
+    that disagrees with the stock module is dropped for it."""
+    folded = _reparameterizable(clip.model)
+    if clip.cpu_kernels != "onednn" and not folded:
         return clip.model
     stamp = _stamp(clip.model)
     cached = clip._inference
     if cached is not None and cached[0] == stamp:
         return cached[1]
-    fast = _shared_copy(clip.model).eval()
     size = clip.info.get("image_size") or 224
     image = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0))
     tokens = torch.zeros(1, clip.info.get("context_length") or 77, dtype=torch.long)
-
-    def probe() -> tuple[torch.Tensor, torch.Tensor]:  # the class's own encoders, not a wrapper's
-        kind = type(clip)
-        return (kind.encode_image(clip, image, module=fast),
-                kind.encode_text(clip, tokens, module=fast, full_length=True))
-
-    dtype = torch.bfloat16 if clip.amp_dtype == torch.bfloat16 else torch.float32
-    if not pack_linear_layers(fast, probe=probe, dtype=dtype):
-        warnings.warn(f"{clip.name}: the oneDNN copy disagreed with the stock model; embedding with "
-                      "torch's kernels instead.", stacklevel=2)
-        fast = clip.model
+    fast = None
+    if folded:
+        fast = _folded_copy(clip.model)
+        # fp32 against fp32, even when called under the caller's autocast
+        with torch.inference_mode(), torch.autocast("cpu", enabled=False):
+            stock, ours = (kind_probe(clip, m, image, tokens) for m in (clip.model, fast))
+        if not _same(ours, stock):
+            warnings.warn(f"{clip.name}: the folded copy disagreed with the stock model; embedding "
+                          "with the stock model instead.", stacklevel=2)
+            fast = None
+    if clip.cpu_kernels == "onednn":
+        base = fast if fast is not None else _shared_copy(clip.model).eval()
+        dtype = torch.bfloat16 if clip.amp_dtype == torch.bfloat16 else torch.float32
+        if pack_linear_layers(base, probe=lambda: kind_probe(clip, base, image, tokens), dtype=dtype):
+            fast = base
+        else:
+            warnings.warn(f"{clip.name}: the oneDNN copy disagreed with the stock model; "
+                          "embedding with torch's kernels instead.", stacklevel=2)
+    fast = clip.model if fast is None else fast
     clip._inference = (stamp, fast)
     return fast
+
+
+def kind_probe(clip: Any, module: nn.Module, image: torch.Tensor, tokens: torch.Tensor) -> tuple:
+    """Both towers of ``module`` through ``clip``'s class's own encoders (not a wrapper's)."""
+    kind = type(clip)
+    return (kind.encode_image(clip, image, module=module),
+            kind.encode_text(clip, tokens, module=module, full_length=True))
 
 
 def _linear_pointwise_flops(x_shape, w_shape, *args, **kwargs) -> int:

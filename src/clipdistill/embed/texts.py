@@ -32,28 +32,25 @@ def embed_texts(clip: Any, texts: Sequence[str], *, cache_dir: str | os.PathLike
     if not texts:
         return out
     store = store_for(cache_dir, clip, "texts")
-    cached = store.load() if store is not None else {}
     keys = [text_digest(t) for t in texts]
-    todo: dict[str, str] = {}
-    for k, t in zip(keys, texts):
-        if k not in cached and k not in todo:
-            todo[k] = t
-    rows = dict(cached) if todo else cached
+    found = store.fetch(keys, out) if store is not None else np.zeros(len(texts), bool)
+    todo: dict[str, list[int]] = {}  # key -> rows wanting it, first one's text embedded
+    for i in np.flatnonzero(~found).tolist():
+        todo.setdefault(keys[i], []).append(i)
     if todo:
         items = list(todo.items())
         bar = progress_bar(len(items), desc, enabled=progress and len(items) > batch_size, unit="text")
         try:
             for start in range(0, len(items), batch_size):
                 chunk = items[start:start + batch_size]
-                emb = encode_texts(clip, [t for _, t in chunk])
+                emb = encode_texts(clip, [texts[rows[0]] for _, rows in chunk])
                 if store is not None:
                     store.put([k for k, _ in chunk], emb)
-                rows.update(zip((k for k, _ in chunk), emb))
+                for row, (_, rows) in zip(emb, chunk):
+                    out[rows] = row
                 bar.update(len(chunk))
         finally:
             bar.close()
         if store is not None:
             store.merge()
-    for i, k in enumerate(keys):
-        out[i] = rows[k]
     return out

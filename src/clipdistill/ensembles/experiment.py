@@ -3,7 +3,9 @@
 Every expensive step is cached: image and prompt embeddings (chapter 02's store), class
 embeddings (:func:`.prototypes.class_embeddings`) and the per-template rankings, so a
 rerun, or a run after an interruption, only computes what is missing. The datasets are
-chapter 01's labelled sets, plus ImageNet-1k val when ``cfg.imagenet_root`` points at it.
+chapter 01's labelled sets, ImageNetV2 (``imagenetv2``: downloaded by the profiles that
+list it, :mod:`clipdistill.data.imagenetv2`), and ImageNet-1k val when
+``cfg.imagenet_root`` points at it.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..classnames import all_published
 from ..io import array_digest, atomic_write_json, atomic_write_text, stable_hash
 from ..templates import TemplateSet, get_template_set
-from .prototypes import (class_cache_path, class_embeddings, encode_prompts, resolve_template_set,
-                         template_ranking, top1)
+from .prototypes import (class_cache_path, class_embeddings, encode_prompts, predict,
+                         resolve_template_set, template_ranking)
 
-__all__ = ["CHAPTER", "sweep", "sweep_datasets", "load_dataset", "load_model"]
+__all__ = ["CHAPTER", "sweep", "sweep_datasets", "load_dataset", "load_model",
+           "supervised_baseline", "IMAGENET_SETS"]
 
 CHAPTER = "04_prompt_ensembles"
 
@@ -45,14 +49,26 @@ def load_model(cfg: Any, spec: str) -> Any:
 
 def load_dataset(cfg: Any, dataset: str) -> tuple[list[str], np.ndarray, list[str]]:
     """(paths, labels, class names for prompts) of one sweep dataset, at
-    ``cfg.ensemble_per_class`` images per class and cut to ``cfg.ensemble_max_classes``."""
-    from .. import data
+    ``cfg.ensemble_per_class`` images per class and cut to ``cfg.ensemble_max_classes``.
 
+    The prompt names are the published ones where a published figure exists
+    (:func:`clipdistill.classnames.prompt_names`: "centered face", not "faces easy").
+    """
+    from .. import data
+    from ..classnames import prompt_names
+    from ..suggest import did_you_mean
+
+    valid = [*data.LABELLED_SETS, *IMAGENET_SETS]
+    if dataset not in valid:
+        raise data.DataError(f"Unknown dataset {dataset!r}.{did_you_mean(dataset, valid)}")
     if dataset == "imagenet":
-        paths, labels, names = _imagenet_val(cfg, cfg.ensemble_per_class)
+        paths, labels, classes = _imagenet_val(cfg, cfg.ensemble_per_class)
+    elif dataset == "imagenetv2":
+        paths, labels, classes = _imagenetv2(cfg, cfg.imagenetv2_per_class)
     else:
         split = data.load_labelled(cfg, dataset, cfg.ensemble_per_class)
-        paths, labels, names = [str(p) for p in split.paths], np.asarray(split.labels), list(split.classes)
+        paths, labels, classes = [str(p) for p in split.paths], np.asarray(split.labels), list(split.classes)
+    names = prompt_names(dataset, classes)
     if cfg.ensemble_max_classes and len(names) > cfg.ensemble_max_classes:
         keep = labels < cfg.ensemble_max_classes
         paths = [p for p, k in zip(paths, keep) if k]
@@ -64,12 +80,12 @@ def _imagenet_val(cfg: Any, per_class: int) -> tuple[list[str], np.ndarray, list
     """A seeded ``per_class`` sample of ImageNet-1k val in ``cfg.imagenet_root``.
 
     The folder holds one sub-folder per WordNet id (``n01440764/`` ...), the usual layout of
-    the val set; sorted ids are the standard class order, which is the order of open_clip's
-    ImageNet class names used for the prompts.
+    the val set; sorted ids are the standard class order, so class ``i`` is keyed
+    ``imagenet_key(i)`` and prompted with open_clip's ImageNet name ``i``.
     """
+    from ..classnames import IMAGENET_CLASSNAMES, imagenet_key
     from ..data.sources import DataError, scan_class_folders
     from ..data.splits import seeded_order
-    from ..templates import IMAGENET_CLASSNAMES
 
     root = Path(cfg.imagenet_root)
     if not cfg.imagenet_root or not root.is_dir():
@@ -85,7 +101,32 @@ def _imagenet_val(cfg: Any, per_class: int) -> tuple[list[str], np.ndarray, list
         take = seeded_order(list(files[wnid]), cfg.seed, f"imagenet/{wnid}")[:per_class]
         paths += [str(files[wnid][k]) for k in take]
         labels += [i] * len(take)
-    return paths, np.asarray(labels, dtype=np.int64), list(IMAGENET_CLASSNAMES)
+    return paths, np.asarray(labels, dtype=np.int64), [imagenet_key(i) for i in range(len(files))]
+
+
+def _imagenetv2(cfg: Any, per_class: int) -> tuple[list[str], np.ndarray, list[str]]:
+    """A seeded, class-balanced ``per_class`` of ImageNetV2's 10 images per class (all of
+    them at 10), straight from the unpacked archive: the files the published figures
+    were measured on, not re-encoded copies. Label ``i`` is ImageNet class ``i``."""
+    from ..classnames import imagenet_key
+    from ..data import imagenetv2
+    from ..data.sources import DataError
+    from ..data.splits import seeded_order
+
+    folder, _note, synthetic = imagenetv2.locate(cfg)
+    files = imagenetv2.class_files(folder)
+    keys = sorted(files)
+    if keys != [imagenet_key(i) for i in range(len(keys))] or (
+            not synthetic and len(keys) != imagenetv2.ARCHIVE["classes"]):
+        raise DataError(f"{folder} holds {len(keys)} class folders, ImageNetV2 has "
+                        f"{imagenetv2.ARCHIVE['classes']} (0/ ... 999/).")
+    paths: list[str] = []
+    labels: list[int] = []
+    for i, key in enumerate(keys):
+        take = seeded_order(list(files[key]), cfg.seed, f"imagenetv2/{key}")[:per_class]
+        paths += [str(files[key][k]) for k in take]
+        labels += [i] * len(take)
+    return paths, np.asarray(labels, dtype=np.int64), keys
 
 
 def _embed_all_images(cfg: Any, clip: Any, splits: dict[str, tuple[list[str], np.ndarray, list[str]]],
@@ -141,8 +182,10 @@ def sweep(cfg: Any, models: Sequence[str] | None = None, template_sets: Sequence
     expensive step is cached (image and prompt embeddings, class embeddings, rankings),
     so a rerun or an interrupted run picks up where it was. With ``rank_set`` (default
     ``cfg.ensemble_rank_set`` when it is among the sets) each of that set's templates is
-    also ranked; the ranking is in ``df.attrs["ranking"]``. With ``write`` both tables go to
-    ``results/<profile>/04_prompt_ensembles_{sweep,ranking}.csv``.
+    also ranked; the ranking is in ``df.attrs["ranking"]``. On the 1,000-class ImageNet
+    sets, ``cfg.supervised_model`` (torchvision's ResNet-50) is measured on the same images:
+    ``df.attrs["supervised"]`` (:func:`supervised_baseline`). With ``write`` the tables go to
+    ``results/<profile>/04_prompt_ensembles_{sweep,ranking,supervised}.csv``.
     """
     import pandas as pd
 
@@ -156,6 +199,7 @@ def sweep(cfg: Any, models: Sequence[str] | None = None, template_sets: Sequence
     splits = {ds: load_dataset(cfg, ds) for ds in datasets}
     rows: list[dict[str, Any]] = []
     ranking: list[dict[str, Any]] = []
+    predictions: dict[tuple[str, str, str], np.ndarray] = {}
     for spec in models:
         clip = load_model(cfg, spec)
         image_emb = _embed_all_images(cfg, clip, splits, progress)
@@ -168,13 +212,17 @@ def sweep(cfg: Any, models: Sequence[str] | None = None, template_sets: Sequence
         if todo:
             _text_encoder(cfg, clip, progress)(list(dict.fromkeys(todo)))
         for ds, (_, labels, names) in splits.items():
-            base = {"model": spec, "dataset": ds, "classes": len(names), "images": len(labels)}
+            base = {"model": spec, "dataset": ds, "classes": len(names), "images": len(labels),
+                    "published_names": all_published(ds, names)}
             for s in template_sets:
                 w = class_embeddings(clip, sets[ds, s], names, cache_dir=_ensemble_dir(cfg),
                                      text_cache_dir=_embed_cache(cfg), batch_size=_text_batch(cfg),
                                      progress=progress)
+                pred = predict(image_emb[ds], w)
+                predictions[spec, ds, s] = pred
                 rows.append({**base, "template_set": s, "templates": sets[ds, s].name,
-                             "n_templates": len(sets[ds, s]), "accuracy": top1(image_emb[ds], w, labels)})
+                             "n_templates": len(sets[ds, s]),
+                             "accuracy": float((pred == labels).mean())})
             tset = sets.get((ds, rank_set))
             if tset is not None and not tset.is_per_class and len(tset) > 1:
                 ranking += [{**base, "template_set": rank_set, **r}
@@ -182,11 +230,43 @@ def sweep(cfg: Any, models: Sequence[str] | None = None, template_sets: Sequence
         del clip
     df = pd.DataFrame(rows)
     df.attrs["ranking"] = pd.DataFrame(ranking)
+    df.attrs["supervised"] = supervised_baseline(cfg, splits, progress=progress)
+    # Per-image predictions, for paired intervals of the gaps between template sets.
+    df.attrs["predictions"] = predictions
+    df.attrs["labels"] = {ds: labels for ds, (_, labels, _) in splits.items()}
     if write:
         out = Path(cfg.profile_dir())
-        atomic_write_text(out / f"{CHAPTER}_sweep.csv", df.to_csv(index=False))
-        atomic_write_text(out / f"{CHAPTER}_ranking.csv", df.attrs["ranking"].to_csv(index=False))
+        for name in ("sweep", "ranking", "supervised"):
+            table = df if name == "sweep" else df.attrs[name]
+            atomic_write_text(out / f"{CHAPTER}_{name}.csv", table.to_csv(index=False))
     return df
+
+
+IMAGENET_SETS = ("imagenet", "imagenetv2")  # label i is ImageNet class i: a classifier's own
+
+
+def supervised_baseline(cfg: Any, splits: dict[str, tuple[list[str], np.ndarray, list[str]]],
+                        *, progress: bool = True) -> "pd.DataFrame":  # noqa: F821
+    """``cfg.supervised_model``'s top-1 on the ImageNet sets among ``splits`` (the images the
+    zero-shot models saw), one row a dataset; empty without such a set or a model."""
+    import pandas as pd
+
+    from .. import supervised
+
+    sets = [ds for ds in splits if ds in IMAGENET_SETS]
+    if not sets or not cfg.supervised_model:
+        return pd.DataFrame(columns=["model", "dataset", "classes", "images", "correct",
+                                     "accuracy"])
+    clf = supervised.load_supervised(cfg)
+    rows = []
+    for ds in sets:
+        paths, labels, names = splits[ds]
+        res = supervised.evaluate(clf, paths, labels, cache_dir=_embed_cache(cfg),
+                                  batch_size=cfg.batch_size, num_workers=cfg.num_workers,
+                                  progress=progress)
+        rows.append({"model": clf.name, "dataset": ds, "classes": len(names),
+                     "images": res["images"], "correct": res["correct"], "accuracy": res["accuracy"]})
+    return pd.DataFrame(rows)
 
 
 def sweep_datasets(cfg: Any) -> list[str]:

@@ -24,7 +24,7 @@ from ..io import atomic_save_npy, atomic_write_json, stable_hash
 from ..templates import TemplateSet, get_template_set
 from ..vectors import l2_normalize
 
-__all__ = ["ensemble", "encode_prompts", "top1", "template_ranking", "class_embeddings",
+__all__ = ["ensemble", "encode_prompts", "predict", "top1", "template_ranking", "class_embeddings",
            "class_cache_path", "resolve_template_set"]
 
 
@@ -54,11 +54,17 @@ def encode_prompts(encode: Callable[[list[str]], np.ndarray],
     return np.split(emb, bounds)
 
 
+def predict(image_emb: np.ndarray, class_emb: np.ndarray) -> np.ndarray:
+    """Each image's class under (C, D) class embeddings; the logit scale does not change
+    the argmax, so it is left out."""
+    return np.argmax(np.asarray(image_emb) @ np.asarray(class_emb).T, axis=1)
+
+
 def top1(image_emb: np.ndarray, class_emb: np.ndarray, labels: np.ndarray) -> float:
-    """Zero-shot top-1 accuracy of (C, D) class embeddings; the logit scale does not change the argmax."""
+    """Zero-shot top-1 accuracy of (C, D) class embeddings."""
     from ..zeroshot import accuracy
 
-    return accuracy(np.asarray(labels), np.argmax(np.asarray(image_emb) @ np.asarray(class_emb).T, axis=1))
+    return accuracy(np.asarray(labels), predict(image_emb, class_emb))
 
 
 def template_ranking(prompt_embeddings: np.ndarray, templates: Sequence[str],

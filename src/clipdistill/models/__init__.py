@@ -8,7 +8,8 @@ trained with (chapter 02).
   nothing (``short_text``);
 - :func:`parse_spec`: ``"ViT-B-32/openai"`` -> name and tag, with "did you mean" errors
   (``names``);
-- :func:`model_table`: parameters, resolution, context and vocabulary (``table``).
+- :func:`model_table`: parameters, resolution, context and vocabulary (``table``);
+- :func:`compare_models`: accuracy on the same images and speed side by side (``compare``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 
 from ..offline.random_clip import HF_RANDOM_ARCHS
 from .clip_model import ClipModel, UnknownModelError
+from .compare import compare_models
 from .loading import load_clip, load_clip_from_config
 from .names import parse_spec
 from .table import describe, model_table
@@ -29,6 +31,7 @@ __all__ = [
     "model_table",
     "parse_spec",
     "describe",
+    "compare_models",
     "HF_RANDOM_ARCHS",
 ]
 

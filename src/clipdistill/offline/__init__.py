@@ -13,6 +13,7 @@ local imitation of the hub can serve it under the real repo id.
 - :mod:`.toy_tokenizer`: a byte-level BPE trained here, with a model's special tokens.
 - :mod:`.folders`: building a checkpoint folder once, atomically.
 - :mod:`.synthetic_data`: a generated class-per-folder image set when no real one is there.
+- :mod:`.imagenetv2_archive`: a generated archive in ImageNetV2's layout (smoke runs, tests).
 """
 
 from .folders import build_once

@@ -12,7 +12,9 @@ redirects and cache layout. What it answers, as the hub does:
 - ``GET /api/models/{repo}[/revision/{rev}]``: the model info (sha and siblings), and
   ``GET /api/models/{repo}/tree/{rev}[/{path}]``: the file listing.
 
-It is generic, ``{repo_id: folder}``, so any model a test builds can be served. Every
+A dataset repository is served under ``datasets/{repo}`` (register it with that prefix,
+``"datasets/org/name"``), as its files are on the hub. It is generic,
+``{repo_id: folder}``, so any model or archive a test builds can be served. Every
 request is logged in :attr:`HubStandIn.requests`. :class:`Blackhole` is the opposite: a
 port that accepts connections and never answers (a network that swallows packets).
 """
@@ -28,7 +30,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".msgpack", ".h5", ".onnx", ".gguf")
+LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".msgpack", ".h5", ".onnx", ".gguf",
+                ".gz", ".tar", ".zip")
 _CHUNK = 1 << 20
 
 
@@ -186,8 +189,9 @@ class HubStandIn:
         self._json(h, {"error": message}, body, status, headers)
 
     def _find_repo(self, parts: list[str]) -> tuple[_Repo | None, list[str]]:
-        """Repo ids have one slash (``org/name``) or none (``gpt2``): try the longer first."""
-        for n in (2, 1):
+        """Repo ids have one slash (``org/name``) or none (``gpt2``), and a dataset's the
+        ``datasets/`` prefix of its URLs: try the longer first."""
+        for n in (3, 2, 1):
             rid = "/".join(parts[:n])
             if rid in self.repos:
                 return self.repos[rid], parts[n:]

@@ -18,7 +18,12 @@ Backends (``cfg.vlm_backend``):
   on a GPU and on a CPU) build a random-weight Qwen2.5-VL or SmolVLM offline and run the
   same code.
 - ``openai``: any OpenAI-compatible chat-completions server at ``cfg.vlm_api_base`` (vLLM,
-  Ollama, LM Studio, a hosted API): concurrent requests, timeouts, retries with backoff.
+  Ollama, LM Studio, a hosted API), or a list of them: a sliding window of
+  ``cfg.vlm_concurrency`` requests per server (``window``), the least busy server first,
+  a dead one skipped and probed later (``endpoints``), timeouts, retries with backoff, and
+  with ``cfg.vlm_max_pixels`` images resized by the client exactly as a local Qwen
+  processor would (``pixels``). ``clipdistill.offline.vlm_server`` is a stand-in server
+  for tests and benchmarks.
   **The API key is read only from the environment variable ``CLIPDISTILL_VLM_API_KEY``**;
   it is never a config field or notebook parameter (papermill records those in the
   published notebook) and never appears in caches, results, logs or error messages.
@@ -29,11 +34,15 @@ Cache format: one JSON Lines file per (describer settings, prompt), found with
     {"id": "...", "image": "<sha1 of the image bytes>", "path": "...",
      "describer": "<describer.key>", "prompt": "...", "text": "..."}
 
-``id = record_id(image, describer, prompt)``. Batches are appended as they finish; a
-rerun skips what is there, a torn last line (a kill mid-write) is cut and regenerated,
-duplicates are dropped. Generation time goes to ``<file>.timing.json`` (read with
-``throughput``), not into the cache, so an interrupted-then-resumed file is byte-identical
-to an uninterrupted one.
+``id = record_id(image, describer, prompt)``. Each describing process appends to its own
+part (``<file>.parts/``) as descriptions arrive; when it ends, the parts are folded into
+the file, sorted by id (``cache``: safe for many processes on many machines sharing a
+filesystem). A rerun skips what is there, a torn last line (a kill mid-write) is dropped
+and regenerated, duplicates are dropped. Generation time goes to ``<file>.timing.json``
+(read with ``throughput``), not into the cache, so an interrupted-then-resumed file is
+byte-identical to an uninterrupted one, and N shards give the bytes one process gives.
+``clipdistill describe --shard i/N`` (:mod:`clipdistill.jobs`) fills the caches outside
+the notebooks.
 
 For chapter 05 (description embeddings as teachers)::
 

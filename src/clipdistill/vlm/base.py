@@ -1,10 +1,11 @@
-"""The describer protocol and the resumable JSON Lines cache every backend writes through.
+"""The describer protocol and the driver every backend runs through.
 
 Describing 20,000 images with a 7B VLM takes hours; a run will be killed at some point.
-So descriptions are appended to a JSON Lines file as each batch finishes, keyed by the
-image's *content*, the describer (model + generation settings) and the prompt. A rerun
-reads the file, skips what is there and carries on; a line cut in half by a kill is
-dropped and regenerated.
+So each description is written as soon as it exists (a batch at a time from a local
+model, one by one from a server), keyed by the image's *content*, the describer (model +
+generation settings) and the prompt. A rerun reads the cache, skips what is there and
+carries on; a line cut in half by a kill is dropped and regenerated. The cache's layout
+(one file per process, folded into the file the chapters read) is :mod:`.cache`'s.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Protocol, Sequence, runtime_checkable
 
-from ..io import atomic_write_json, atomic_write_text, chunked, file_digest, stable_hash
+from ..io import chunked, file_digest, stable_hash
+from .cache import PartWriter, load_cache, merge, throughput
+
+MERGE_WAIT_S = 60.0  # at the end of a run, how long to wait for another process's merge
 
 __all__ = [
     "Describer",
@@ -42,6 +46,10 @@ class Describer(Protocol):
     def describe(self, paths: Sequence[Path], prompt: str) -> list[str]:
         """One text per path, in order; raise :class:`DescribeError` on failure."""
         ...
+
+    # Optional, for describers that keep many requests in flight (a server):
+    # ``describe_stream(items, prompt)`` takes ``(key, path)`` pairs and yields
+    # ``(key, text)`` or ``(key, DescribeError)`` in the order they finish.
 
 
 class KeyedBySettings:
@@ -98,102 +106,6 @@ def record_id(image_digest: str, describer_key: str, prompt: str) -> str:
     return stable_hash("vlm-description", image_digest, describer_key, prompt, length=24)
 
 
-# -- the JSON Lines file ---------------------------------------------------------------
-
-def _lock(fh: Any) -> None:
-    try:
-        import fcntl
-
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-    except (ImportError, OSError):  # pragma: no cover - Windows / odd filesystems
-        pass
-
-
-def _append_lines(path: Path, records: Iterable[dict[str, Any]]) -> None:
-    """Append whole lines in one write, then fsync: a kill leaves at most one torn line."""
-    payload = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in records)
-    if not payload:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "ab") as fh:
-        _lock(fh)
-        fh.write(payload.encode("utf-8"))
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def load_cache(path: str | os.PathLike, *, repair: bool = True) -> dict[str, dict[str, Any]]:
-    """Every complete record in a cache file, by id (first occurrence wins).
-
-    With ``repair`` (the default) a torn last line is cut off, and a file holding
-    duplicates or unreadable lines is rewritten atomically without them, so the file on
-    disk always ends in a whole line and holds each description once.
-    """
-    path = Path(path)
-    if not path.is_file():
-        return {}
-    raw = path.read_bytes()
-    records: dict[str, dict[str, Any]] = {}
-    dirty = False
-    body, sep, tail = raw.rpartition(b"\n")
-    complete = body + sep if sep else b""
-    torn = tail if sep else raw
-    for line in complete.splitlines():
-        if not line.strip():
-            dirty = True
-            continue
-        try:
-            rec = json.loads(line)
-            rid = rec["id"]
-            rec["text"]  # noqa: B018 - a record without text is unreadable
-        except (ValueError, KeyError, TypeError):
-            dirty = True
-            continue
-        if rid in records:
-            dirty = True
-            continue
-        records[rid] = rec
-    if repair and (dirty or torn):
-        lines = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in records.values())
-        atomic_write_text(path, lines)
-    return records
-
-
-def _timing_path(cache_path: Path) -> Path:
-    return cache_path.with_name(cache_path.name + ".timing.json")
-
-
-def _add_timing(cache_path: Path, describer_key: str, images: int, seconds: float) -> None:
-    """Generation time lives beside the cache (not in it), so reruns stay byte-identical."""
-    path = _timing_path(cache_path)
-    try:
-        timing = json.loads(path.read_text()) if path.is_file() else {}
-    except ValueError:
-        timing = {}
-    entry = timing.setdefault(describer_key, {"images": 0, "seconds": 0.0})
-    entry["images"] += int(images)
-    entry["seconds"] += float(seconds)
-    atomic_write_json(path, timing)
-
-
-def throughput(cache_path: str | os.PathLike, describer_key: str | None = None) -> dict[str, float] | None:
-    """Images/s over everything this describer ever generated into ``cache_path``.
-
-    Model loading is excluded; cached images count nothing. None when never timed.
-    """
-    path = _timing_path(Path(cache_path))
-    if not path.is_file():
-        return None
-    timing = json.loads(path.read_text())
-    entries = [timing[describer_key]] if describer_key else list(timing.values())
-    entries = [e for e in entries if e.get("images")]
-    if not entries:
-        return None
-    images = sum(e["images"] for e in entries)
-    seconds = sum(e["seconds"] for e in entries)
-    return {"images": images, "seconds": seconds, "images_per_s": images / seconds if seconds else float("nan")}
-
-
 # -- the driver ------------------------------------------------------------------------
 
 def describe_images(
@@ -207,9 +119,13 @@ def describe_images(
 ) -> list[str]:
     """Describe ``paths`` with ``prompt``; return one text per path, in order.
 
-    Texts already in ``cache_path`` (same image bytes, describer key and prompt) are
-    reused; the rest are generated ``batch_size`` at a time, each batch appended to the
-    file as soon as it is done. Identical images are described once.
+    Texts already in ``cache_path`` (same image bytes, describer key and prompt; any
+    process's part included) are reused. The rest are generated and written to this
+    process's part of the cache as they arrive: a batch at a time (``batch_size``), or,
+    for a describer with ``describe_stream`` (a server), one by one from a sliding window
+    of requests in flight. When the call ends, even by an error, the parts are folded
+    into ``cache_path`` (:mod:`clipdistill.vlm.cache`). Identical images are described
+    once.
     """
     if not isinstance(prompt, str) or not prompt.strip():
         raise ValueError("The prompt must be a non-empty string.")
@@ -221,7 +137,7 @@ def describe_images(
     if missing:
         raise FileNotFoundError(f"{len(missing)} image(s) to describe do not exist, e.g. {missing[0]}.")
     key = describer.key
-    digests = [file_digest(p) for p in paths]
+    digests = _digests(paths)
     ids = [record_id(d, key, prompt) for d in digests]
     cached = load_cache(cache_path)
 
@@ -235,6 +151,16 @@ def describe_images(
     return [cached[rid]["text"] for rid in ids]
 
 
+def _digests(paths: list[Path]) -> list[str]:
+    """Content hashes, read by a few threads (file reads and hashlib release the GIL)."""
+    if len(paths) < 64:
+        return [file_digest(p) for p in paths]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(file_digest, paths, chunksize=32))
+
+
 def _generate(describer: Describer, todo: dict[str, tuple[Path, str]], prompt: str,
               cache_path: Path, cached: dict[str, dict[str, Any]], batch_size: int,
               progress: bool, total: int) -> None:
@@ -244,35 +170,69 @@ def _generate(describer: Describer, todo: dict[str, tuple[Path, str]], prompt: s
     if callable(load):
         load()  # outside the timed loop: images/s measures generation, not loading
     key = describer.key
-    bar = progress_bar(total, "describing", enabled=progress, unit="img")
-    bar.update(total - len(todo))  # already cached
+    writer = PartWriter(cache_path)
+    # Already cached: the bar starts there, and its rate and time left count new work only.
+    bar = progress_bar(total, "describing", enabled=progress, unit="img", initial=total - len(todo))
+
+    def keep(rid: str, text: str) -> dict[str, Any]:
+        path, digest = todo[rid]
+        rec = {"id": rid, "image": digest, "path": str(path), "describer": key,
+               "prompt": prompt, "text": str(text)}
+        cached[rid] = rec
+        return rec
+
     try:
-        for batch in chunked(list(todo.items()), batch_size):
-            start = time.perf_counter()
-            error: DescribeError | None = None
-            try:
-                texts = describer.describe([p for _, (p, _) in batch], prompt)
-            except DescribeError as exc:
-                error, done = exc, exc.partial
-            else:
-                if len(texts) != len(batch):
-                    raise DescribeError(
-                        f"The describer returned {len(texts)} texts for {len(batch)} images."
-                    )
-                done = dict(enumerate(texts))
-            elapsed = time.perf_counter() - start
-            records = [
-                {"id": rid, "image": digest, "path": str(p), "describer": key,
-                 "prompt": prompt, "text": str(done[i])}
-                for i, (rid, (p, digest)) in enumerate(batch) if i in done
-            ]
-            _append_lines(cache_path, records)
-            for rec in records:
-                cached[rec["id"]] = rec
-            if records and error is None:
-                _add_timing(cache_path, key, len(records), elapsed)
-            bar.update(len(records))
-            if error is not None:
-                raise error
+        if callable(getattr(describer, "describe_stream", None)):
+            _stream(describer, todo, prompt, writer, keep, bar)
+        else:
+            _batches(describer, todo, prompt, writer, keep, bar, batch_size)
     finally:
         bar.close()
+        writer.close()
+        merge(cache_path, wait_s=MERGE_WAIT_S)
+
+
+def _batches(describer: Describer, todo: dict[str, tuple[Path, str]], prompt: str,
+             writer: PartWriter, keep: Any, bar: Any, batch_size: int) -> None:
+    """A batch at a time (a local model): each batch written as soon as it is done."""
+    for batch in chunked(list(todo), batch_size):
+        start = time.perf_counter()
+        error: DescribeError | None = None
+        try:
+            texts = describer.describe([todo[rid][0] for rid in batch], prompt)
+        except DescribeError as exc:
+            error, done = exc, exc.partial
+        else:
+            if len(texts) != len(batch):
+                raise DescribeError(f"The describer returned {len(texts)} texts for {len(batch)} images.")
+            done = dict(enumerate(texts))
+        elapsed = time.perf_counter() - start
+        writer.append([keep(rid, done[i]) for i, rid in enumerate(batch) if i in done])
+        if done and error is None:
+            writer.add_timing(describer.key, len(done), elapsed)
+        bar.update(len(done))
+        if error is not None:
+            raise error
+
+
+def _stream(describer: Any, todo: dict[str, tuple[Path, str]], prompt: str,
+            writer: PartWriter, keep: Any, bar: Any) -> None:
+    """Every image in flight through ``describe_stream``; each text written on arrival.
+
+    A failed image does not stop the others: they all run, then the first failure is
+    raised with a count of the rest (the finished ones are already in the cache).
+    """
+    errors: list[str] = []
+    start, timed = time.perf_counter(), 0.0
+    for rid, result in describer.describe_stream(((rid, p) for rid, (p, _) in todo.items()), prompt):
+        if isinstance(result, BaseException):
+            errors.append(str(result))
+            continue
+        writer.append([keep(rid, result)])
+        now = time.perf_counter()
+        writer.add_timing(describer.key, 1, now - start - timed)  # wall time of the window
+        timed = now - start
+        bar.update(1)
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise DescribeError(f"{errors[0]}{more}")

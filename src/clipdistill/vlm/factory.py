@@ -41,6 +41,7 @@ def make_describer(cfg: Config) -> Describer:
             temperature=cfg.vlm_temperature, repetition_penalty=cfg.vlm_repetition_penalty,
             concurrency=cfg.vlm_concurrency, timeout_s=cfg.vlm_timeout_s,
             max_retries=cfg.vlm_max_retries, backoff_s=cfg.vlm_backoff_s, seed=cfg.seed,
+            max_pixels=cfg.vlm_max_pixels,
         )
     if cfg.vlm_backend != "transformers":
         raise ValueError(f"Unknown vlm_backend {cfg.vlm_backend!r}. Valid: transformers, openai.")
@@ -85,13 +86,10 @@ def describe_split(cfg: Config, paths: Sequence[str | Path], prompt_name: str, *
     """Descriptions of ``paths`` with ``cfg.vlm_prompts[prompt_name]``, generating only
     what the cache lacks (nothing, when chapter 03 already ran with this cfg)."""
     describer = describer or make_describer(cfg)
-    batch_size = cfg.vlm_batch_size
-    if isinstance(describer, OpenAIDescriber):  # keep every request slot busy
-        batch_size = max(batch_size, 2 * describer.concurrency)
     return describe_images(
         describer, paths, prompt_text(cfg, prompt_name),
         cache_path=description_cache_path(cfg, prompt_name, describer),
-        batch_size=batch_size, progress=progress,
+        batch_size=cfg.vlm_batch_size, progress=progress,  # a server streams instead
     )
 
 

@@ -190,7 +190,8 @@ class TransformersDescriber(KeyedBySettings):
             return self.model
         return fast
 
-    def _generation_kwargs(self) -> dict[str, Any]:
+    def generation_config(self) -> Any:
+        """The settings every ``generate`` call of this describer uses (after ``load``)."""
         from transformers import GenerationConfig
 
         greedy = self.temperature == 0
@@ -198,13 +199,12 @@ class TransformersDescriber(KeyedBySettings):
         # ourselves: the hub's Qwen config samples (with top_k=1, top_p=0.001) by default.
         # Neutral values, not None: generate() fills None from the checkpoint's config.
         # Sampling, when asked for, is plain temperature sampling (no top-k, no top-p).
-        gen = GenerationConfig.from_dict({
+        return GenerationConfig.from_dict({
             **self.model.generation_config.to_dict(),
             "do_sample": not greedy, "temperature": 1.0 if greedy else self.temperature,
             "top_p": 1.0, "top_k": 50 if greedy else 0,
             "repetition_penalty": self.repetition_penalty, "max_new_tokens": self.max_new_tokens,
         })
-        return {"generation_config": gen}
 
     def describe(self, paths: Sequence[Path], prompt: str) -> list[str]:
         import torch
@@ -227,7 +227,7 @@ class TransformersDescriber(KeyedBySettings):
             torch.manual_seed(self.seed)
         with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=self.cpu_autocast):
             inputs = self.features.generate_inputs(self._generator, inputs, [image_key(p) for p in paths])
-            out = self._generator.generate(**inputs, **self._generation_kwargs())
+            out = self._generator.generate(**inputs, generation_config=self.generation_config())
         new = out[:, inputs["input_ids"].shape[1]:]
         texts = self.processor.batch_decode(new, skip_special_tokens=True)
         return [t.strip() for t in texts]

@@ -1,0 +1,98 @@
+"""Concept relations in CLIP's text space (chapter 02), beside the image clusters.
+
+The image side of chapter 02 asks how similar two classes' *pictures* are. The same
+question has a text side: how close are the *words*? CLIP trained both towers to meet in
+one space, so if "cat" sits near "dog" among the images, it should also sit near "dog"
+among the prompts. Two measurements:
+
+- :func:`word_similarity`: the cosine between the prompt embeddings of class names and of
+  related words (``cfg.concept_words``): "cat" against "kitten", "tiger", "truck" ...;
+- :func:`agreement`: how well the class-to-class similarities of the text space follow
+  those of the image space (Spearman's rank correlation over the class pairs), with a
+  bootstrap interval over pairs.
+
+Each word is prompted with the chapter's templates, and its embedding is the ensemble of
+them (:func:`clipdistill.zeroshot.build_zero_shot_classifier`, the same cached text path
+as the zero-shot classifier).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = ["word_similarity", "agreement", "plot_relations"]
+
+
+def word_similarity(clip: Any, rows: Sequence[str], columns: Sequence[str],
+                    templates: Sequence[str], *, cache_dir: Any = None) -> "pd.DataFrame":  # noqa: F821
+    """``rows`` x ``columns`` cosine similarities of the words' prompt embeddings."""
+    import pandas as pd
+
+    from .zeroshot import build_zero_shot_classifier
+
+    words = list(dict.fromkeys([*rows, *columns]))
+    emb = build_zero_shot_classifier(clip, words, list(templates), cache_dir=cache_dir).T
+    index = {w: i for i, w in enumerate(words)}
+    a, b = emb[[index[w] for w in rows]], emb[[index[w] for w in columns]]
+    return pd.DataFrame(a @ b.T, index=list(rows), columns=list(columns))
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    import pandas as pd
+
+    return pd.Series(x).rank().to_numpy()
+
+
+def agreement(image_sim: "pd.DataFrame", text_sim: "pd.DataFrame", *, seed: int = 0,  # noqa: F821
+              resamples: int = 2000) -> dict[str, float]:
+    """Spearman's rho between the image-space and the text-space similarity of every pair
+    of different classes, and a 95% bootstrap interval (pairs resampled, ``seed``-ed)."""
+    names = list(image_sim.index)
+    text = text_sim.loc[names, names].to_numpy(float)
+    image = image_sim.to_numpy(float)
+    i, j = np.triu_indices(len(names), k=1)
+    x, y = image[i, j], text[i, j]
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if len(x) < 3:
+        return {"rho": float("nan"), "low": float("nan"), "high": float("nan"), "pairs": len(x)}
+
+    def rho(a: np.ndarray, b: np.ndarray) -> float:
+        ra, rb = _ranks(a), _ranks(b)
+        if ra.std() == 0 or rb.std() == 0:
+            return float("nan")
+        return float(np.corrcoef(ra, rb)[0, 1])
+
+    rng = np.random.default_rng(seed)
+    boots = [rho(x[s], y[s]) for s in (rng.integers(0, len(x), len(x)) for _ in range(resamples))]
+    low, high = np.nanpercentile(boots, [2.5, 97.5]) if np.isfinite(boots).any() else (np.nan,) * 2
+    return {"rho": rho(x, y), "low": float(low), "high": float(high), "pairs": int(len(x))}
+
+
+def plot_relations(image_sim: "pd.DataFrame", text_sim: "pd.DataFrame",  # noqa: F821
+                   related: "pd.DataFrame", *, title: str = ""):  # noqa: F821
+    """Three small heatmaps: classes by their images, by their names, names by related words."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    names = text_sim.loc[image_sim.index, image_sim.index]
+    values = names.to_numpy(float, copy=True)
+    np.fill_diagonal(values, np.nan)  # 1 by definition; it would flatten the scale
+    names = pd.DataFrame(values, index=names.index, columns=names.columns)
+    panels = [(image_sim, "images: mean cosine between classes"),
+              (names, "names: cosine of the prompts (diagonal left out)"),
+              (related, "names x related words")]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
+    for ax, (matrix, label) in zip(axes, panels):
+        values = matrix.to_numpy(float)
+        im = ax.imshow(values, cmap="viridis")
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+        ax.set_xticks(range(values.shape[1]), [str(c) for c in matrix.columns], rotation=60,
+                      ha="right", fontsize=8)
+        ax.set_yticks(range(values.shape[0]), [str(c) for c in matrix.index], fontsize=8)
+        ax.set_title(label, fontsize=9)
+    fig.suptitle(title or "Concept relations")
+    fig.tight_layout()
+    return fig

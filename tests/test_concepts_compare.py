@@ -1,0 +1,81 @@
+"""Chapter 02's additions: concept relations in text space, and models compared on the
+same images with speeds as ratios (never timed here: only the table's shape is checked)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+from tiny_clip import TINY, register
+
+from clipdistill import concepts, models, resolve
+
+register()
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return models.load_clip(TINY, "openai", random_weights=True, cpu_kernels="torch")
+
+
+def test_word_similarity_is_the_cosine_of_the_ensembled_prompts(clip):
+    from clipdistill import zeroshot
+
+    words = ["cat", "dog", "truck"]
+    templates = ["a photo of a {}.", "a {}."]
+    sim = concepts.word_similarity(clip, words, ["kitten", "cat"], templates)
+    w = zeroshot.build_zero_shot_classifier(clip, ["cat", "dog", "truck", "kitten"], templates).T
+    assert sim.shape == (3, 2) and list(sim.columns) == ["kitten", "cat"]
+    assert np.allclose(sim.to_numpy(), w[:3] @ w[[3, 0]].T, atol=1e-6)
+    assert sim.loc["cat", "cat"] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_agreement_is_spearmans_rho_over_class_pairs():
+    rng = np.random.default_rng(0)
+    names = [f"c{i}" for i in range(8)]
+    a = rng.random((8, 8))
+    a = (a + a.T) / 2
+    b = a + rng.normal(0, 0.2, (8, 8))
+    b = (b + b.T) / 2
+    image, text = pd.DataFrame(a, names, names), pd.DataFrame(b, names, names)
+    got = concepts.agreement(image, text, resamples=500)
+    i, j = np.triu_indices(8, k=1)
+    assert got["rho"] == pytest.approx(spearmanr(a[i, j], b[i, j]).statistic)
+    assert got["pairs"] == 28 and got["low"] <= got["rho"] <= got["high"]
+    assert concepts.agreement(image, text, resamples=500) == got  # seeded
+    assert concepts.agreement(image, image, resamples=50)["rho"] == pytest.approx(1.0)
+
+
+def _split(paths, labels, classes):
+    return SimpleNamespace(paths=list(paths), labels=np.asarray(labels), classes=classes)
+
+
+def test_compare_models_measures_every_model_on_the_same_images(tmp_path):
+    from tiny_clip import make_images
+
+    cfg = resolve("smoke", {"work_dir": str(tmp_path / "work"), "device": "cpu",
+                            "clip_cpu_kernels": "torch", "knn_k": 3}, accelerator=False)
+    paths = [str(p) for p in make_images(tmp_path / "img", 8)]
+    labels = [0, 1] * 4
+    train, test = _split(paths[:4], labels[:4], ["cat", "dog"]), _split(paths[4:], labels[4:],
+                                                                          ["cat", "dog"])
+    specs = [f"{TINY}/openai", f"{TINY}/laion"]
+    table = models.compare_models(cfg, train, test, {"other": test}, specs=specs,
+                                  bench_paths=paths[:3], rounds=2, progress=False)
+    assert list(table.index) == specs
+    assert {"kNN (knn/test)", "zero-shot (knn/test)", "zero-shot (other)", "images/s",
+            f"speed vs {specs[0]}"} <= set(table.columns)
+    assert table.loc[specs[0], f"speed vs {specs[0]}"] == 1.0
+    assert (table["images/s"] > 0).all() and table.attrs["rounds"] == 2
+    assert table["zero-shot (knn/test)"].between(0, 1).all()
+    assert table.loc[specs[0], "zero-shot (knn/test)"] == table.loc[specs[0], "zero-shot (other)"]
+
+
+def test_every_profile_compares_mobileclip_with_vit_b32():
+    for profile in ("smoke", "quick", "paper"):
+        for gpu in (True, False):
+            specs = resolve(profile, accelerator=gpu).compare_models
+            assert specs[0] == "ViT-B-32/openai" and any("MobileCLIP" in s for s in specs)
