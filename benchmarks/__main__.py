@@ -4,9 +4,10 @@
                                    [--json PATH] [--quick]
 
 Benchmarks (in the order they run): resize, embed, cache, memory, student, vlm, vlm_cpu,
-vlm_server, smoke_run, and store, cpu_quick and cpu_paper only when ``--only`` names them
-(store fills a cache with a million images, 40-60 min; the whole CPU ``quick`` or ``paper``
-run at real shapes: up to an hour each).
+vlm_server, smoke_run, and store, cpu_quick, cpu_quick_fp32 and cpu_paper only when
+``--only`` names them (store fills a cache with a million images, 40-60 min; the whole CPU
+``quick`` or ``paper`` run at real shapes: up to an hour each; cpu_quick_fp32 is ``quick``
+with every CPU precision forced to float32).
 ``--quick`` shrinks every benchmark to a code-path check of a few minutes and leaves out
 ``smoke_run`` (it cannot be shrunk: it is the whole smoke book) unless ``--only`` names it.
 Figures are ratios of things measured side by side in this run; see benchmarks/README.md.
@@ -27,9 +28,9 @@ from typing import Any, Sequence
 from . import DEFAULT_DATA, REPO, Context, Row, load_average, machine_info, quiet_env
 
 BENCHMARKS = ("resize", "embed", "cache", "memory", "store", "student", "vlm", "vlm_cpu", "vlm_server",
-              "smoke_run", "cpu_quick", "cpu_paper", "imagenetv2_cpu")
+              "smoke_run", "cpu_quick", "cpu_quick_fp32", "cpu_paper", "imagenetv2_cpu")
 SLOW = ("smoke_run",)  # left out by --quick unless asked for by name
-BY_NAME_ONLY = ("store", "cpu_quick", "cpu_paper", "imagenetv2_cpu")  # 20-100 min each: only by name
+BY_NAME_ONLY = ("store", "cpu_quick", "cpu_quick_fp32", "cpu_paper", "imagenetv2_cpu")  # 20-100 min each: only by name
 
 
 def _module(name: str):

@@ -15,7 +15,10 @@ downloader caches it; so nothing is downloaded: download times are not in the fi
 The run is ``clipdistill run --profile quick`` then ``clipdistill book`` in a child
 process with a reader's environment, in ``work/bench-cpu-quick/`` (kept, so its results
 can be recorded into the profiles page afterwards with the command it prints). Target:
-the whole run under an hour; ratio = time over 3600 s. Took 18.5 min on 2 Xeon cores.
+the whole run under an hour; ratio = time over 3600 s. Took 18.5 min on 2 Xeon cores, in
+fp32. The run uses the CPU precision a reader gets (bf16 where the processor has bf16
+matrix units); ``cpu_quick_fp32`` (bench_cpu_quick_fp32) runs it again with every CPU
+precision forced to float32, today's path, for the ratio between the two.
 ``cpu_paper`` (bench_cpu_paper) runs ``paper`` the same way, with its CPU adjustments.
 """
 
@@ -122,19 +125,33 @@ def _move_into(built: Path, tmp: Path) -> None:
     built.rmdir()
 
 
+# Today's path before bf16 (and what "auto" still picks on a CPU without bf16 units):
+# ``cpu_quick_fp32`` runs the same profile with these, for the side-by-side ratio.
+FP32 = {"clip_cpu_dtype": "float32", "vlm_dtype": "float32", "distill_cpu_dtype": "float32"}
+
+
 def bench(ctx: Context) -> dict[str, Any]:
     return measure(ctx, "quick")
 
 
-def measure(ctx: Context, profile: str) -> dict[str, Any]:
-    """The whole CPU run of ``profile`` through the hub stand-in, in ``work/bench-cpu-<profile>``."""
+def precision_label(fp32: bool) -> str:
+    """What the run's CPU precision was: "float32", or "bfloat16 (amx)" and the like."""
+    from clipdistill.device import cpu_bf16_units, cpu_dtype
+
+    dtype = "float32" if fp32 else cpu_dtype("auto")[0]
+    return dtype if dtype == "float32" else f"{dtype} ({cpu_bf16_units()})"
+
+
+def measure(ctx: Context, profile: str, fp32: bool = False) -> dict[str, Any]:
+    """The whole CPU run of ``profile`` through the hub stand-in, in ``work/bench-cpu-<profile>``
+    (``fp32``: with every CPU precision forced to float32, in ``...-fp32``)."""
     from clipdistill import pins
     from clipdistill.offline.hub_server import HubStandIn, reader_env
 
     if ctx.cuda:
         raise SystemExit(f"cpu_{profile} measures the CPU run: run it with --device cpu.")
     repos = build_repos(REPOS_DIR, profile)
-    run_dir = REPO / "work" / f"bench-cpu-{profile}"
+    run_dir = REPO / "work" / f"bench-cpu-{profile}{'-fp32' if fp32 else ''}"
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
     copy_skeleton(run_dir)
@@ -152,6 +169,9 @@ def measure(ctx: Context, profile: str) -> dict[str, Any]:
     cli = [str(Path(sys.executable).parent / "clipdistill")]
     run = [*cli, "run", "--profile", profile, "--data-root", str(Path(ctx.data_root).resolve()),
            "--set", "pets_source=petimages", "--set", "device=cpu"]
+    for key, value in (FP32 if fp32 else {}).items():
+        run += ["--set", f"{key}={value}"]
+    dtype = precision_label(fp32)
     with HubStandIn(repos, commits=pins.table()) as hub:  # served at the pinned commits
         env = reader_env(run_dir / "hf-home", HF_ENDPOINT=hub.url, CLIPDISTILL_PROGRESS="off",
                          TORCH_HOME=str(torch_home))
@@ -172,13 +192,13 @@ def measure(ctx: Context, profile: str) -> dict[str, Any]:
     ratio = total / BUDGET_S
     peak = max((p for p in peaks.values() if p), default=float("nan"))
     info = machine_info("cpu")
-    rows = [Row(f"whole CPU {profile} run at real shapes, {info['cpu_count']} cores",
+    rows = [Row(f"whole CPU {profile} run at real shapes, {info['cpu_count']} cores, {dtype}",
                 f"{total / 60:.1f} min (chapter min: {per}; book {(total - t_run) / 60:.1f}); "
                 f"peak RSS {peak / 1024:.1f} GiB", ratio, f"< {BUDGET_S / 60:.0f} min (ratio < 1)",
                 ratio < 1.0, note="random weights at real shapes; VLM never stops early")]
     record = (f"cd {run_dir} && clipdistill costs record --profile {profile} --hardware "
-              f"\"{info['cpu_count']} CPU cores ({info['host_cpu']})\" "
+              f"\"{info['cpu_count']} CPU cores ({info['host_cpu']}), {dtype}\" "
               "--weights \"random, real shapes (hub stand-in); VLM at max tokens\"")
     print(f"To put this run on the profiles page:\n  {record}", file=sys.stderr)
     return {"rows": rows, "details": {"total_s": total, "run_s": t_run, "chapters_s": chapters,
-                                      "peak_rss_mb": peaks, "record": record}}
+                                      "peak_rss_mb": peaks, "record": record, "precision": dtype}}

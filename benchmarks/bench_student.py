@@ -2,8 +2,9 @@
 
 Both are timed the way chapter 05 times them (``clipdistill.distill.images_per_second``
 on ``clip_image_tower`` for the teacher and on ``for_inference`` students, with the same
-CPU kernels: the network alone on pre-made batches, decoding
-left out because it costs both the same; on a GPU both under the teacher's autocast), at
+CPU kernels and precision: the network alone on pre-made batches, decoding left out
+because it costs both the same; both under the teacher's autocast, on a GPU and on a CPU
+where the engine runs bf16; the teacher as the engine runs it, its packed copy), at
 batch 32 (256 on a GPU): the teacher at its 224 px, each student at ``student_image_size``
 (160, the quick/paper default) with a 512-d head (the teacher's width). Teacher and
 students alternate round after round; each student's speed-up is the median of its
@@ -43,14 +44,16 @@ def bench(ctx: Context) -> dict[str, Any]:
     teacher = clip_image_tower(clip)
     t_size = int(clip.info.get("image_size") or 224)
     torch.manual_seed(0)
-    # Students as deployed: on a CPU with the teacher's oneDNN-packed kernels (for_inference).
+    # Students as deployed: on a CPU with the teacher's oneDNN-packed kernels (for_inference),
+    # packed in bf16 where the teacher autocasts to bf16 on this CPU.
+    amp = clip.amp_dtype  # bf16/fp16 on a GPU; bf16 on a CPU with bf16 units; else None
+    packed_dtype = amp if amp is not None and not ctx.cuda else torch.float32
     nets = {name: for_inference(build_student(name, clip.embed_dim, size), ctx.device,
-                                cpu_kernels=clip.cpu_kernels) for name in students}
+                                cpu_kernels=clip.cpu_kernels, dtype=packed_dtype) for name in students}
     batch = 256 if ctx.cuda else BATCH
     # The teacher is ~100x slower: fewer batches keep each timing near a few seconds.
     t_batches = 20 if ctx.cuda else (1 if ctx.quick else 3)
     s_batches = 50 if ctx.cuda else (5 if ctx.quick else 20)
-    amp = clip.amp_dtype  # bf16/fp16 autocast on a GPU, None on a CPU: the same for both sides
     contenders = {"teacher": lambda: images_per_second(teacher, t_size, batch_size=batch, device=ctx.device,
                                                        n_batches=t_batches, warmup=1, autocast_dtype=amp)}
     for name, net in nets.items():

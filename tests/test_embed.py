@@ -16,8 +16,8 @@ from tiny_clip import TINY, make_images, register
 
 @pytest.fixture(scope="module")
 def clip():
-    register()
-    return models.load_clip(TINY, "openai", random_weights=True)
+    register()  # fp32: rows are compared with a direct forward pass to 1e-5
+    return models.load_clip(TINY, "openai", random_weights=True, cpu_dtype="float32")
 
 
 @pytest.fixture
@@ -210,7 +210,7 @@ def test_hugging_face_models_go_through_the_same_engine(images, tmp_path):
 
     from tiny_clip import TINY_HF
 
-    hf = models.load_clip(TINY_HF, random_weights=True)
+    hf = models.load_clip(TINY_HF, random_weights=True, cpu_dtype="float32")
     pickle.dumps(hf.preprocess)  # workers can receive it even where processes are spawned
     X = embed.embed_images(hf, images[:6], cache_dir=tmp_path / "c", batch_size=3, num_workers=1, progress=False)
     assert X.shape == (6, 32) and np.allclose(X[4], _direct(hf, images[4]), atol=1e-5)

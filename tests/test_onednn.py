@@ -93,7 +93,7 @@ def test_only_fp32_cpu_modules_are_packed():
 @pytest.mark.parametrize("name,tag", [(TINY, "openai"), (TINY_HF, None)])
 def test_the_engine_packs_its_own_copy_and_matches_stock_clip(name, tag):
     stock = models.load_clip(name, tag, random_weights=True, cpu_kernels="torch")
-    clip = models.load_clip(name, tag, random_weights=True)
+    clip = models.load_clip(name, tag, random_weights=True, cpu_dtype="float32")  # fp32 packing
     assert (stock.cpu_kernels, clip.cpu_kernels) == ("torch", "onednn")
     fast = onednn.inference_model(clip)
     assert any(isinstance(m, onednn.PackedLinear) for m in fast.modules())
@@ -118,7 +118,7 @@ def test_the_engine_packs_its_own_copy_and_matches_stock_clip(name, tag):
 
 def test_the_engine_copy_follows_changes_to_the_weights(tmp_path):
     """Fine-tune or reload the reader's model, and the engine embeds with the new weights."""
-    clip = models.load_clip(TINY, "openai", random_weights=True)
+    clip = models.load_clip(TINY, "openai", random_weights=True, cpu_dtype="float32")
     texts = ["a photo of a cat.", "a dog"]
     before = embed.embed_texts(clip, texts, progress=False)
     first = onednn.inference_model(clip)
@@ -199,7 +199,8 @@ def test_packed_attention_keeps_multihead_attention_state_dict_names():
 def test_mobileclip_runs_folded_as_its_authors_deploy_it(kernels):
     """MobileCLIP's image tower has train-time branches (timm's FastViT blocks); the engine's
     copy folds them, and embeds as the stock model does. The reader's model keeps them."""
-    clip = models.load_clip("MobileCLIP2-S0", "dfndr2b", random_weights=True, cpu_kernels=kernels)
+    clip = models.load_clip("MobileCLIP2-S0", "dfndr2b", random_weights=True, cpu_kernels=kernels,
+                            cpu_dtype="float32")  # the fold, compared in fp32
     fast = onednn.inference_model(clip)
     assert fast is not clip.model and onednn.inference_model(clip) is fast
     assert onednn._reparameterizable(clip.model)  # untouched

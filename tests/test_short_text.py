@@ -32,7 +32,8 @@ def test_the_cut_keeps_every_column_up_to_the_last_end_of_text_token():
 def test_cut_embeddings_match_the_reference_forward(name, tag):
     """open_clip's ``CLIP.encode_text`` and transformers' ``get_text_features`` at full
     length are the references; the cut forward must give their numbers."""
-    clip = models.load_clip(name, tag, random_weights=True, cpu_kernels="torch")
+    clip = models.load_clip(name, tag, random_weights=True, cpu_kernels="torch",
+                            cpu_dtype="float32")
     tokens = clip.tokenize(PROMPTS)
     with torch.inference_mode():
         if clip.backend == "open_clip":
@@ -53,7 +54,8 @@ def test_cut_embeddings_match_the_reference_forward(name, tag):
 
 
 def test_a_network_pooled_elsewhere_is_not_cut(monkeypatch):
-    clip = models.load_clip(TINY, "openai", random_weights=True, cpu_kernels="torch")
+    clip = models.load_clip(TINY, "openai", random_weights=True, cpu_kernels="torch",
+                            cpu_dtype="float32")
     tokens = clip.tokenize(PROMPTS)
     monkeypatch.setattr(clip.model, "text_pool_type", "last")  # SigLIP's: reads the padding
     assert encode_short(clip.model, tokens, "open_clip") is None
@@ -65,7 +67,8 @@ def test_a_network_pooled_elsewhere_is_not_cut(monkeypatch):
 def test_a_cut_that_disagrees_with_the_full_forward_is_never_used(monkeypatch):
     from clipdistill.models import short_text
 
-    clip = models.load_clip(TINY, "openai", random_weights=True, cpu_kernels="torch")
+    clip = models.load_clip(TINY, "openai", random_weights=True, cpu_kernels="torch",
+                            cpu_dtype="float32")
     tokens = clip.tokenize(PROMPTS)
     monkeypatch.setattr(short_text, "encode_short", lambda net, t, backend: torch.zeros(len(t), 32))
     with torch.inference_mode():

@@ -23,7 +23,7 @@ TEMPLATES = ["a photo of a {}.", "a blurry photo of a {}.", "{}", "art of the {}
 @pytest.fixture(scope="module")
 def clip():
     register()
-    return models.load_clip(TINY, "openai", random_weights=True)
+    return models.load_clip(TINY, "openai", random_weights=True, cpu_dtype="float32")  # parity: fp32
 
 
 def _unit(rng, n, d):
@@ -46,7 +46,8 @@ def test_classifier_matches_open_clip(clip, templates, tmp_path):
 
 
 def test_classifier_matches_open_clip_on_a_real_architecture():
-    clip = models.load_clip("ViT-B-32", "openai", random_weights=True)  # QuickGELU, 77 tokens
+    clip = models.load_clip("ViT-B-32", "openai", random_weights=True,
+                            cpu_dtype="float32")  # QuickGELU, 77 tokens; parity in fp32
     classes, templates = ["cat", "dog", "truck"], ["a photo of a {}.", "a {} in the wild."]
     ours = zeroshot.build_zero_shot_classifier(clip, classes, templates)
     with torch.inference_mode():

@@ -125,6 +125,7 @@ class Config:
     retrieval_top_k: int = 5
     clip_amp: str = "auto"  # GPU autocast while embedding: auto (bf16 where supported, else fp16) | fp16 | bf16 | off
     clip_cpu_kernels: str = "auto"  # fp32 CPU matmuls: auto (oneDNN where available) | onednn | torch (stock)
+    clip_cpu_dtype: str = "auto"  # CPU embedding precision: auto (bfloat16 on AMX/AVX512-BF16, else float32) | float32 | bfloat16
     embed_text_batch_size: int = 256  # prompts per text-encoder batch
     zero_shot_templates: list = field(default_factory=lambda: ["a photo of a {}."])  # cats/dogs, CIFAR-10
     mnist_prompts: dict = field(default_factory=lambda: {k: dict(v) for k, v in MNIST_PROMPTS.items()})
@@ -146,7 +147,7 @@ class Config:
     vlm_prompts: dict = field(default_factory=lambda: dict(VLM_PROMPTS))
     vlm_temperature: float = 0.0  # 0 = greedy decoding (the default: reproducible, cacheable)
     vlm_repetition_penalty: float = 1.0  # 1 = off; sent to HTTP servers only when not 1
-    vlm_dtype: str = "auto"  # auto (bfloat16 on CUDA, float16 on MPS, float32 on CPU) | ...
+    vlm_dtype: str = "auto"  # auto (bfloat16 on CUDA, float16 on MPS; on a CPU as clip_cpu_dtype's auto) | ...
     vlm_attn: str = "auto"  # auto (flash_attention_2 when installed on CUDA, else sdpa) | ...
     vlm_max_pixels: int = 0  # cap on pixels per image fed to the VLM (Qwen's rule; the openai backend resizes before sending); 0 = the processor's own
     vlm_cpu_kernels: str = "auto"  # fp32 CPU matmuls while describing: auto (oneDNN where available) | onednn | torch
@@ -188,6 +189,7 @@ class Config:
     distill_weight_decay: float = 0.05  # AdamW; not applied to norms and biases
     distill_augment: bool = True  # random resized crop, flip, mild colour jitter
     distill_speed_batches: int = 10  # timed batches per images/s figure (after 2 warm-up)
+    distill_cpu_dtype: str = "auto"  # students' CPU precision: auto (bfloat16 where measured faster) | float32 | bfloat16
 
     # -- 07 colour (models as in chapter 02: open_clip "name/tag" or Hugging Face ids) -------
     colour_models: list = field(default_factory=lambda: [
@@ -218,6 +220,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "vlm_backend": ("transformers", "openai"),
     "clip_amp": ("auto", "fp16", "bf16", "off"),
     "clip_cpu_kernels": ("auto", "onednn", "torch"),
+    "clip_cpu_dtype": ("auto", "float32", "bfloat16"),
+    "distill_cpu_dtype": ("auto", "float32", "bfloat16"),
     "projection": ("pca", "tsne"),
     "vlm_dtype": ("auto", "bfloat16", "float16", "float32"),
     "vlm_attn": ("auto", "sdpa", "flash_attention_2", "eager"),

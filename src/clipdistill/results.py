@@ -52,7 +52,10 @@ def provenance() -> dict[str, Any]:
 
         import torch
 
+        from .device import cpu_bf16_units
+
         hw["cpu_count"] = os.cpu_count()
+        hw["cpu_bf16"] = cpu_bf16_units()  # amx | avx512_bf16 | None: what bf16 runs on here
         hw["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     except Exception:  # noqa: BLE001 - provenance must never fail a run
         pass

@@ -43,8 +43,11 @@ CHECKPOINT_VERSION = 1  # bump when students, augmentation or the loop change me
 
 def run_key(settings: Any, train_paths: Sequence, train_targets: np.ndarray,
             val_paths: Sequence, val_targets: np.ndarray) -> str:
-    """A run's identity: its settings plus exactly which images and targets it learns."""
-    return stable_hash("distill-run", CHECKPOINT_VERSION, dataclasses.asdict(settings),
+    """A run's identity: its settings plus exactly which images and targets it learns.
+    A float32 run leaves ``precision`` out, so runs trained before it existed keep their key."""
+    named = {k: v for k, v in dataclasses.asdict(settings).items()
+             if not (k == "precision" and v == "float32")}
+    return stable_hash("distill-run", CHECKPOINT_VERSION, named,
                        [str(p) for p in train_paths], array_digest(train_targets),
                        [str(p) for p in val_paths], array_digest(val_targets), length=20)
 

@@ -37,12 +37,15 @@ __all__ = [
 ]
 
 
-def for_inference(model: nn.Module, device: torch.device | str = "cpu", cpu_kernels: str = "auto") -> nn.Module:
+def for_inference(model: nn.Module, device: torch.device | str = "cpu", cpu_kernels: str = "auto",
+                  dtype: torch.dtype = torch.float32) -> nn.Module:
     """A trained student as it is deployed: eval mode on ``device`` and, on a CPU, a copy
     with its linear layers packed for oneDNN (:mod:`clipdistill.embed.onednn`), the kernels the
     CLIP teacher runs on there (``cpu_kernels``: "auto" or "onednn" pack, "torch" does not;
-    pass the teacher's ``clip.cpu_kernels`` to time the two alike). ``model`` itself
-    stays as it is, trainable; a copy that fails the probe on its own input size is dropped.
+    pass the teacher's ``clip.cpu_kernels`` to time the two alike), in bf16 when ``dtype``
+    is torch.bfloat16 (then run it under CPU autocast, as the teacher's ``clip.amp_dtype``
+    says). ``model`` itself stays as it is, trainable; a copy that fails the probe on its
+    own input size is dropped.
     """
     import copy
 
@@ -51,28 +54,38 @@ def for_inference(model: nn.Module, device: torch.device | str = "cpu", cpu_kern
     device = torch.device(device)
     model = model.to(device).eval()
     size = getattr(model, "image_size", None)
-    if device.type != "cpu" or cpu_kernels == "torch" or not size or not onednn.available():
+    dtype = dtype if dtype == torch.bfloat16 else torch.float32
+    if device.type != "cpu" or cpu_kernels == "torch" or not size or not onednn.available(dtype):
         return model
     packed = copy.deepcopy(model)
     x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
-    return packed if onednn.pack_linear_layers(packed, probe=lambda: packed(x)) else model
+    return packed if onednn.pack_linear_layers(packed, probe=lambda: packed(x), dtype=dtype) else model
 
 
 @torch.no_grad()
 def embed_with_student(model: nn.Module, paths: Sequence[str | os.PathLike], *,
                        image_size: int, work_dir: str | os.PathLike, batch_size: int = 64,
-                       device: torch.device | str = "cpu", progress: bool = False) -> np.ndarray:
+                       device: torch.device | str = "cpu", progress: bool = False,
+                       autocast_dtype: torch.dtype | None = None) -> np.ndarray:
     """(N, out_dim) float32 unit vectors: the student's embeddings of ``paths``.
 
     ``model`` runs as given: pass :func:`for_inference`'s copy to embed with the
-    deployed kernels (packed once, however many sets of paths it embeds).
+    deployed kernels (packed once, however many sets of paths it embeds), under
+    ``autocast_dtype`` when given (a student trained in bf16 is evaluated in bf16).
     """
     device = torch.device(device)
     store = image_store(paths, image_size, store_dir(work_dir), progress=progress)
     model = model.to(device).eval()
-    out = [model(x).float().cpu() for x in student_inputs(store, batch_size, device)]
+    with _autocast(device, autocast_dtype):
+        out = [model(x).float().cpu() for x in student_inputs(store, batch_size, device)]
     emb = torch.cat(out).numpy() if out else np.zeros((0, getattr(model, "out_dim", 0)), np.float32)
     return l2_normalize(emb)
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None) -> Any:
+    import contextlib
+
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
 
 def fidelity(student_emb: np.ndarray, teacher_emb: np.ndarray) -> float:
@@ -139,14 +152,11 @@ def images_per_second(model: nn.Module, image_size: int | Sequence[int], *,
     under autocast; give student and teacher the same one for a fair ratio. CUDA work is
     synchronised before the clock stops. For notebooks and benchmarks, never tests.
     """
-    import contextlib
-
     h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
     device = torch.device(device)
     model = model.to(device).eval()
     x = torch.randn(batch_size, 3, h, w, device=device)
-    amp = (torch.autocast(device_type=device.type, dtype=autocast_dtype)
-           if autocast_dtype is not None else contextlib.nullcontext())
+    amp = _autocast(device, autocast_dtype)
 
     def sync() -> None:
         if device.type == "cuda":
@@ -170,13 +180,17 @@ class _ClipImageTower(nn.Module):
         self._clip = clip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._clip.encode_image(x)
+        from ..embed.onednn import inference_model
+
+        with self._clip.autocast():  # the engine's copy and precision (bf16 on some CPUs)
+            return self._clip.encode_image(x, module=inference_model(self._clip))
 
 
 def clip_image_tower(clip: Any) -> nn.Module:
     """A loaded :class:`clipdistill.models.ClipModel`'s image encoder as a plain module,
-    so :func:`images_per_second` and :func:`count_flops` measure the teacher the same way
-    as a student (parameters of the image tower: ``clip.info["params"]["image"]``)."""
+    run as the embedding engine runs it (its inference copy, under its autocast), so
+    :func:`images_per_second` and :func:`count_flops` measure the teacher the same way
+    as a deployed student (parameters of the image tower: ``clip.info["params"]["image"]``)."""
     return _ClipImageTower(clip)
 
 

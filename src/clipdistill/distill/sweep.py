@@ -25,7 +25,7 @@ from ..progress import nested, progress_bar
 from .evaluate import clip_image_tower, embed_with_student, fidelity, for_inference, knn_report, model_cost
 from .students import TargetProjection, build_student, student_names
 from .teachers import Teachers, check_teachers
-from .train import TrainSettings, train_student
+from .train import TrainSettings, autocast_dtype, train_student
 
 __all__ = ["run_sweep", "cost_table", "headline", "headline_metrics", "SweepSpec", "check_sweep"]
 
@@ -138,6 +138,8 @@ def run_sweep(cfg: Any, *, source: Teachers | None = None, progress: bool = True
     ``knn/test`` (``knn_accuracy``, ``knn_f1``, in points) and the teacher's own
     (``teacher_f1`` at full size; ``teacher_dim_f1`` in the student's space).
     """
+    import torch
+
     from .. import data
     from ..session import torch_device
 
@@ -196,9 +198,12 @@ def run_sweep(cfg: Any, *, source: Teachers | None = None, progress: bool = True
                         if ev_path.is_file():
                             ev = json.loads(ev_path.read_text())
                         else:
+                            amp = autocast_dtype(settings)  # evaluated as it was trained
                             kw = dict(image_size=settings.image_size, work_dir=cfg.work_dir,
-                                      batch_size=cfg.distill_batch_size, device=device)
-                            deployed = for_inference(res.model, device, cpu_kernels=cfg.clip_cpu_kernels)
+                                      batch_size=cfg.distill_batch_size, device=device,
+                                      autocast_dtype=amp)
+                            deployed = for_inference(res.model, device, cpu_kernels=cfg.clip_cpu_kernels,
+                                                     dtype=amp or torch.float32)
                             s_tr = embed_with_student(deployed, knn_tr.paths, **kw)
                             s_te = embed_with_student(deployed, knn_te.paths, **kw)
                             rep = knn_report(s_tr, knn_tr.labels, s_te, knn_te.labels,
@@ -249,7 +254,8 @@ def cost_table(cfg: Any, *, source: Teachers | None = None, students: Sequence[s
     for name in students if students is not None else cfg.students:
         torch.manual_seed(cfg.seed)
         model = for_inference(build_student(name, dim, cfg.student_image_size), device,
-                              cpu_kernels=clip.cpu_kernels)
+                              cpu_kernels=clip.cpu_kernels,
+                              dtype=clip.amp_dtype if device.type == "cpu" and clip.amp_dtype else torch.float32)
         rows.append({"model": name, "role": "student", "image_size": cfg.student_image_size,
                      **model_cost(model, cfg.student_image_size, **kw)})
     size = int(clip.info.get("image_size") or 224)

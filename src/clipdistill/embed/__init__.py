@@ -10,7 +10,8 @@
 - :class:`EmbeddingStore` (``store``): the on-disk rows, keyed by content and ``clip.key``:
   batches as parts, merged into sorted segments; lookups read keys, then only the rows asked;
 - ``onednn``: on a CPU the engine runs a copy of the model with its linear layers packed
-  for oneDNN (1.7-1.8x on CPUs where MKL falls back to AVX2); the model the reader holds
+  for oneDNN (1.7-1.8x on CPUs where MKL falls back to AVX2), in bf16 where the processor
+  has bf16 matrix units (``clipdistill.device.cpu_dtype``); the model the reader holds
   stays the framework's own;
 - :func:`benchmark` (``throughput``): images/s cold and warm, texts/s, peak memory.
 """

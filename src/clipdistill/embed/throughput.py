@@ -13,7 +13,7 @@ from ..device import peak_rss_mb
 from .images import embed_images
 from .texts import encode_texts
 
-__all__ = ["benchmark", "peak_memory_mb"]
+__all__ = ["benchmark", "peak_memory_mb", "precision"]
 
 
 def peak_memory_mb(device: torch.device) -> tuple[float, str]:
@@ -24,19 +24,33 @@ def peak_memory_mb(device: torch.device) -> tuple[float, str]:
     return (float("nan"), "unavailable") if rss is None else (rss, "process peak RSS")
 
 
+def precision(clip: Any) -> dict[str, str]:
+    """Which precision and kernels the engine embeds with, and why (chapter 02's table)."""
+    if clip.device.type == "cpu":
+        kernels = "oneDNN-packed" if clip.cpu_kernels == "onednn" else "stock"
+        dtype = clip.info.get("cpu_dtype", "float32")
+        return {"precision": f"{dtype} ({kernels})", "precision_why": clip.info.get("cpu_dtype_why", "")}
+    if clip.amp_dtype is not None:
+        return {"precision": f"{str(clip.amp_dtype).replace('torch.', '')} autocast",
+                "precision_why": "mixed precision on the accelerator (clip_amp)"}
+    return {"precision": clip.precision, "precision_why": "the weights' own precision, no autocast"}
+
+
 def benchmark(clip: Any, paths: Sequence[str | os.PathLike], *, batch_size: int = 32,
               num_workers: int = 2, texts: Sequence[str] = ()) -> dict[str, Any]:
     """Images/s end to end (read, decode, preprocess, encode) with an empty cache, then warm.
 
     Uses a throwaway cache so "cold" is really cold however often the chapter ran.
     ``texts``, if given, are timed through the tokenizer and text encoder (texts/s). Peak
-    memory is the GPU's allocator peak, or the process's peak RSS on a CPU.
+    memory is the GPU's allocator peak, or the process's peak RSS on a CPU. ``precision``
+    and ``precision_why`` say what the engine ran in (:func:`precision`).
     """
     paths = list(paths)
     if clip.device.type == "cuda":
         torch.cuda.synchronize(clip.device)
         torch.cuda.reset_peak_memory_stats(clip.device)
-    result: dict[str, Any] = {"images": len(paths), "batch_size": batch_size, "device": clip.device.type}
+    result: dict[str, Any] = {"images": len(paths), "batch_size": batch_size, "device": clip.device.type,
+                              **precision(clip)}
     with tempfile.TemporaryDirectory(prefix="clipdistill-bench-") as tmp:
         for phase in ("cold", "warm"):
             start = time.perf_counter()

@@ -104,7 +104,8 @@ class ClipModel:
         return float(self.model.logit_scale.detach().float().exp().item())
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        """Mixed precision on the GPU (when enabled at load time), a no-op elsewhere."""
+        """Mixed precision as chosen at load time: bf16/fp16 on a GPU, bf16 on a CPU with
+        bf16 matrix units (``info["cpu_dtype"]``); a no-op otherwise."""
         if self.amp_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)

@@ -9,9 +9,10 @@ Three sources end up as the same :class:`~clipdistill.models.ClipModel`:
 - any of the above with **seeded random weights** (the ``smoke`` profile): the same
   architecture, preprocessing and code path, no download.
 
-The returned ``model`` is the framework's own module, untouched. How fast the embedding
-engine runs it on a CPU (``cpu_kernels``) is recorded here, because it enters the cache
-key, but the engine builds its inference copy itself (:mod:`clipdistill.embed.onednn`).
+The returned ``model`` is the framework's own module, untouched. How the embedding
+engine runs it on a CPU (``cpu_kernels``, and ``cpu_dtype``: bf16 autocast where the
+processor multiplies bf16 fast) is decided here, because both enter the cache key, but
+the engine builds its inference copy itself (:mod:`clipdistill.embed.onednn`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,21 @@ __all__ = ["load_clip", "load_clip_from_config"]
 
 AMP_CHOICES = CHOICES["clip_amp"]
 CPU_KERNELS = CHOICES["clip_cpu_kernels"]
+
+
+def _cpu_amp(choice: str, kernels: str, precision: str) -> tuple[torch.dtype | None, dict[str, str]]:
+    """bf16 autocast on the CPU, or None; and what to record about the choice."""
+    from ..device import cpu_dtype
+    from ..embed import onednn
+
+    dtype, why = cpu_dtype(choice, packed=kernels == "onednn")
+    if precision != "fp32":
+        dtype, why = precision, f"the weights themselves are {precision}"
+    elif dtype == "bfloat16" and choice == "auto" and kernels == "onednn" \
+            and not onednn.available(torch.bfloat16):
+        dtype, why = "float32", "this torch build has no oneDNN bf16 kernels"
+    amp = torch.bfloat16 if dtype == "bfloat16" and precision == "fp32" else None
+    return amp, {"cpu_dtype": dtype, "cpu_dtype_why": why}
 
 
 def _amp_dtype(amp: str, device: torch.device, precision: str) -> torch.dtype | None:
@@ -86,7 +102,7 @@ def _slug(text: str) -> str:
 def load_clip(name: str, pretrained: str | None = None, *, random_weights: bool = False,
               device: str | torch.device = "cpu", seed: int = 0, precision: str = "fp32",
               amp: str = "auto", quick_gelu: bool | None = None, cpu_kernels: str = "auto",
-              pin_config: Any = None) -> ClipModel:
+              cpu_dtype: str = "auto", pin_config: Any = None) -> ClipModel:
     """Load a CLIP-family model (see the module docstring for what ``name`` may be).
 
     ``random_weights=True`` builds the same architecture and preprocessing with weights
@@ -98,6 +114,10 @@ def load_clip(name: str, pretrained: str | None = None, *, random_weights: bool 
     ``cpu_kernels`` says how the embedding engine runs an fp32 model on a CPU: "auto"
     packs a copy's linear layers for oneDNN where torch has the ops (1.8x on CPUs where
     MKL falls back to AVX2), "onednn" insists, "torch" runs the stock module.
+    ``cpu_dtype`` is the engine's precision on a CPU: "auto" autocasts to bfloat16 where
+    the processor has bf16 matrix units (:func:`clipdistill.device.cpu_dtype`; AMX, or
+    AVX512-BF16 with the oneDNN kernels), "float32" or "bfloat16" insist. The choice and
+    why are in ``clip.info["cpu_dtype"]`` and ``["cpu_dtype_why"]``.
     Hub weights load at the commit :mod:`clipdistill.pins` names for them (``pin_config``:
     a Config whose ``pin_weights``/``hub_revisions`` choose otherwise), and every weight
     loaded is recorded for the provenance (:mod:`clipdistill.weights`).
@@ -112,6 +132,9 @@ def load_clip(name: str, pretrained: str | None = None, *, random_weights: bool 
     kind, name, pretrained = resolve_source(name, pretrained)
     amp_dtype = _amp_dtype(amp, device, precision)
     kernels = onednn.engine_kernels(cpu_kernels, device, precision)
+    cpu_info: dict[str, str] = {}
+    if device.type == "cpu":
+        amp_dtype, cpu_info = _cpu_amp(cpu_dtype, kernels, precision)
     wanted = None if random_weights or kind not in ("open_clip", "hf") else hub.clip_weights(name, pretrained)
     commit = None
     if wanted is not None:  # seconds, not minutes, when the hub is silent
@@ -129,9 +152,11 @@ def load_clip(name: str, pretrained: str | None = None, *, random_weights: bool 
     _record(kind, name, pretrained, random_weights, seed, wanted, commit, fetched)
     clip.amp_dtype = amp_dtype
     clip.cpu_kernels = kernels
+    clip.info.update(cpu_info)
     clip.model.eval()
     source = {"random_seed": seed} if random_weights else _weights_id(kind, name, pretrained, commit)
-    # Packed kernels round differently (~1e-6), and the cache key names what changes a value.
+    # Packed kernels round differently (~1e-6), and the cache key names what changes a value;
+    # a bf16 row is not an fp32 row: the autocast dtype (CPU or GPU) is in the key.
     named_kernels = [] if kernels == "torch" else [kernels]
     digest = stable_hash(kind, name, source, clip.info.get("preprocess"), clip.info.get("quick_gelu"),
                          precision, str(amp_dtype), *named_kernels, length=12)
@@ -149,4 +174,4 @@ def load_clip_from_config(cfg: Any, name: str | None = None, pretrained: str | N
     return load_clip(name or cfg.clip_model, pretrained if name else (pretrained or cfg.clip_pretrained),
                      random_weights=bool(cfg.smoke), device=torch_device(cfg), seed=cfg.seed,
                      amp=getattr(cfg, "clip_amp", "auto"), cpu_kernels=getattr(cfg, "clip_cpu_kernels", "auto"),
-                     pin_config=cfg)
+                     cpu_dtype=getattr(cfg, "clip_cpu_dtype", "auto"), pin_config=cfg)
