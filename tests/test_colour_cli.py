@@ -144,7 +144,11 @@ def test_remote_code_is_refused_unless_opted_in(tmp_path, monkeypatch):
                     accelerator=False)
     with pytest.raises(RuntimeError, match="stop before any download"):
         remote.load_remote(opted, LLM2CLIP)
-    assert calls == [(LLM2CLIP, {"dtype": calls[0][1]["dtype"], "trust_remote_code": True})]
+    from clipdistill import pins
+
+    # asked at the revision clipdistill.pins names for it (`main` until someone pins it)
+    assert calls == [(LLM2CLIP, {"dtype": calls[0][1]["dtype"], "trust_remote_code": True,
+                                 "revision": pins.revision(LLM2CLIP, opted)})]
     # and LLM2CLIP is not asked to read digits (prompt style 4), as in the original study
     assert remote.reads_numbers(LLM2CLIP) is False and remote.reads_numbers("ViT-B-32/openai")
 

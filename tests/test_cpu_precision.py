@@ -205,15 +205,16 @@ def test_bf16_agrees_with_fp32_on_real_images(shared_data):
 def test_the_describer_key_names_its_cpu_precision(cpu_is):
     from clipdistill.vlm.hf import TransformersDescriber
 
+    vlm = "HuggingFaceTB/SmolVLM-256M-Instruct"  # pinned: its key needs no hub request
     cpu_is(NO_BF16)
-    fp32 = TransformersDescriber("org/some-vlm", device=torch.device("cpu"))
+    fp32 = TransformersDescriber(vlm, device=torch.device("cpu"))
     cpu_is(ZEN5)
-    auto = TransformersDescriber("org/some-vlm", device=torch.device("cpu"))
+    auto = TransformersDescriber(vlm, device=torch.device("cpu"))
     assert fp32.dtype == "float32" and not fp32.cpu_autocast
     if onednn.available(torch.bfloat16):
         assert auto.dtype == "bfloat16" and auto.cpu_autocast and auto.kernels == "onednn"
         assert auto.key != fp32.key and '"dtype":"bfloat16"' in auto.key
-    stock = TransformersDescriber("org/some-vlm", device=torch.device("cpu"), cpu_kernels="torch")
+    stock = TransformersDescriber(vlm, device=torch.device("cpu"), cpu_kernels="torch")
     assert stock.dtype == "float32"  # stock kernels: bf16 only with AMX
 
 

@@ -26,6 +26,7 @@ from .profiles import (  # noqa: F401 - re-exported: the one place to import the
     TUTORIAL_MODELS,
 )
 from . import hub  # below config: it needs only the profiles
+from .device import CPU_DTYPES
 from .suggest import did_you_mean
 
 __all__ = [
@@ -220,8 +221,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "vlm_backend": ("transformers", "openai"),
     "clip_amp": ("auto", "fp16", "bf16", "off"),
     "clip_cpu_kernels": ("auto", "onednn", "torch"),
-    "clip_cpu_dtype": ("auto", "float32", "bfloat16"),
-    "distill_cpu_dtype": ("auto", "float32", "bfloat16"),
+    "clip_cpu_dtype": CPU_DTYPES,
+    "distill_cpu_dtype": CPU_DTYPES,
     "projection": ("pca", "tsne"),
     "vlm_dtype": ("auto", "bfloat16", "float16", "float32"),
     "vlm_attn": ("auto", "sdpa", "flash_attention_2", "eager"),

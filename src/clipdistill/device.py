@@ -6,12 +6,11 @@ import functools
 from pathlib import Path
 from typing import Any, Iterable
 
-from .config import CHOICES
 
 __all__ = ["best_device", "accelerator_available", "torch_device", "peak_rss_mb", "cpu_flags",
            "cpu_bf16_units", "cpu_dtype"]
 
-CPU_DTYPES = CHOICES["clip_cpu_dtype"]
+CPU_DTYPES = ("auto", "float32", "bfloat16")  # clip_cpu_dtype and distill_cpu_dtype
 
 
 def best_device() -> str:
