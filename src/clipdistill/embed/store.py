@@ -16,7 +16,8 @@ lookup open thousands of files, so :meth:`EmbeddingStore.merge` folds them into 
 *segment*, and folds segments of similar size together (each row is rewritten about
 log16(rows / 2048) times). Nothing holds every row in memory: a lookup reads only the keys
 (20 bytes a row) and then only the rows it needs; merging streams sorted segments a block
-at a time. Parts are immutable files, so any process may fold any of them; a lock file
+at a time (the files' format, reading and merging live in :mod:`.segments`). Parts are
+immutable files, so any process may fold any of them; a lock file
 keeps two processes from folding the same ones (on a shared filesystem too). Every row
 sits beside its key and its checksum: a row that fails it (a flipped byte, a file cut
 short, a file from another model's store or from before rows had sums) is never used, and
@@ -36,13 +37,14 @@ import os
 import shutil
 import threading
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from ..io import atomic_dir, atomic_write_bytes, atomic_write_json, bytes_digest, exclusive_lock
+from ..io import atomic_write_bytes, atomic_write_json, bytes_digest, exclusive_lock
 from ..io import set_aside, stable_hash, writer_id
-from .integrity import SUM, npy_size_problem, row_sums, store_identity
+from .integrity import row_sums, store_identity
+from .segments import StoreFile, npy_shape, to_hex, to_raw, why_unreadable, write_segment
 
 __all__ = ["EmbeddingStore", "store_for", "cache_dir_for", "content_digest", "text_digest",
            "MERGE_ABOVE", "TIER_WIDTH"]
@@ -50,7 +52,6 @@ __all__ = ["EmbeddingStore", "store_for", "cache_dir_for", "content_digest", "te
 MERGE_ABOVE = 64  # parts (batch files) before a merge folds them into a segment
 TIER_WIDTH = 16  # segments of one size tier before they are merged into one
 MERGE_BUFFER_BYTES = 16 << 20  # rows held per merge, over all inputs together
-KEY = np.dtype("S20")  # a sha1 digest, raw
 content_digest = bytes_digest  # an image's cache key: the hash of its bytes (== io.file_digest)
 
 
@@ -64,215 +65,6 @@ def cache_dir_for(cfg: Any) -> Path:
     return Path(cfg.work_dir) / "embeddings"
 
 
-def to_raw(keys: Sequence[str]) -> np.ndarray:
-    """sha1 hex digests -> an (N,) array of 20-byte keys (what segments store and sort)."""
-    bad = next((k for k in keys if not isinstance(k, str) or len(k) != 40), None)
-    try:
-        if bad is None:
-            return np.frombuffer(bytes.fromhex("".join(keys)), dtype=KEY).copy()
-    except ValueError:
-        bad = next(k for k in keys if any(c not in "0123456789abcdefABCDEF" for c in k))
-    raise ValueError(f"store keys are sha1 hex digests (40 characters), got {bad!r}.")
-
-
-def to_hex(raw: np.ndarray) -> list[str]:
-    """The inverse of :func:`to_raw` (through bytes: numpy drops trailing zero bytes of S20)."""
-    flat = np.ascontiguousarray(raw, dtype=KEY).view(np.uint8).tobytes().hex()
-    return [flat[i:i + 40] for i in range(0, len(flat), 40)]
-
-
-# -- one file's keys and rows ----------------------------------------------------------
-
-class _File:
-    """Keys of one part or segment, sorted (``order`` maps back to file rows for parts)."""
-
-    def __init__(self, path: Path, dim: int):
-        self.path = path
-        self.segment = path.is_dir()
-        if self.segment:
-            n = _check_segment(path, dim)
-            keys = np.load(path / "keys.npy", allow_pickle=False)  # 20 bytes a row
-            self.keys, self.order, self.row_keys = keys, None, keys
-            self.sums = np.load(path / "sums.npy", allow_pickle=False)  # 8 bytes a row
-            if keys.dtype != KEY or self.sums.dtype != SUM or len(keys) != n:
-                raise ValueError(f"segment keys {keys.dtype} or sums {self.sums.dtype} malformed")
-        else:
-            with np.load(path, allow_pickle=False) as z:
-                hexkeys, shape = z["keys"], z["emb"].shape
-                if "sums" not in z.files:
-                    raise Unverifiable("written without row checksums (an older version)")
-                sums = z["sums"]
-            if len(shape) != 2 or shape != (len(hexkeys), dim) or sums.shape != (len(hexkeys),):
-                raise ValueError(f"part shape {shape} does not match {len(hexkeys)} keys x {dim}")
-            self.row_keys = to_raw(hexkeys.tolist())
-            self.keys, self.order = _sorted_unique(self.row_keys)
-            self.sums = sums.astype(SUM)
-
-    def bad_rows(self, rows: np.ndarray, emb: np.ndarray, identity: bytes) -> np.ndarray:
-        """Which of ``emb`` (read from file rows ``rows``) fail their checksum."""
-        return row_sums(identity, self.row_keys[rows], emb) != self.sums[rows]
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-    def find(self, query: np.ndarray) -> np.ndarray:
-        """File row of each query key, -1 where absent."""
-        if not len(self.keys):
-            return np.full(len(query), -1)
-        pos = np.minimum(np.searchsorted(self.keys, query), len(self.keys) - 1)
-        hit = self.keys[pos] == query
-        rows = pos if self.order is None else self.order[pos]
-        return np.where(hit, rows, -1)
-
-    def rows(self, rows: np.ndarray) -> np.ndarray:
-        """Rows by file position; a segment's are read from disk, not loaded whole."""
-        if self.segment:
-            emb = np.load(self.path / "emb.npy", mmap_mode="r")
-            return np.asarray(emb[np.sort(rows)])[np.argsort(np.argsort(rows))]
-        with np.load(self.path, allow_pickle=False) as z:
-            return z["emb"][rows]
-
-
-def _sorted_unique(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted unique keys, and the row of each one's first occurrence."""
-    keys, first = np.unique(raw, return_index=True)
-    return keys, first
-
-
-def _read_header(fh: Any) -> tuple[int, ...]:
-    """An open ``.npy`` file's shape, leaving the file at its first data byte."""
-    version = np.lib.format.read_magic(fh)
-    read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-            else np.lib.format.read_array_header_2_0)
-    return tuple(read(fh)[0])
-
-
-def _npy_shape(path: Path) -> tuple[int, ...]:
-    with open(path, "rb") as fh:
-        return _read_header(fh)
-
-
-class Unverifiable(ValueError):
-    """A store file without row checksums: nothing it holds can be trusted."""
-
-
-def _check_segment(path: Path, dim: int) -> int:
-    """A segment's row count, once its three files agree in shape and in size (headers
-    only: a merge reads segments a block at a time)."""
-    if not (path / "sums.npy").is_file() and (path / "keys.npy").is_file():
-        raise Unverifiable("written without row checksums (an older version)")
-    shapes = {}
-    for name, itemsize in (("keys.npy", KEY.itemsize), ("emb.npy", 4), ("sums.npy", SUM.itemsize)):
-        with open(path / name, "rb") as fh:
-            shapes[name] = _read_header(fh)
-            cut = npy_size_problem(path / name, fh.tell(), shapes[name], itemsize)
-        if cut:
-            raise ValueError(cut)
-    n = shapes["keys.npy"][0]
-    if shapes["emb.npy"] != (n, dim) or shapes["sums.npy"] != (n,):
-        raise ValueError(f"segment shapes {shapes} do not agree with {n} rows x {dim}")
-    return n
-
-
-class _Reader:
-    """A sorted source read a block at a time: a segment from disk, a part from memory
-    (parts are one batch; an old ``merged-*.npz`` is read whole, once, when folded)."""
-
-    def __init__(self, path: Path, dim: int):
-        self.path = path
-        self.segment = path.is_dir()
-        self.pos = 0
-        self.keys = np.empty(0, KEY)
-        self.start = 0  # file position of self.keys[0]
-        if self.segment:
-            self.n = _check_segment(path, dim)
-            self._kfh = open(path / "keys.npy", "rb")
-            self._koff = _data_offset(self._kfh)
-            self._efh = open(path / "emb.npy", "rb")
-            self._eoff = _data_offset(self._efh)
-            self._sfh = open(path / "sums.npy", "rb")
-            self._soff = _data_offset(self._sfh)
-        else:
-            checked = _File(path, dim)  # a part is one batch: read whole
-            with np.load(path, allow_pickle=False) as z:
-                self._emb = z["emb"]
-            self._sums, self._all, self._order = checked.sums, checked.keys, checked.order
-            self.n = len(self._all)
-
-    def fill(self, block: int) -> None:
-        """Hold the next ``block`` keys (fewer at the end)."""
-        self.start = self.pos
-        stop = min(self.pos + block, self.n)
-        if self.segment:
-            self._kfh.seek(self._koff + self.pos * KEY.itemsize)
-            self.keys = np.fromfile(self._kfh, dtype=KEY, count=stop - self.pos)
-        else:
-            self.keys = self._all[self.pos:stop]
-
-    @property
-    def last_block(self) -> bool:
-        return self.start + len(self.keys) >= self.n
-
-    def take_rows(self, local: np.ndarray, dim: int) -> np.ndarray:
-        """Rows of ``self.keys[local]`` (local ascending)."""
-        if not len(local):
-            return np.empty((0, dim), np.float32)
-        if self.segment:
-            lo, hi = self.start + int(local[0]), self.start + int(local[-1]) + 1
-            self._efh.seek(self._eoff + lo * dim * 4)
-            block = np.fromfile(self._efh, dtype=np.float32, count=(hi - lo) * dim).reshape(-1, dim)
-            return block[local - (lo - self.start)]
-        return self._emb[self._order[self.start + local]]
-
-    def take_sums(self, local: np.ndarray) -> np.ndarray:
-        """The checksums the rows of :meth:`take_rows` were written with (copied, never
-        recomputed: a bad row stays detectable in the segment it is merged into)."""
-        if not len(local):
-            return np.empty(0, SUM)
-        if self.segment:
-            lo, hi = self.start + int(local[0]), self.start + int(local[-1]) + 1
-            self._sfh.seek(self._soff + lo * SUM.itemsize)
-            return np.fromfile(self._sfh, dtype=SUM, count=hi - lo)[local - (lo - self.start)]
-        return self._sums[self._order[self.start + local]]
-
-    def close(self) -> None:
-        if self.segment:
-            self._kfh.close()
-            self._efh.close()
-            self._sfh.close()
-
-
-def _data_offset(fh: Any) -> int:
-    _read_header(fh)
-    return fh.tell()
-
-
-def _merge_blocks(readers: list[_Reader], block: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """K-way merge of sorted sources, a block at a time: yields (keys, source, local row
-    in the source's current block), keys sorted and unique (the first source wins)."""
-    for r in readers:
-        r.fill(block)
-    while any(len(r.keys) for r in readers):
-        open_ended = [r.keys[-1] for r in readers if len(r.keys) and not r.last_block]
-        bound = min(open_ended) if open_ended else None
-        keys, src, local = [], [], []
-        for i, r in enumerate(readers):
-            cut = len(r.keys) if bound is None else int(np.searchsorted(r.keys, bound, side="right"))
-            keys.append(r.keys[:cut])
-            src.append(np.full(cut, i))
-            local.append(np.arange(cut))
-        k, s, loc = np.concatenate(keys), np.concatenate(src), np.concatenate(local)
-        order = np.lexsort((s, k))  # by key, then by source: the first source's row wins
-        k, s, loc = k[order], s[order], loc[order]
-        first = np.ones(len(k), bool)
-        first[1:] = k[1:] != k[:-1]
-        yield k[first], s[first], loc[first]
-        for r, taken in zip(readers, keys):  # the caller has read this block's rows
-            if len(taken):
-                r.pos = r.start + len(taken)
-                r.fill(block)
-
-
 # -- the store ---------------------------------------------------------------------------
 
 class EmbeddingStore:
@@ -283,7 +75,7 @@ class EmbeddingStore:
     files at the first lookup: a long run then never rereads the rows it wrote itself.
     """
 
-    _memo: dict[str, dict[str, _File]] = {}
+    _memo: dict[str, dict[str, StoreFile]] = {}
     _lock = threading.Lock()
 
     def __init__(self, folder: str | os.PathLike, dim: int, *, snapshot: bool = False) -> None:
@@ -291,7 +83,7 @@ class EmbeddingStore:
         self.dim = int(dim)
         self.snapshot = snapshot
         self.identity = store_identity(self.folder)  # what every row's checksum is keyed by
-        self._files: list[_File] | None = None
+        self._files: list[StoreFile] | None = None
 
     # -- files ---------------------------------------------------------------------
     def _names(self) -> list[Path]:
@@ -301,7 +93,7 @@ class EmbeddingStore:
                       if (p.suffix == ".npz" and not p.name.startswith(".")) or
                       (p.name.startswith("seg-") and p.is_dir()))
 
-    def files(self) -> list[_File]:
+    def files(self) -> list[StoreFile]:
         """Every readable part and segment, by name (a damaged one is skipped with a warning)."""
         if self.snapshot and self._files is not None:
             return self._files
@@ -313,11 +105,11 @@ class EmbeddingStore:
                 f = known.get(path.name)
                 if f is None:
                     try:
-                        f = known[path.name] = _File(path, self.dim)
+                        f = known[path.name] = StoreFile(path, self.dim)
                     except FileNotFoundError:  # merged away by another process meanwhile
                         continue
                     except Exception as exc:  # noqa: BLE001 - a damaged file costs a recompute only
-                        set_aside(path, _why(exc))
+                        set_aside(path, why_unreadable(exc))
                         continue
                 out.append(f)
             for gone in set(known) - {p.name for p in names}:
@@ -325,7 +117,7 @@ class EmbeddingStore:
         self._files = out
         return out
 
-    def _locate(self, keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[_File]]:
+    def _locate(self, keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[StoreFile]]:
         query = to_raw(list(keys))
         files = self.files()
         which = np.full(len(query), -1)
@@ -358,7 +150,7 @@ class EmbeddingStore:
                         raise
                     except Exception as exc:  # noqa: BLE001 - damaged since it was opened
                         which[at] = -1
-                        self._set_aside(files[i], _why(exc))
+                        self._set_aside(files[i], why_unreadable(exc))
                         continue
                     bad = files[i].bad_rows(row[at], out[at], self.identity)
                     if bad.any():  # never used: a miss, computed again
@@ -371,7 +163,7 @@ class EmbeddingStore:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _set_aside(self, f: _File, why: str) -> None:
+    def _set_aside(self, f: StoreFile, why: str) -> None:
         set_aside(f.path, why)
         with self._lock:
             self._memo.get(str(self.folder), {}).pop(f.path.name, None)
@@ -424,50 +216,15 @@ class EmbeddingStore:
                 tiers: dict[int, list[Path]] = {}
                 for path in self._names():
                     if path.is_dir():
-                        tiers.setdefault(_tier(_npy_shape(path / "keys.npy")[0]), []).append(path)
+                        tiers.setdefault(_tier(npy_shape(path / "keys.npy")[0]), []).append(path)
                 full = next((t for _, t in sorted(tiers.items()) if len(t) >= TIER_WIDTH), None)
                 if full is None:
                     return True
                 self._write_segment(full)
 
     def _write_segment(self, sources: list[Path]) -> None:
-        """Merge ``sources`` (sorted streams) into one new segment, then remove them."""
-        readers = []
-        for path in sources:
-            try:
-                readers.append(_Reader(path, self.dim))
-            except FileNotFoundError:  # gone meanwhile
-                continue
-            except Exception as exc:  # noqa: BLE001 - damaged: never merged into anything
-                set_aside(path, _why(exc))
-        block = max(64, MERGE_BUFFER_BYTES // (max(len(readers), 1) * (self.dim * 4 + KEY.itemsize)))
-        try:
-            total = sum(len(k) for k, _, _ in _merge_blocks(readers, block))
-            for r in readers:
-                r.pos = 0
-            name = f"seg-{stable_hash([r.path.name for r in readers], length=20)}"
-            with atomic_dir(self.folder / name) as tmp:
-                with open(tmp / "keys.npy", "wb") as kf, open(tmp / "emb.npy", "wb") as ef, \
-                        open(tmp / "sums.npy", "wb") as sf:
-                    _npy_header(kf, KEY, (total,))
-                    _npy_header(ef, np.dtype(np.float32), (total, self.dim))
-                    _npy_header(sf, SUM, (total,))
-                    for keys, src, local in _merge_blocks(readers, block):
-                        rows = np.empty((len(keys), self.dim), np.float32)
-                        sums = np.empty(len(keys), SUM)
-                        for i, r in enumerate(readers):
-                            at = np.flatnonzero(src == i)
-                            rows[at] = r.take_rows(local[at], self.dim)
-                            sums[at] = r.take_sums(local[at])
-                        kf.write(keys.tobytes())
-                        ef.write(rows.tobytes())
-                        sf.write(sums.tobytes())
-                    for fh in (kf, ef, sf):
-                        fh.flush()
-                        os.fsync(fh.fileno())
-        finally:
-            for r in readers:
-                r.close()
+        """Merge ``sources`` into one new segment, then remove them."""
+        readers = write_segment(self.folder, sources, self.dim, MERGE_BUFFER_BYTES, set_aside)
         for r in readers:  # the segment holds every row now
             if r.segment:  # out of readers' sight at once, then deleted file by file
                 hidden = r.path.with_name(f".gone-{r.path.name}")
@@ -480,13 +237,6 @@ class EmbeddingStore:
                 r.path.unlink(missing_ok=True)
 
 
-def _why(exc: Exception) -> str:
-    """One line on why a store file cannot be read."""
-    if isinstance(exc, Unverifiable):
-        return str(exc)
-    return f"unreadable ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})"
-
-
 def _tier(rows: int) -> int:
     """Segments within a factor TIER_WIDTH of each other share a tier."""
     base = 2048
@@ -495,11 +245,6 @@ def _tier(rows: int) -> int:
         base *= TIER_WIDTH
         tier += 1
     return tier
-
-
-def _npy_header(fh: Any, dtype: np.dtype, shape: tuple[int, ...]) -> None:
-    np.lib.format.write_array_header_1_0(fh, {"descr": np.lib.format.dtype_to_descr(dtype),
-                                              "fortran_order": False, "shape": shape})
 
 
 def store_for(cache_dir: str | os.PathLike | None, clip: Any, kind: str, *,
