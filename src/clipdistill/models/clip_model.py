@@ -79,11 +79,18 @@ class ClipModel:
         out = short_text.encode_short(net, tokens, self.backend)
         if self._short_text is None:  # first batch: the cut forward must match the full one
             full = None if out is None else self._encode_full(net, tokens[:4])
-            self._short_text = full is not None and torch.allclose(
-                out[:4].float(), full.float(), rtol=1e-3, atol=1e-4 * float(full.abs().max()))
+            self._short_text = full is not None and short_text.same_features(
+                out[:4], full, self._rounding_dtype())
             if not self._short_text:
                 return None
         return out
+
+    def _rounding_dtype(self) -> torch.dtype:
+        """The precision a forward runs in now: the caller's autocast, else the weights'."""
+        kind = self.device.type
+        if torch.is_autocast_enabled(kind):
+            return torch.get_autocast_dtype(kind)
+        return self._param_dtype()
 
     # -- images -------------------------------------------------------------------------
     def encode_image(self, pixels: torch.Tensor, normalize: bool = False, *,
