@@ -82,6 +82,7 @@ def test_costs_are_recorded_from_a_finished_run_and_shown(tmp_path):
     assert (row["time"], row["peak memory"]) == ("2 min", "2.0 GB")
     box = costs.cost_box_html("02_zero_shot_clip", path=store)
     assert "2 CPU cores" in box and "ViT-B-32" in box  # measured row and quick's download
+    assert f"<td>{record['date']}</td>" in box  # an older run's row says when it was measured
     (run_dir / "run.json").write_text(json.dumps({"profile": "smoke", "status": "failed",
                                                   "chapters": []}))
     with pytest.raises(ValueError, match="did not finish"):

@@ -115,14 +115,18 @@ def cost_table(chapter: str | None = None, path: Path = COSTS_FILE) -> list[dict
 
 
 def cost_box_html(chapter: str, path: Path = COSTS_FILE) -> str:
-    """A small box for the top of a chapter: measured time and memory, and downloads."""
+    """A small box for the top of a chapter: measured time and memory, and downloads.
+    Each row keeps its date: a run measured before the chapter grew is not today's cost."""
     esc = html.escape
     rows = "".join(
         f"<tr><td><code>{esc(r['profile'])}</code></td><td>{esc(r['hardware'])}</td>"
-        f"<td>{esc(r['time'])}</td><td>{esc(r['peak memory'])}</td></tr>"
+        f"<td>{esc(r['time'])}</td><td>{esc(r['peak memory'])}</td>"
+        f"<td>{esc(r['date'])}</td></tr>"
         for r in cost_table(chapter, path))
-    measured = (f"<table><tr><th>profile</th><th>measured on</th><th>time</th><th>peak memory</th>"
-                f"</tr>{rows}</table>" if rows else "<p>No measured run recorded yet.</p>")
+    heads = "".join(f"<th>{h}</th>" for h in ("profile", "measured on", "time", "peak memory",
+                                              "date"))
+    measured = (f"<table><tr>{heads}</tr>{rows}</table>" if rows
+                else "<p>No measured run recorded yet.</p>")
     downloads = "".join(f"<li><code>{p}</code>: {esc(d[chapter])}</li>"
                         for p, d in DOWNLOADS.items() if chapter in d)
     return ('<details class="clipdistill-cost"><summary><b>What this chapter costs</b></summary>'
