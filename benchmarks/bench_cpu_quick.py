@@ -14,12 +14,13 @@ downloader caches it; so nothing is downloaded: download times are not in the fi
 
 The run is ``clipdistill run --profile quick`` then ``clipdistill book`` in a child
 process with a reader's environment, in ``work/bench-cpu-quick/`` (kept, so its results
-can be recorded into the profiles page afterwards with the command it prints). Target:
-the whole run under an hour; ratio = time over 3600 s. Took 36.6 min on 2 AMD Zen 4 cores
-in bf16 and 53.1 in fp32 (2026-12-03). The run uses the CPU precision a reader gets (bf16 where the processor has bf16
-matrix units); ``cpu_quick_fp32`` (bench_cpu_quick_fp32) runs it again with every CPU
-precision forced to float32, today's path, for the ratio between the two.
-``cpu_paper`` (bench_cpu_paper) runs ``paper`` the same way, with its CPU adjustments.
+can be recorded into the profiles page afterwards with the command it prints). Target: the
+whole run under an hour; ratio = time over 3600 s. Took 36.6 min on 2 AMD Zen 4 cores in
+bf16 and 53.1 in fp32 (2026-12-03). The run uses the CPU precision a reader gets (bf16
+where the processor has bf16 matrix units); ``cpu_quick_fp32`` (bench_cpu_quick_fp32) runs
+it again with every CPU precision forced to float32, today's path, for the ratio between
+the two. ``cpu_paper`` (bench_cpu_paper) runs ``paper`` the same way, with its CPU
+adjustments.
 """
 
 from __future__ import annotations
