@@ -71,10 +71,12 @@ def test_costs_are_recorded_from_a_finished_run_and_shown(tmp_path):
         "profile": "smoke", "smoke": True, "status": "ok",
         "chapters": [{"chapter": "01_data_prep", "seconds": 12.0},
                      {"chapter": "02_zero_shot_clip", "seconds": 95.0}]}))
+    code = {"version": "0.1.0", "commit": "945bf385f5a65ee614ab0831bbbead26b47fe9d6", "dirty": True}
     (run_dir / "02_zero_shot_clip.json").write_text(json.dumps(
-        {"provenance": {"peak_rss_mb": 2048.0}}))
+        {"provenance": {"peak_rss_mb": 2048.0, "code": code}}))
     store = tmp_path / "costs.json"
     record = costs.record_run(run_dir, "2 CPU cores", path=store)
+    assert record["code"] == code  # which code was measured, from the chapters' own results
     assert record["total_seconds"] == 107.0 and record["weights"] == "random"
     costs.record_run(run_dir, "2 CPU cores", path=store)  # the same run again replaces it
     assert len(costs.load_costs(store)["runs"]) == 1
@@ -83,6 +85,7 @@ def test_costs_are_recorded_from_a_finished_run_and_shown(tmp_path):
     box = costs.cost_box_html("02_zero_shot_clip", path=store)
     assert "2 CPU cores" in box and "ViT-B-32" in box  # measured row and quick's download
     assert f"<td>{record['date']}</td>" in box  # an older run's row says when it was measured
+    assert "<code>945bf38+changes</code>" in box  # ... and which code it ran
     (run_dir / "run.json").write_text(json.dumps({"profile": "smoke", "status": "failed",
                                                   "chapters": []}))
     with pytest.raises(ValueError, match="did not finish"):

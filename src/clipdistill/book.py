@@ -103,14 +103,14 @@ def write_costs_table(root: Path, costs_file: Path | None = None) -> Path:
     path = costs_file or costs.COSTS_FILE
     runs = costs.load_costs(path)["runs"]
     lines = ["| profile | measured on | weights | wall time, all chapters | peak RAM (largest "
-             "chapter) | date |", "|---|---|---|---|---|---|"]
+             "chapter) | date | code |", "|---|---|---|---|---|---|---|"]
     for row in costs.cost_table(None, path):
         lines.append(f"| `{row['profile']}` | {_escape(row['hardware'])} | {row['weights']} | "
-                     f"{row['time']} | {row['peak memory']} | {row['date']} |")
+                     f"{row['time']} | {row['peak memory']} | {row['date']} | `{row['code']}` |")
     measured = {r["profile"] for r in runs}
     for name in PROFILE_NAMES:
         if name != "auto" and name not in measured:
-            lines.append(f"| `{name}` | not measured yet | | | | |")
+            lines.append(f"| `{name}` | not measured yet | | | | | |")
     if runs:
         heads = [f"`{r['profile']}`, {_escape(r['hardware'])}" for r in runs]
         lines += ["", "Per chapter (wall time, peak RAM):", "",

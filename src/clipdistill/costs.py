@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .io import atomic_write_json
+from .revision import short
 
 __all__ = ["DOWNLOADS", "COSTS_FILE", "load_costs", "record_run", "cost_box_html", "cost_table"]
 
@@ -49,7 +50,8 @@ DOWNLOADS: dict[str, dict[str, str]] = {
 
 
 def load_costs(path: Path = COSTS_FILE) -> dict[str, Any]:
-    """The recorded runs: ``{"runs": [{profile, hardware, date, weights, chapters}, ...]}``."""
+    """The recorded runs: ``{"runs": [{profile, hardware, date, code, weights, chapters}, ...]}``
+    (``code``: the version and git commit the run's chapters recorded; see :mod:`.revision`)."""
     return json.loads(path.read_text()) if path.is_file() else {"runs": []}
 
 
@@ -67,17 +69,18 @@ def record_run(profile_dir: str | Path, hardware: str, *, weights: str = "",
     run = json.loads(run_file.read_text())
     if run.get("status") != "ok":
         raise ValueError(f"The run in {profile_dir} did not finish (status {run.get('status')!r}).")
-    chapters = {}
+    chapters, code = {}, None
     for entry in run.get("chapters", []):
         name = entry["chapter"]
         res_file = profile_dir / f"{name}.json"
-        peak = None
+        made = {}
         if res_file.is_file():
-            peak = json.loads(res_file.read_text()).get("provenance", {}).get("peak_rss_mb")
-        chapters[name] = {"seconds": entry.get("seconds"), "peak_rss_mb": peak}
+            made = json.loads(res_file.read_text()).get("provenance", {})
+        code = code or made.get("code")
+        chapters[name] = {"seconds": entry.get("seconds"), "peak_rss_mb": made.get("peak_rss_mb")}
     record = {"profile": run["profile"], "smoke": bool(run.get("smoke")), "hardware": hardware,
               "weights": weights or ("random" if run.get("smoke") else "pretrained"),
-              "date": _dt.date.today().isoformat(), "chapters": chapters,
+              "date": _dt.date.today().isoformat(), "code": code, "chapters": chapters,
               "total_seconds": round(sum(c["seconds"] or 0 for c in chapters.values()), 1)}
     costs = load_costs(path)
     costs["runs"] = [r for r in costs["runs"]
@@ -110,21 +113,23 @@ def cost_table(chapter: str | None = None, path: Path = COSTS_FILE) -> list[dict
             seconds, peak = entry.get("seconds"), entry.get("peak_rss_mb")
         rows.append({"profile": run["profile"], "hardware": run["hardware"],
                      "weights": run["weights"], "time": _duration(seconds),
-                     "peak memory": f"{peak / 1024:.1f} GB" if peak else "-", "date": run["date"]})
+                     "peak memory": f"{peak / 1024:.1f} GB" if peak else "-", "date": run["date"],
+                     "code": short(run.get("code"))})
     return rows
 
 
 def cost_box_html(chapter: str, path: Path = COSTS_FILE) -> str:
     """A small box for the top of a chapter: measured time and memory, and downloads.
-    Each row keeps its date: a run measured before the chapter grew is not today's cost."""
+    Each row keeps its date and commit: a run measured before the chapter grew is not
+    today's cost."""
     esc = html.escape
     rows = "".join(
         f"<tr><td><code>{esc(r['profile'])}</code></td><td>{esc(r['hardware'])}</td>"
         f"<td>{esc(r['time'])}</td><td>{esc(r['peak memory'])}</td>"
-        f"<td>{esc(r['date'])}</td></tr>"
+        f"<td>{esc(r['date'])}</td><td><code>{esc(r['code'])}</code></td></tr>"
         for r in cost_table(chapter, path))
     heads = "".join(f"<th>{h}</th>" for h in ("profile", "measured on", "time", "peak memory",
-                                              "date"))
+                                              "date", "code"))
     measured = (f"<table><tr>{heads}</tr>{rows}</table>" if rows
                 else "<p>No measured run recorded yet.</p>")
     downloads = "".join(f"<li><code>{p}</code>: {esc(d[chapter])}</li>"

@@ -16,6 +16,7 @@ import pandas as pd
 from .comparison import comparison_table, display_table, plot_comparison, sources_markdown
 from .config import Config
 from .results import CHAPTERS, load_results
+from .revision import short
 
 __all__ = ["gather", "status_markdown", "comparison_table", "display_table", "sources_markdown",
            "ensemble_sweep", "provenance_table", "weights_table", "data_table", "timing_table",
@@ -56,7 +57,7 @@ def ensemble_sweep(cfg: Config) -> pd.DataFrame | None:
 
 
 def provenance_table(results: Mapping[str, dict[str, Any] | None]) -> pd.DataFrame:
-    """Profile, models, versions, hardware and date of each chapter's run."""
+    """Profile, models, code, versions, hardware and date of each chapter's run."""
     rows = []
     for chapter, res in results.items():
         if res is None:
@@ -70,6 +71,7 @@ def provenance_table(results: Mapping[str, dict[str, Any] | None]) -> pd.DataFra
             "profile": res.get("profile"),
             "random weights": bool(res.get("smoke")),
             "models": _models_text(res.get("models")),
+            "code": short(prov.get("code")),
             "lock": _lock_text(prov.get("environment")),
             "torch": versions.get("torch"),
             "open_clip": versions.get("open_clip_torch"),

@@ -18,6 +18,7 @@ from .config import Config, project_root
 from .data import manifests
 from .device import peak_rss_mb
 from .io import atomic_write_bytes, atomic_write_json
+from .revision import code_revision
 
 __all__ = ["save_results", "load_results", "save_figure", "provenance", "reruns", "CHAPTERS"]
 
@@ -33,7 +34,7 @@ CHAPTERS: tuple[str, ...] = (
 
 
 def provenance() -> dict[str, Any]:
-    """Package versions, hardware, date, every weight this process loaded (repository,
+    """The code's version and git commit, package versions, hardware, date, every weight this process loaded (repository,
     commit, SHA-256 of each file), every split it used (manifest digest, seed, archive
     checksums) and the lock file the environment matches: what a reader needs to trust
     and repeat a number."""
@@ -61,6 +62,7 @@ def provenance() -> dict[str, Any]:
         pass
     return {
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "code": code_revision(),
         "versions": versions,
         "hardware": hw,
         # The kernel saves a chapter's results last: this is the chapter's peak memory.
