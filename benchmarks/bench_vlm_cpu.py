@@ -355,8 +355,8 @@ def _rows(runs: dict[str, list[dict[str, Any]]], s: dict[str, Any]) -> list[Row]
         ratio = None
         if ref and name != REFERENCE:
             ratio = median(paired_ratios([r["cpu_s_per_image"] for r in rs], [r["cpu_s_per_image"] for r in ref]))
-        rows.append(Row(f"describer {name} (CPU, {r0.get('dtype', 'float32')}, real shape, random weights)",
-                        fig, ratio,
+        dtype = r0.get("dtype", "float32")
+        rows.append(Row(f"describer {name} (CPU, {dtype}, real shape, random weights)", fig, ratio,
                         "CPU s/img relative to SmolVLM-256M, 1 tile" if ratio else "reference", None))
     return rows
 

@@ -34,10 +34,10 @@ CHAPTERS: tuple[str, ...] = (
 
 
 def provenance() -> dict[str, Any]:
-    """The code's version and git commit, package versions, hardware, date, every weight this process loaded (repository,
-    commit, SHA-256 of each file), every split it used (manifest digest, seed, archive
-    checksums) and the lock file the environment matches: what a reader needs to trust
-    and repeat a number."""
+    """The code's version and git commit, package versions, hardware, date, every weight
+    this process loaded (repository, commit, SHA-256 of each file), every split it used
+    (manifest digest, seed, archive checksums) and the lock file the environment matches:
+    what a reader needs to trust and repeat a number."""
     import importlib.metadata as md
 
     versions = {}
