@@ -61,28 +61,38 @@ def write_run_status(root: Path) -> tuple[Path, bool]:
 
 
 def write_profiles_table(root: Path) -> Path:
-    """The profiles page's parameter table, straight from config.py (it cannot drift)."""
+    """The profiles page's parameter tables, straight from config.py (they cannot drift).
+
+    First the parameters that differ between profiles, one column per profile, with what
+    a machine without a GPU runs instead in the same cell; then those every profile
+    shares. Values are code spans: JSON a reader can paste into ``--set`` as it stands
+    (plain text would get typographic quotes)."""
     from dataclasses import asdict
 
     from .config import HARDWARE_ADJUSTMENTS, PROFILES, Config
 
     defaults = asdict(Config())
-    columns = []
-    for name, values in PROFILES.items():
-        columns.append((name, {**defaults, **values}))
-        if name in HARDWARE_ADJUSTMENTS:
-            columns.append((f"{name} (CPU)", {**defaults, **values, **HARDWARE_ADJUSTMENTS[name]}))
+    skip = {"profile", "profile_note", "smoke"}  # the profile's own name and label
+    full = {name: {**defaults, **values} for name, values in PROFILES.items()}
+    cpu = {name: {**full[name], **HARDWARE_ADJUSTMENTS.get(name, {})} for name in PROFILES}
 
-    def cell(value) -> str:
-        text = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
-        return (text or '""').replace("|", "\\|")
+    def code(value) -> str:
+        text = json.dumps(value) if isinstance(value, (list, dict)) else str(value) or '""'
+        return f"`{text}`".replace("|", "\\|")
 
-    lines = ["| parameter | " + " | ".join(f"`{n}`" for n, _ in columns) + " |",
-             "|---|" + "---|" * len(columns)]
-    for key in defaults:
-        if key in ("profile", "profile_note"):
-            continue
-        lines.append(f"| `{key}` | " + " | ".join(cell(c[key]) for _, c in columns) + " |")
+    def cell(name: str, key: str) -> str:
+        here, there = full[name][key], cpu[name][key]
+        return code(here) + ("" if there == here else f"<br>without a GPU: {code(there)}")
+
+    shown = [k for k in defaults if k not in skip]
+    differ = [k for k in shown if len({json.dumps(c[k], sort_keys=True)
+                                      for c in (*full.values(), *cpu.values())}) > 1]
+    lines = ["| parameter | " + " | ".join(f"`{n}`" for n in PROFILES) + " |",
+             "|---|" + "---|" * len(PROFILES)]
+    lines += [f"| `{k}` | " + " | ".join(cell(n, k) for n in PROFILES) + " |" for k in differ]
+    lines += ["", f"The other {len(shown) - len(differ)} parameters are the same in every "
+              "profile:", "", "| parameter | value |", "|---|---|"]
+    lines += [f"| `{k}` | {code(defaults[k])} |" for k in shown if k not in differ]
     out = root / "book" / "_generated" / "profiles_table.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")
@@ -112,13 +122,13 @@ def write_costs_table(root: Path, costs_file: Path | None = None) -> Path:
         if name != "auto" and name not in measured:
             lines.append(f"| `{name}` | not measured yet | | | | | |")
     if runs:
-        heads = [f"`{r['profile']}`, {_escape(r['hardware'])}" for r in runs]
+        heads = [f"`{costs.profile_label(r)}`, {_escape(r['hardware'])}" for r in runs]
         lines += ["", "Per chapter (wall time, peak RAM):", "",
                   "| chapter | " + " | ".join(heads) + " |",
                   "|---|" + "---|" * len(runs)]
         for chapter in CHAPTERS:
             found = {(r["profile"], r["hardware"]): r for r in costs.cost_table(chapter, path)}
-            cells = [found.get((r["profile"], r["hardware"])) for r in runs]
+            cells = [found.get((costs.profile_label(r), r["hardware"])) for r in runs]
             lines.append(f"| {chapter} | " + " | ".join(
                 f"{c['time']}, {c['peak memory']}" if c else "-" for c in cells) + " |")
     out = root / "book" / "_generated" / "costs_table.md"

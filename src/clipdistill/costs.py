@@ -20,7 +20,8 @@ from typing import Any
 from .io import atomic_write_json
 from .revision import short
 
-__all__ = ["DOWNLOADS", "COSTS_FILE", "load_costs", "record_run", "cost_box_html", "cost_table"]
+__all__ = ["DOWNLOADS", "COSTS_FILE", "load_costs", "record_run", "profile_label", "cost_box_html",
+           "cost_table"]
 
 COSTS_FILE = Path(__file__).with_name("costs.json")
 
@@ -69,7 +70,7 @@ def record_run(profile_dir: str | Path, hardware: str, *, weights: str = "",
     run = json.loads(run_file.read_text())
     if run.get("status") != "ok":
         raise ValueError(f"The run in {profile_dir} did not finish (status {run.get('status')!r}).")
-    chapters, code = {}, None
+    chapters, code, gpus = {}, None, set()
     for entry in run.get("chapters", []):
         name = entry["chapter"]
         res_file = profile_dir / f"{name}.json"
@@ -77,16 +78,24 @@ def record_run(profile_dir: str | Path, hardware: str, *, weights: str = "",
         if res_file.is_file():
             made = json.loads(res_file.read_text()).get("provenance", {})
         code = code or made.get("code")
+        gpus.add((made.get("hardware") or {}).get("cuda"))
         chapters[name] = {"seconds": entry.get("seconds"), "peak_rss_mb": made.get("peak_rss_mb")}
     record = {"profile": run["profile"], "smoke": bool(run.get("smoke")), "hardware": hardware,
               "weights": weights or ("random" if run.get("smoke") else "pretrained"),
               "date": _dt.date.today().isoformat(), "code": code, "chapters": chapters,
+              "device": "cuda" if gpus - {None} else "cpu",
               "total_seconds": round(sum(c["seconds"] or 0 for c in chapters.values()), 1)}
     costs = load_costs(path)
     costs["runs"] = [r for r in costs["runs"]
                      if (r["profile"], r["hardware"]) != (record["profile"], hardware)] + [record]
     atomic_write_json(path, costs)
     return record
+
+
+def profile_label(run: dict[str, Any]) -> str:
+    """``quick (CPU)`` for a run without a GPU: on a CPU a profile runs its smaller
+    variant (``config.HARDWARE_ADJUSTMENTS``), whose cost is not the full profile's."""
+    return run["profile"] + (" (CPU)" if run.get("device", "cpu") == "cpu" else "")
 
 
 def _duration(seconds: float | None) -> str:
@@ -111,7 +120,7 @@ def cost_table(chapter: str | None = None, path: Path = COSTS_FILE) -> list[dict
             if entry is None:
                 continue
             seconds, peak = entry.get("seconds"), entry.get("peak_rss_mb")
-        rows.append({"profile": run["profile"], "hardware": run["hardware"],
+        rows.append({"profile": profile_label(run), "hardware": run["hardware"],
                      "weights": run["weights"], "time": _duration(seconds),
                      "peak memory": f"{peak / 1024:.1f} GB" if peak else "-", "date": run["date"],
                      "code": short(run.get("code"))})
