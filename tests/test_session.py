@@ -92,7 +92,7 @@ def test_costs_are_recorded_from_a_finished_run_and_shown(tmp_path):
         costs.record_run(run_dir, "2 CPU cores", path=store)
 
 
-def test_say_shows_commentary_only_when_the_weights_are_real(monkeypatch):
+def test_say_labels_commentary_on_random_weights(monkeypatch):
     import IPython.display
 
     import clipdistill as cd
@@ -103,7 +103,8 @@ def test_say_shows_commentary_only_when_the_weights_are_real(monkeypatch):
     cd.say(resolve("quick", accelerator=True, weights_reachable=(True, "test")), "F1 0.99")
     cd.say(resolve("smoke"), "F1 0.99")
     assert shown[0] == "F1 0.99"
-    assert "0.99" not in shown[1] and "random weights" in shown[1]
+    assert shown[1].endswith("F1 0.99") and "random weights" in shown[1]
+    assert shown[1].index("not a result") < shown[1].index("0.99")  # the label comes first
 
 
 def test_a_misspelt_parameter_is_matched_against_the_chapters_own(tmp_path, repo_root):
@@ -176,3 +177,23 @@ def test_the_command_line_defaults_to_the_same_settings(tmp_path, monkeypatch, c
     assert main(["config"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert (shown["profile"], shown["data_root"]) == ("smoke", str(tmp_path.resolve()))
+
+
+def test_a_smoke_figure_about_models_says_so_in_the_file(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from clipdistill.config import resolve
+    from clipdistill.results import SMOKE_STAMP, save_figure
+
+    cfg = resolve("smoke", {"results_dir": str(tmp_path)}, accelerator=False)
+    fig, _ = plt.subplots()
+    save_figure(fig, cfg, "02_zero_shot_clip", "a")
+    save_figure(fig, cfg, "02_zero_shot_clip", "a")  # saved twice, stamped once
+    assert [t.get_text() for t in fig.texts] == [SMOKE_STAMP]
+    data, _ = plt.subplots()
+    save_figure(data, cfg, "01_data_prep", "b", about_models=False)
+    assert not data.texts  # a picture of the data is true whatever the weights
+    plt.close("all")

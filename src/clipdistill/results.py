@@ -121,10 +121,21 @@ def load_results(cfg_or_dir: Config | str | Path, chapter: str) -> dict[str, Any
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def save_figure(fig: Any, cfg: Config, chapter: str, name: str, dpi: int = 110) -> Path:
-    """Save a matplotlib figure as ``<chapter>_<name>.png`` beside the results file."""
+SMOKE_STAMP = "SMOKE RUN: random weights, not a result"
+
+
+def save_figure(fig: Any, cfg: Config, chapter: str, name: str, dpi: int = 110, *,
+                about_models: bool = True) -> Path:
+    """Save a matplotlib figure as ``<chapter>_<name>.png`` beside the results file.
+
+    In a smoke run a figure about models gets a red line under it, on the page and in the
+    file, so a copy taken out of the book still says that its weights were random
+    (``about_models=False`` for figures of the data alone, true whatever the weights)."""
     import io
 
+    if cfg.smoke and about_models and not any(t.get_text() == SMOKE_STAMP for t in fig.texts):
+        fig.text(0.99, 0.0, SMOKE_STAMP, ha="right", va="top", fontsize=8, color="#c62828",
+                 fontweight="bold")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     return atomic_write_bytes(cfg.profile_dir() / f"{chapter}_{name}.png", buf.getvalue())

@@ -148,13 +148,16 @@ def notebook_parameters(namespace: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in namespace.items() if k in known and v is not None}
 
 
+SMOKE_SAY = "Smoke run, random weights: computed as a real run's would be, but not a result."
+
+
 def say(cfg: Config, real: str) -> None:
-    """Commentary on a number: the sentence itself when the weights are real, a plain
-    reminder when they are random (a smoke run's numbers must never be read)."""
+    """Commentary on a number. With random weights the sentence still shows (its form is
+    part of what a smoke run checks), under a label that says it is not a result, as
+    :func:`clipdistill.findings.show` labels a chapter's findings."""
     from IPython.display import Markdown, display
 
-    display(Markdown(real if not cfg.smoke else
-                     "*Smoke run: random weights, so this number says nothing about the models.*"))
+    display(Markdown(real if not cfg.smoke else f"**{SMOKE_SAY}** {real}"))
 
 
 def profile_line(cfg: Config, asked: str, source: str, data_source: str = "") -> str:
