@@ -170,8 +170,12 @@ def projection_2d(points: np.ndarray, labels: np.ndarray, classes: Sequence[str]
     for c, name in enumerate(classes):
         sel = labels == c
         ax.scatter(points[sel, 0], points[sel, 1], s=14, alpha=0.8, color=cmap(c % cmap.N), label=str(name))
-    ax.set_xticks([])
+    ax.set_xticks([])  # a projection's coordinates have no units worth reading
     ax.set_yticks([])
+    first, second = (("PC1", "PC2") if method.upper() == "PCA" else
+                     (f"{method or 'projection'} 1", f"{method or 'projection'} 2"))
+    ax.set_xlabel(first)
+    ax.set_ylabel(second)
     ax.set_title(title or f"embedding space ({method or '2-D projection'})")
     ax.legend(fontsize=7, markerscale=1.2, loc="best", ncol=1 if len(classes) <= 10 else 2)
     fig.tight_layout()
