@@ -76,7 +76,11 @@ def test_chapter02_compares_like_with_like():
     assert list(mnist["metric"]) == ["mean_per_class_recall"]
     assert mnist["published"].iloc[0] == 0.4575381785680641
     speed = _rows(table, "image embedding speed (ch. 2)").iloc[0]
-    assert (speed["published"], speed["verdict"]) == (85.0, "not comparable: hardware")
+    # measured with ViT-B/16: ViT-B-32's speed differs by model as well as by hardware
+    assert (speed["published"], speed["verdict"]) == (85.0, "not comparable: model, hardware")
+    same = _rows(comparison_table({"02_zero_shot_clip": _r02("ViT-B-16/openai")}),
+                 "image embedding speed (ch. 2)").iloc[0]
+    assert same["verdict"] == "not comparable: hardware"
 
 
 def test_chapter02_with_the_published_prompts_gets_a_verdict():

@@ -181,3 +181,19 @@ def test_a_copy_in_data_root_is_used_as_it_is(archive, tmp_path):
     cfg = resolve("smoke", {"work_dir": str(tmp_path / "work"),
                             "data_root": str(tmp_path / "data")}, accelerator=False)
     assert V2.locate(cfg)[0] == tmp_path / "data" / V2.ARCHIVE["top"]
+
+
+def test_chapter_01_lists_it_without_downloading(tmp_path):
+    """Chapter 01's overview of chapter 04's sets names ImageNetV2's source; a real run
+    leaves the 1.26 GB download to chapter 04, and smoke says its copy is generated."""
+    from clipdistill.data.figures import labelled_overview
+
+    smoke = resolve("smoke", {"work_dir": str(tmp_path / "work")}, accelerator=False)
+    (row,) = labelled_overview(smoke, ["imagenetv2"], smoke.ensemble_per_class).to_dict("records")
+    assert row["source"] == "generated stand-in" and row["classes"] == V2.STANDIN["classes"]
+    assert row["images"] == V2.STANDIN["classes"] * min(V2.STANDIN["per_class"],
+                                                       smoke.imagenetv2_per_class)
+    quick = _quick(tmp_path, False)
+    (row,) = labelled_overview(quick, ["imagenetv2"], 1).to_dict("records")
+    assert row["source"] == "download in chapter 04" and row["classes"] == 1000
+    assert not (tmp_path / "work" / "downloads").exists()  # nothing fetched from chapter 01

@@ -24,7 +24,8 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from .published import (CALTECH_TEST_IMAGES, METRICS, REFERENCE_EXPERIMENT, REFERENCE_SPEEDS,
-                        REFERENCES, SOURCES, TEST_SETS, Reference, references_for)
+                        REFERENCE_SPEED_MODELS, REFERENCES, SOURCES, TEST_SETS, Reference,
+                        references_for)
 from .verdicts import Estimate, from_counts, from_report, verdict
 
 __all__ = ["comparison_table", "display_table", "sources_markdown", "plot_comparison",
@@ -123,12 +124,22 @@ def _chapter02(r02: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     return rows
 
 
+def _same_model(ours: str | None, theirs: str) -> bool:
+    """``ViT-B-16/openai`` is ViT-B-16; ``Qwen/Qwen2.5-VL-7B-Instruct`` is Qwen2.5-VL-7B."""
+    def squash(name: str) -> str:
+        return "".join(c for c in name.lower() if c.isalnum())
+
+    return ours is None or squash(theirs) in squash(ours)
+
+
 def _speed(experiment: str, model: str | None, value: Any, key: str, smoke: bool) -> list[dict[str, Any]]:
+    differs = _why(None if _same_model(model, REFERENCE_SPEED_MODELS[key]) else "model",
+                   "hardware")
     row = {"experiment": experiment, "model": model,
            "ours": float(value) if isinstance(value, (int, float)) else None, "low": None,
            "high": None, "n": None, "metric": "images/s", "published": REFERENCE_SPEEDS[key],
            "source": SOURCES["reference_experiment"]["short"],
-           "verdict": verdict(None, REFERENCE_SPEEDS[key], smoke=smoke, not_comparable="hardware")}
+           "verdict": verdict(None, REFERENCE_SPEEDS[key], smoke=smoke, not_comparable=differs)}
     return [row]
 
 
@@ -290,7 +301,8 @@ def plot_comparison(table: pd.DataFrame, title: str = "", *, smoke: bool = False
     ax.invert_yaxis()
     ax.set_xlim(0, 1.02)
     ax.set_xlabel("accuracy / mean recall / macro F1")
-    ax.legend(loc="lower left", fontsize=8)
-    ax.set_title(title or "Our numbers beside the published ones")
+    # Above the axes, not inside: any corner of the plot can hold a row's points.
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, fontsize=8, frameon=False)
+    ax.set_title(title or "Our numbers beside the published ones", pad=22)
     fig.tight_layout()
     return fig

@@ -23,7 +23,7 @@ from typing import Any
 
 __all__ = [
     "METRICS", "SOURCES", "TEST_SETS", "Reference", "REFERENCES", "references_for",
-    "REFERENCE_EXPERIMENT", "REFERENCE_SPEEDS", "CLIP_BENCHMARK", "CLIP_PAPER",
+    "REFERENCE_EXPERIMENT", "REFERENCE_SPEEDS", "REFERENCE_SPEED_MODELS", "CLIP_BENCHMARK", "CLIP_PAPER",
     "SUPERVISED_MODEL",
 ]
 
@@ -246,10 +246,15 @@ REFERENCE_EXPERIMENT: dict[str, dict[str, Any]] = {
     },
 }
 
-# Throughput the earlier experiment observed (images per second; hardware unstated).
+# Throughput the earlier experiment observed (images per second; hardware unstated), and
+# the model each was measured with.
 REFERENCE_SPEEDS: dict[str, float] = {
     "clip_vit_b16_images_per_s": 85.0,
     "qwen25_vl_7b_images_per_s": 1.5,
+}
+REFERENCE_SPEED_MODELS: dict[str, str] = {
+    "clip_vit_b16_images_per_s": "ViT-B-16",
+    "qwen25_vl_7b_images_per_s": "Qwen2.5-VL-7B",
 }
 
 # Top-1 from CLIP_benchmark per model and dataset (what chapter 02's prose quotes).

@@ -236,6 +236,9 @@ def labelled_overview(cfg: Config, names: Sequence[str], per_class: int) -> pd.D
     be had (offline, no folder) is listed with the reason instead of stopping the chapter."""
     rows = []
     for name in names:
+        if name == "imagenetv2":  # not a folder of ours: chapter 04 reads the archive's copy
+            rows.append(_imagenetv2_row(cfg))
+            continue
         try:
             ds = load_labelled(cfg, name, per_class)
         except DataError as exc:
@@ -244,6 +247,28 @@ def labelled_overview(cfg: Config, names: Sequence[str], per_class: int) -> pd.D
         rows.append({"set": name, "source": ds.source, "classes": len(ds.classes), "images": len(ds),
                      "note": ds.extra.get("note", "")})
     return pd.DataFrame(rows)
+
+
+def _imagenetv2_row(cfg: Config) -> dict:
+    """Where chapter 04's ImageNetV2 comes from. A real run downloads it there (1.26 GB),
+    not here: this only reports a copy that is already on disk, or the smoke stand-in."""
+    from . import imagenetv2
+
+    done = (Path(cfg.work_dir) / "downloads" / imagenetv2.FOLDER / ".complete").is_file()
+    if not (cfg.smoke or done or imagenetv2.find_imagenetv2(cfg.data_root)):
+        return {"set": "imagenetv2", "source": "download in chapter 04", "classes": 1000,
+                "images": 1000 * min(cfg.imagenetv2_per_class, 10),
+                "note": "ImageNetV2 matched-frequency, 1.26 GB, checked against its SHA-256"}
+    try:
+        folder, note, synthetic = imagenetv2.locate(cfg)
+    except DataError as exc:
+        return {"set": "imagenetv2", "source": "unavailable", "classes": 0, "images": 0,
+                "note": str(exc)}
+    files = imagenetv2.class_files(folder)
+    return {"set": "imagenetv2", "source": "generated stand-in" if synthetic else "imagenetv2",
+            "classes": len(files),
+            "images": sum(min(len(f), cfg.imagenetv2_per_class) for f in files.values()),
+            "note": note}
 
 
 def image_row(paths: Sequence[Path], title: str = ""):
