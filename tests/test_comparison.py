@@ -130,12 +130,13 @@ def test_models_without_a_reference_keep_their_row_and_interval():
 def test_display_writes_each_number_once_and_stays_narrow():
     table = comparison_table({"02_zero_shot_clip": _r02()})
     shown = display_table(table).data
-    assert list(shown.columns) == ["experiment", "model", "ours", "95% interval", "n", "metric",
+    assert list(shown.columns) == ["experiment", "ours", "95% interval", "n", "metric",
                                    "published", "source", "verdict"]
+    assert shown["experiment"].iloc[0].endswith(">ViT-B-32/openai</span>")  # model below
     cifar = shown.index[table["experiment"] == "CIFAR-10, one prompt (ch. 2)"]
     assert shown.loc[cifar[0], "ours"] == "0.900" and shown.loc[cifar[1], "ours"] == ""
     assert shown.loc[cifar[0], "95% interval"] == "0.880–0.917"
-    widest = shown.drop(columns=["experiment", "model", "verdict"]).map(len).max().max()
+    widest = shown.drop(columns=["experiment", "verdict"]).map(len).max().max()
     assert widest <= 18  # long descriptions live in the legend
     legend = sources_markdown()
     assert "48de38c1689f" in legend and "mean per-class recall" in legend

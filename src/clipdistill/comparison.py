@@ -227,13 +227,22 @@ def comparison_table(results: Mapping[str, dict[str, Any] | None],
 
 
 def display_table(table: pd.DataFrame):
-    """The table as the book shows it: short columns, the interval as one cell, and each
-    of our numbers written once above the references it is compared with."""
+    """The table as the book shows it: short columns, the interval as one cell, the model
+    under its experiment (a column of its own pushed the verdicts off a 688-pixel page),
+    and each of our numbers written once above the references it is compared with."""
+    import html
+
     def num(v: Any, fmt: str = "{:.3f}") -> str:
         return "–" if v is None or pd.isna(v) else fmt.format(v)
 
+    def named(experiment: str, model: Any) -> str:
+        model = "" if model is None or pd.isna(model) else str(model)
+        return html.escape(str(experiment)) + (
+            f'<br><span style="font-size:smaller">{html.escape(model)}</span>' if model else "")
+
+    first = ~table[["experiment", "model"]].eq(table[["experiment", "model"]].shift()).all(axis=1)
     out = pd.DataFrame({
-        "experiment": table["experiment"], "model": table["model"].fillna(""),
+        "experiment": [named(e, m) for e, m in zip(table["experiment"], table["model"])],
         "ours": [num(v, "{:.1f}" if m == "images/s" else "{:.3f}")
                  for v, m in zip(table["ours"], table["metric"])],
         "95% interval": [f"{lo:.3f}–{hi:.3f}" if pd.notna(lo) and pd.notna(hi) else "–"
@@ -244,8 +253,7 @@ def display_table(table: pd.DataFrame):
                       for v, m in zip(table["published"], table["metric"])],
         "source": table["source"].replace("", "–"), "verdict": table["verdict"].replace("", "–"),
     })
-    repeat = out[["experiment", "model"]].eq(out[["experiment", "model"]].shift()).all(axis=1)
-    out.loc[repeat, ["experiment", "model", "ours", "95% interval", "n", "metric"]] = ""
+    out.loc[~first.to_numpy(), ["experiment", "ours", "95% interval", "n", "metric"]] = ""
     return out.style.hide(axis="index")
 
 
