@@ -82,7 +82,9 @@ def association_heatmap(table: pd.DataFrame, canonical: Mapping[str, str], *, ti
         if canonical.get(concept) in table.columns:
             j = list(table.columns).index(canonical[concept])
             ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", lw=1.8))
-    ax.set_title(title or "colour-concept associations (box: canonical colour)", fontsize=9)
+    # The key to the boxes goes with any title a caller gives.
+    ax.set_title(f"{title or 'colour-concept associations'}\n(boxed: each concept's canonical "
+                 "colour)", fontsize=9)
     fig.tight_layout()
     return fig
 
