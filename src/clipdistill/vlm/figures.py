@@ -26,10 +26,11 @@ def _printable(text: str) -> str:
 
 
 def _rows_figure(paths: Sequence[str | Path], titles: Sequence[str],
-                 blocks: Sequence[Sequence[tuple[str, str]]], *, width: int = 70,
-                 max_lines: int = 8, fig_width: float = 7.0):
+                 blocks: Sequence[Sequence[tuple[str, str | Sequence[str]]]], *,
+                 width: int = 70, max_lines: int = 8, fig_width: float = 7.0):
     """One row an image: its thumbnail (``titles`` above it), then its text ``blocks``,
-    each a ``(heading, text)`` pair, the text wrapped to ``width`` characters of 9 pt.
+    each a ``(heading, text)`` pair (or a heading over several texts, a line each), the
+    text wrapped to ``width`` characters of 9 pt.
 
     Sized for a 7-inch column: the text stays one column wide beside a small picture
     instead of many narrow columns side by side, which shrink with the figure."""
@@ -40,9 +41,10 @@ def _rows_figure(paths: Sequence[str | Path], titles: Sequence[str],
         lines = []
         for heading, body in row:
             lines.append(heading)
-            wrapped = textwrap.wrap(_printable(body), width=width, max_lines=max_lines,
-                                    placeholder=" ...") or ["(empty)"]
-            lines += ["   " + w for w in wrapped]
+            for part in [body] if isinstance(body, str) else body:
+                wrapped = textwrap.wrap(_printable(part), width=width, max_lines=max_lines,
+                                        placeholder=" ...") or ["(empty)"]
+                lines += ["   " + w for w in wrapped]
         texts.append(lines)
     line_in = 9 * 1.3 / 72  # a 9 pt line, in inches
     heights = [max(1.5, line_in * len(lines) + 0.25) for lines in texts]
@@ -224,8 +226,8 @@ def disagreements(paths: Sequence[str | Path], texts: Mapping[str, Sequence[str]
         return None
     blocks = []
     for i in rows:
-        said = "; ".join(f"{name}: {_verdict(p[i], labels[i], classes)}"
-                         for name, p in preds.items())
+        said = [f"{name}: {_verdict(p[i], labels[i], classes)}"
+                for name, p in preds.items()]
         blocks.append([("kNN predicted:", said)]
                       + [(f"{name} prompt:", column[i]) for name, column in texts.items()])
     titles = [f"a {classes[int(labels[i])]}" for i in rows]
