@@ -148,15 +148,14 @@ def imagenetv2_origin(used: Sequence[dict[str, Any]] | None = None) -> str | Non
     if not entries:
         return None
     entry = entries[-1]
-    n = int(entry.get("images", 0))
     if entry.get("synthetic"):
-        return (f"These {n:,} images are a generated stand-in in ImageNetV2's layout "
+        return ("These images are a generated stand-in in ImageNetV2's layout "
                 "(shapes drawn from the run's seed), not ImageNetV2, which a smoke run "
                 "does not download: no number in this section measures ImageNetV2.")
     if entry.get("archives"):
-        return (f"These {n:,} images are ImageNetV2's own, from the archive this run "
+        return ("These images are ImageNetV2's own, from the archive this run "
                 "downloaded and checked against its published SHA-256.")
-    return (f"These {n:,} images are ImageNetV2's own, read from the copy in "
+    return ("These images are ImageNetV2's own, read from the copy in "
             "`data_root`.")
 
 
