@@ -79,3 +79,27 @@ def test_every_profile_compares_mobileclip_with_vit_b32():
         for gpu in (True, False):
             specs = resolve(profile, accelerator=gpu).compare_models
             assert specs[0] == "ViT-B-32/openai" and any("MobileCLIP" in s for s in specs)
+
+
+def test_relations_figure_is_readable_at_the_column_width():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    rng = np.random.default_rng(0)
+    classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+               "ship", "truck"]
+    words = ["kitten", "puppy", "lion", "wolf", "jet", "sports car", "sparrow", "antelope",
+             "toad", "stallion", "sailboat", "lorry"]
+    image = pd.DataFrame(rng.random((10, 10)), classes, classes)
+    text = pd.DataFrame(rng.random((10, 10)), classes, classes)
+    related = pd.DataFrame(rng.random((10, 12)), classes, words)
+    fig = concepts.plot_relations(image, text, related, title="t")
+    maps = [ax for ax in fig.axes if ax.get_images()]
+    assert len(maps) == 3 and fig.get_figwidth() == pytest.approx(7.0)
+    fig.canvas.draw()
+    top, bottom = [ax.get_position() for ax in maps[:2]], maps[2].get_position()
+    assert top[0].y0 == pytest.approx(top[1].y0)  # the class maps side by side ...
+    assert bottom.y1 < min(p.y0 for p in top)  # ... the words map under them
+    ticks = [t for ax in maps for t in ax.get_xticklabels() + ax.get_yticklabels()]
+    assert {t.get_text() for t in maps[2].get_xticklabels()} == set(words)
+    assert min(t.get_fontsize() for t in ticks) >= 9

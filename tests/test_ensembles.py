@@ -10,6 +10,7 @@ import pytest
 from clipdistill import ensembles as E
 from clipdistill import published
 from clipdistill.ensembles import experiment
+from clipdistill.ensembles.tables import model_label
 from clipdistill.templates import TemplateSet
 
 
@@ -320,3 +321,89 @@ def test_template_gaps_follow_the_predictions_either_way():
     assert said == ["Standard against Raw, over 2 model-dataset pairs: above in 1, below in 0, "
                     f"and not told apart in 1 (95% paired intervals); the mean gap was "
                     f"{gaps['points'].mean():+.1f} points."]
+
+
+def _paper_sized_sweep():
+    """Eight models x six datasets x five template sets: the `paper` profile's shape."""
+    import itertools
+
+    import pandas as pd
+
+    from clipdistill.config import TUTORIAL_MODELS
+
+    datasets = ["cats_dogs", "oxford_pets_37", "cifar10", "mnist", "caltech101", "imagenetv2"]
+    sets = ["raw", "standard", "openai80", "simple7", "dataset"]
+    rng = np.random.default_rng(0)
+    return pd.DataFrame([{"model": m, "dataset": d, "template_set": s, "accuracy": rng.random()}
+                         for m, d, s in itertools.product(TUTORIAL_MODELS, datasets, sets)])
+
+
+@pytest.mark.parametrize("n_datasets, shape", [(1, (1, 1)), (2, (1, 2)), (4, (2, 2)),
+                                               (5, (2, 3)), (6, (2, 3))])
+def test_accuracy_panels_wrap_into_a_grid(n_datasets, shape):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    df = _paper_sized_sweep()
+    df = df[df["dataset"].isin(list(dict.fromkeys(df["dataset"]))[:n_datasets])]
+    fig = E.figures.plot_accuracy(df, title="t")
+    assert E.figures.grid_shape(n_datasets) == shape
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == list(dict.fromkeys(df["dataset"]))
+    assert fig.get_figwidth() == pytest.approx(7.0)
+    fig.canvas.draw()
+    labels = [t for ax in panels for t in ax.get_yticklabels() + ax.get_xticklabels()
+              if t.get_visible() and t.get_text()]
+    assert labels and min(t.get_fontsize() for t in labels) >= 9
+    # Model names are written once per grid row, by the left-hand panel.
+    named = [ax for ax in panels
+             if any(t.get_visible() and t.get_text() for t in ax.get_yticklabels())]
+    assert len(named) == shape[0]
+    assert {t.get_text() for t in named[0].get_yticklabels()} == {
+        model_label(m) for m in dict.fromkeys(df["model"])}
+
+
+def test_readable_writes_a_dash_where_a_paper_reports_nothing():
+    table = E.readable(E.published_table())
+    assert table.loc["CLIP ResNet-50 (224px)", "SigLIP paper"] == "–"
+    assert table.loc["CLIP ResNet-50 (224px)", "tutorial: CLIP 80"] == "59.8"
+    assert "source" in table.attrs
+
+
+def test_imagenetv2_table_sets_each_number_beside_its_published_figures():
+    import pandas as pd
+
+    rows = [{"model": m, "dataset": "imagenetv2", "template_set": s, "accuracy": a,
+             "images": 2000, "classes": 1000, "n_templates": 80, "published_names": True}
+            for m in ("RN50/openai", "ViT-B-32/openai")
+            for s, a in (("raw", 0.2), ("standard", 0.3), ("openai80", 0.4), ("dataset", 0.4))]
+    df = pd.DataFrame(rows)
+    df.attrs["supervised"] = pd.DataFrame([{
+        "model": "resnet50/IMAGENET1K_V1", "dataset": "imagenetv2", "classes": 1000,
+        "images": 2000, "correct": 1200, "accuracy": 0.6}])
+    table = E.imagenetv2_table(df)
+    assert list(table.index) == ["ResNet-50 (supervised)", "CLIP ResNet-50 (224px)",
+                                 "CLIP ViT-B/32 (224px)"]
+    assert len(table.columns) <= 4  # narrow enough for the book's column
+    first = table.loc["ResNet-50 (supervised)"]
+    assert first[("this run", "top-1 (95% interval)")].startswith("60.0 (")
+    assert first[("published", "open_clip")] == "–"  # no figure: a dash
+    rn50 = table.loc["CLIP ResNet-50 (224px)"]
+    assert rn50[("this run", "top-1 (95% interval)")].startswith("40.0 (")  # 80 templates
+    assert rn50[("published", "open_clip")] == "52.8"
+    assert "below" in table.attrs["verdicts"]["CLIP ResNet-50 (224px)"]
+
+
+@pytest.mark.parametrize("entry, says", [
+    ({"synthetic": True}, "generated stand-in"),
+    ({"archives": [{"file": "x.tar.gz", "sha256": "0"}]}, "downloaded"),
+    ({}, "data_root"),
+])
+def test_imagenetv2_origin_says_where_the_images_came_from(entry, says):
+    used = [{"split": "knn/train", "source": "petimages", "images": 10},
+            {"split": "imagenetv2 (2 a class)", "source": "imagenetv2", "images": 2000,
+             **entry}]
+    sentence = E.imagenetv2_origin(used)
+    assert says in sentence
+    assert ("not ImageNetV2" in sentence) == bool(entry.get("synthetic"))
+    assert E.imagenetv2_origin(used[:1]) is None

@@ -73,7 +73,10 @@ def agreement(image_sim: "pd.DataFrame", text_sim: "pd.DataFrame", *, seed: int 
 
 def plot_relations(image_sim: "pd.DataFrame", text_sim: "pd.DataFrame",  # noqa: F821
                    related: "pd.DataFrame", *, title: str = ""):  # noqa: F821
-    """Three small heatmaps: classes by their images, by their names, names by related words."""
+    """Three heatmaps: classes by their images, by their names, names by related words.
+
+    The two class-by-class maps share the top row and the names-by-words map spans the
+    bottom one, so every class and word label is 9 pt at the book's 7-inch column."""
     import matplotlib.pyplot as plt
     import pandas as pd
 
@@ -81,18 +84,24 @@ def plot_relations(image_sim: "pd.DataFrame", text_sim: "pd.DataFrame",  # noqa:
     values = names.to_numpy(float, copy=True)
     np.fill_diagonal(values, np.nan)  # 1 by definition; it would flatten the scale
     names = pd.DataFrame(values, index=names.index, columns=names.columns)
-    panels = [(image_sim, "images: mean cosine between classes"),
-              (names, "names: cosine of the prompts (diagonal left out)"),
+    panels = [(image_sim, "images: mean cosine\nbetween classes"),
+              (names, "names: cosine of the prompts\n(diagonal left out)"),
               (related, "names x related words")]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
+    n, words = len(image_sim), related.shape[1]
+    cell = 0.27  # inches a heatmap cell
+    fig = plt.figure(figsize=(7.0, cell * (n + max(n, len(related))) + 3.0))
+    grid = fig.add_gridspec(2, 2, height_ratios=[n, max(n, len(related))])
+    axes = [fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]),
+            fig.add_subplot(grid[1, :])]
     for ax, (matrix, label) in zip(axes, panels):
         values = matrix.to_numpy(float)
         im = ax.imshow(values, cmap="viridis")
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-        ax.set_xticks(range(values.shape[1]), [str(c) for c in matrix.columns], rotation=60,
-                      ha="right", fontsize=8)
-        ax.set_yticks(range(values.shape[0]), [str(c) for c in matrix.index], fontsize=8)
-        ax.set_title(label, fontsize=9)
-    fig.suptitle(title or "Concept relations")
+        bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
+        bar.ax.tick_params(labelsize=8)
+        ax.set_xticks(range(values.shape[1]), [str(c) for c in matrix.columns],
+                      rotation=60, ha="right", rotation_mode="anchor", fontsize=9)
+        ax.set_yticks(range(values.shape[0]), [str(c) for c in matrix.index], fontsize=9)
+        ax.set_title(label, fontsize=10)
+    fig.suptitle(title or "Concept relations", fontsize=11)
     fig.tight_layout()
     return fig

@@ -12,16 +12,17 @@ The command line runs the same sweep: ``clipdistill sweep`` (:mod:`clipdistill.c
 """
 
 from . import figures
-from .experiment import (CHAPTER, load_dataset, load_model, supervised_baseline, sweep,
-                         sweep_datasets)
+from .experiment import (CHAPTER, imagenetv2_origin, load_dataset, load_model,
+                         supervised_baseline, sweep, sweep_datasets)
 from .prototypes import (class_embeddings, encode_prompts, ensemble, resolve_template_set,
                          template_ranking, top1)
 from .tables import (accuracy_table, gap_summary, imagenetv2_table, metrics, published_pattern,
-                     published_table, ranking_summary, template_gaps)
+                     published_table, ranking_summary, readable, template_gaps)
 
 __all__ = [
     "ensemble", "encode_prompts", "class_embeddings", "top1", "template_ranking",
     "resolve_template_set", "sweep", "sweep_datasets", "load_dataset", "load_model",
     "accuracy_table", "published_table", "published_pattern", "template_gaps", "gap_summary",
     "ranking_summary", "metrics", "figures", "CHAPTER", "imagenetv2_table", "supervised_baseline",
+    "imagenetv2_origin", "readable",
 ]

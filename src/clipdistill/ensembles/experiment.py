@@ -22,7 +22,7 @@ from ..templates import TemplateSet, get_template_set
 from .prototypes import (class_cache_path, class_embeddings, encode_prompts, predict,
                          resolve_template_set, template_ranking)
 
-__all__ = ["CHAPTER", "sweep", "sweep_datasets", "load_dataset", "load_model",
+__all__ = ["CHAPTER", "imagenetv2_origin", "sweep", "sweep_datasets", "load_dataset", "load_model",
            "supervised_baseline", "IMAGENET_SETS"]
 
 CHAPTER = "04_prompt_ensembles"
@@ -134,6 +134,29 @@ def _imagenetv2(cfg: Any, per_class: int) -> tuple[list[str], np.ndarray, list[s
                      archives=[{**archive, "verified_by": "its published SHA-256"}] if downloaded else None,
                      synthetic=synthetic)
     return paths, np.asarray(labels, dtype=np.int64), keys
+
+
+def imagenetv2_origin(used: Sequence[dict[str, Any]] | None = None) -> str | None:
+    """Where this process's ImageNetV2 images came from, as a sentence for the chapter:
+    the downloaded archive, a copy in ``data_root``, or a generated stand-in (a smoke
+    run's, which measures nothing about ImageNetV2). Read from the split records
+    (:func:`clipdistill.data.manifests.used`, or ``used``); None when none was used."""
+    from ..data import manifests
+
+    entries = [e for e in (manifests.used() if used is None else used)
+               if e.get("source") == "imagenetv2"]
+    if not entries:
+        return None
+    entry = entries[-1]
+    if entry.get("synthetic"):
+        return ("These images are a generated stand-in in ImageNetV2's layout "
+                "(shapes drawn from the run's seed), not ImageNetV2, which a smoke run "
+                "does not download: no number in this section measures ImageNetV2.")
+    if entry.get("archives"):
+        return ("These images are ImageNetV2's own, from the archive this run "
+                "downloaded and checked against its published SHA-256.")
+    return ("These images are ImageNetV2's own, read from the copy in "
+            "`data_root`.")
 
 
 def _embed_all_images(cfg: Any, clip: Any, splits: dict[str, tuple[list[str], np.ndarray, list[str]]],

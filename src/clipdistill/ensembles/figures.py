@@ -15,7 +15,7 @@ from .tables import model_label
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["plot_accuracy", "plot_ranking", "plot_prompt_cosines"]
+__all__ = ["plot_accuracy", "plot_ranking", "plot_prompt_cosines", "grid_shape"]
 
 
 def plot_ranking(summary: pd.DataFrame, top: int = 15, title: str = ""):
@@ -35,29 +35,64 @@ def plot_ranking(summary: pd.DataFrame, top: int = 15, title: str = ""):
     return fig
 
 
+def grid_shape(n: int) -> tuple[int, int]:
+    """Rows and columns for ``n`` panels in a 7-inch column: two across up to four
+    panels, three beyond, so no panel gets narrower than about two inches."""
+    cols = 1 if n == 1 else 2 if n <= 4 else 3
+    return -(-n // cols), cols
+
+
 def plot_accuracy(df: pd.DataFrame, title: str = ""):
-    """Grouped bars: accuracy per template set, a panel a dataset, a group a model."""
+    """Grouped horizontal bars: accuracy per template set, a panel a dataset, a group a
+    model.
+
+    Panels wrap into a grid (:func:`grid_shape`) sharing both axes, so the model names
+    are written once per row, horizontally, and the accuracy scale once per column; the
+    legend takes an empty grid cell when there is one, else a row under the grid."""
     import matplotlib.pyplot as plt
 
     datasets = list(dict.fromkeys(df["dataset"]))
     sets = list(dict.fromkeys(df["template_set"]))
     models = list(dict.fromkeys(df["model"]))
-    fig, axes = plt.subplots(1, len(datasets), figsize=(3.2 * len(datasets) + 1, 3.4), squeeze=False)
-    width = 0.8 / len(sets)
-    for ax, ds in zip(axes[0], datasets):
+    nrows, ncols = grid_shape(len(datasets))
+    panel_in = max(1.3, 0.065 * len(models) * len(sets) + 0.15 * len(models) + 0.4)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(7.0, panel_in * nrows + 0.9),
+                             sharex=True, sharey=True, squeeze=False)
+    height = 0.8 / len(sets)
+    y = np.arange(len(models))
+    for k, ds in enumerate(datasets):
+        ax = axes.flat[k]
         sub = df[df["dataset"] == ds]
         for i, s in enumerate(sets):
-            acc = [sub[(sub["model"] == m) & (sub["template_set"] == s)]["accuracy"].mean() * 100 for m in models]
-            ax.bar(np.arange(len(models)) + i * width, acc, width, label=LABELS.get(s, s))
-        ax.set_xticks(np.arange(len(models)) + 0.4 - width / 2, [model_label(m) for m in models],
-                      rotation=30, ha="right", fontsize=8)
-        ax.set_title(ds)
-        ax.set_ylim(0, 100)
-    axes[0][0].set_ylabel("top-1 accuracy (%)")
-    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+            acc = [sub[(sub["model"] == m) & (sub["template_set"] == s)]["accuracy"].mean()
+                   * 100 for m in models]
+            ax.barh(y + i * height, acc, height, label=LABELS.get(s, s), color=f"C{i}")
+        ax.set_title(ds, fontsize=10)
+        ax.tick_params(labelsize=9)
+        ax.grid(axis="x", alpha=0.3)
+        if k + ncols >= len(datasets):  # nothing below: this panel shows the scale
+            ax.xaxis.set_tick_params(labelbottom=True)
+            ax.set_xlabel("top-1 (%)", fontsize=9)
+    ax = axes.flat[0]
+    ax.set_xlim(0, 100)
+    ax.set_yticks(y + 0.4 - height / 2, [model_label(m) for m in models])
+    ax.set_ylim(len(models) - 0.1, -0.1 - height)  # first model on top
+    handles, names = ax.get_legend_handles_labels()
+    spare = list(axes.flat[len(datasets):])
+    for extra in spare:
+        extra.axis("off")
+    if spare:
+        spare[-1].legend(handles, names, fontsize=9, loc="center", frameon=False,
+                         title="template set", title_fontsize=9)
+        legend_in = 0.0
+    else:
+        per_row = len(names) if len(names) <= 5 else 4
+        fig.legend(handles, names, fontsize=9, loc="lower center", frameon=False,
+                   ncol=per_row, bbox_to_anchor=(0.5, 0.0))
+        legend_in = 0.22 * -(-len(names) // per_row) + 0.1
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout(rect=(0, legend_in / fig.get_figheight(), 1, 1))
     return fig
 
 

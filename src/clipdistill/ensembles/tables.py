@@ -14,11 +14,13 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["accuracy_table", "published_table", "published_pattern", "template_gaps",
-           "gap_summary", "ranking_summary", "metrics", "model_label", "imagenetv2_table"]
+           "gap_summary", "ranking_summary", "metrics", "model_label", "imagenetv2_table",
+           "readable"]
 
 # Column names say whose number it is: the papers', the published tutorial's, or this run's.
 REPORTED = {"reported_clip": "CLIP paper", "reported_siglip": "SigLIP paper"}
 TUTORIAL, THIS_RUN = "tutorial", "this run"
+COMPARED = "top-1 (95% interval)"  # the number set beside the published ones
 
 
 def _results_column(template_set: str, whose: str = THIS_RUN) -> str:
@@ -55,6 +57,19 @@ def accuracy_table(df: pd.DataFrame, dataset: str, *, order: Sequence[str] | Non
     table.index = [model_label(m) for m in table.index]
     table.index.name = "Model"
     return table.astype(float).round(1)
+
+
+def readable(table: pd.DataFrame, digits: int = 1) -> pd.DataFrame:
+    """``table`` for reading: numbers to ``digits`` decimals, "–" where there is none
+    (a published table leaves a cell empty when its paper reports no figure)."""
+    def cell(value):
+        if isinstance(value, str):
+            return value
+        return "–" if value is None or value != value else f"{value:.{digits}f}"
+
+    out = table.map(cell) if hasattr(table, "map") else table.applymap(cell)
+    out.attrs = dict(table.attrs)
+    return out
 
 
 def published_table() -> pd.DataFrame:
@@ -169,12 +184,15 @@ def imagenetv2_table(df: pd.DataFrame, *, smoke: bool = False,
     """ImageNetV2 in the tutorial's layout, every number beside its published figure.
 
     A row a model, the supervised baseline (``df.attrs["supervised"]``) first: this run's
-    top-1 (%) with the raw label, the standard template and the 80 templates; the number
-    compared with the published ones (the 80-template ensemble, which is how OpenCLIP and
-    CLIP_benchmark measure; the classifier's own for the baseline) with its 95% interval;
-    each source's figure (%). Two header rows say whose number each column is. The
-    verdicts, decided as in chapter 06 (:func:`clipdistill.comparison.comparison_table`),
-    are in ``attrs["verdicts"]``: a column of them would make the table too wide to read.
+    top-1 (%) that the published figures measure (the 80-template ensemble, which is how
+    OpenCLIP and CLIP_benchmark measure; the classifier's own for the baseline) with its
+    95% interval, in one cell; each source's figure (%). Two header rows say whose number
+    each column is. The raw-label and standard-template numbers are in
+    :func:`accuracy_table`; leaving them out keeps every cell text for reading
+    (:func:`readable`: "–" where there is no number) inside the book's column. The
+    verdicts, decided as in chapter 06
+    (:func:`clipdistill.comparison.comparison_table`), are in ``attrs["verdicts"]``: a
+    column of them would make the table too wide to read.
     """
     import pandas as pd
 
@@ -184,8 +202,6 @@ def imagenetv2_table(df: pd.DataFrame, *, smoke: bool = False,
     name = TEST_SETS[dataset]["name"]
     rows = comparison_table({"04_prompt_ensembles": {"smoke": smoke, "config": {}}}, df)
     rows = rows[rows["experiment"].str.startswith(name)]
-    sub = df[df["dataset"] == dataset]
-    wide = sub.pivot_table(index="model", columns="template_set", values="accuracy", sort=False)
     sources = [SOURCES[k]["short"] for k in SOURCES if SOURCES[k]["short"] in set(rows["source"])]
     out, verdicts = [], {}
     for model, group in rows.groupby("model", sort=False):
@@ -193,12 +209,9 @@ def imagenetv2_table(df: pd.DataFrame, *, smoke: bool = False,
         supervised = "supervised" in first["experiment"]
         label = f"{_torchvision_label(model)} (supervised)" if supervised else model_label(model)
         row: dict = {"Model": label}
-        for s in ("raw", "standard", "openai80"):
-            value = None if supervised or model not in wide.index else wide.loc[model].get(s)
-            row[(THIS_RUN, LABELS[s])] = None if value is None or pd.isna(value) else 100 * value
-        row[(THIS_RUN, "compared")] = 100 * first["ours"]
-        row[(THIS_RUN, "95% interval")] = (f"{100 * first['low']:.1f}–{100 * first['high']:.1f}"
-                                           if pd.notna(first["low"]) else "–")
+        interval = (f" ({100 * first['low']:.1f}–{100 * first['high']:.1f})"
+                    if pd.notna(first["low"]) else "")
+        row[(THIS_RUN, COMPARED)] = f"{100 * first['ours']:.1f}{interval}"
         for src in sources:
             hit = group[group["source"] == src]
             row[("published", src)] = 100 * hit["published"].iloc[0] if len(hit) else None
@@ -210,7 +223,6 @@ def imagenetv2_table(df: pd.DataFrame, *, smoke: bool = False,
         return table
     table = table.set_index("Model")
     table.columns = pd.MultiIndex.from_tuples(table.columns)  # whose number, then which
-    numeric = [c for c in table.columns if c[1] != "95% interval"]
-    table[numeric] = table[numeric].astype(float).round(1)
+    table = readable(table)
     table.attrs["verdicts"] = pd.Series(verdicts, name="verdict").rename_axis("Model")
     return table
