@@ -51,11 +51,13 @@ def _installed_commit() -> dict[str, Any] | None:
 def code_revision() -> dict[str, Any]:
     """``{"version", "commit", "dirty"}``; ``commit`` and ``dirty`` are None when unknown.
     Read once per process: a chapter saves its results several times."""
-    from . import __version__
-
+    try:  # the installed distribution's version (not the package's own: no import circle)
+        version = md.version("clipdistill")
+    except md.PackageNotFoundError:
+        version = None
     root = Path(__file__).resolve().parents[2]
     found = ((root / "pyproject.toml").is_file() and _checkout_commit(root)) or _installed_commit()
-    return {"version": __version__, **(found or {"commit": None, "dirty": None})}
+    return {"version": version, **(found or {"commit": None, "dirty": None})}
 
 
 def short(revision: dict[str, Any] | None) -> str:
