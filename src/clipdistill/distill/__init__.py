@@ -9,9 +9,10 @@
 - ``teachers``    the three teachers' embeddings, read from chapters 02/03's caches
 - ``sweep``       students x train sizes x extra images x teachers (resumable), costs, headline
 - ``figures``     the chapter's plots
+- ``present``     its tables for the reader (names, units, rounding) and sentence pieces
 """
 
-from . import figures
+from . import figures, present
 from .evaluate import (clip_image_tower, count_flops, count_params, embed_with_student, for_inference,
                        fidelity, images_per_second, knn_report, model_cost)
 from .image_cache import image_store
@@ -29,4 +30,5 @@ __all__ = [
     "embed_with_student", "for_inference", "fidelity", "knn_report", "count_params", "count_flops",
     "images_per_second", "model_cost", "clip_image_tower", "TEACHERS", "Teachers", "teacher_embeddings",
     "SweepSpec", "run_sweep", "cost_table", "headline", "headline_metrics", "figures",
+    "present",
 ]

@@ -1,15 +1,22 @@
 """Chapter 05's figures. Each function takes the sweep's DataFrame and returns a Figure
-(one panel per teacher); the notebook shows it and saves it with ``cd.save_figure``."""
+(one panel per teacher); the notebook shows it and saves it with ``cd.save_figure``.
+
+Every figure draws a student in the same colour and marker (:func:`student_styles`), and
+builds its one legend from that mapping, below the panels where it covers no data.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import pandas as pd
 
+from .students import student_names
+
 __all__ = [
+    "student_styles",
     "accuracy_vs_student_size",
     "accuracy_vs_train_size",
     "accuracy_vs_extra_images",
@@ -20,13 +27,55 @@ __all__ = [
     "pipeline",
 ]
 
+# Students take the first colours (matplotlib's tab10 order); teachers, drawn only where
+# no student is, take colours no student has, so neither is mistaken for the other.
+STUDENT_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#e377c2", "#bcbd22",
+                   "#17becf", "#7f7f7f")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "h")
+TEACHER_COLOURS = {"image": "#222222", "generic": "#9467bd", "specific": "#8c564b"}
+F1_LABEL = "kNN macro F1 on knn/test (%)"
+BAND_ALPHA = 0.1
 
-def _panels(df: pd.DataFrame, width: float = 4.2, height: float = 3.4):
+
+def student_styles(students: Iterable[str]) -> dict[str, dict[str, str]]:
+    """Each student's colour and marker, fixed by its place in the package's list of
+    students (tiny to small), not by the order a table lists it: a student looks the
+    same in every panel and every figure. Ordered as that list; unknown names last."""
+    present = set(students)
+    order = student_names() + sorted(present - set(student_names()))
+    return {s: {"color": STUDENT_COLOURS[i % len(STUDENT_COLOURS)],
+                "marker": MARKERS[i % len(MARKERS)]}
+            for i, s in enumerate(order) if s in present}
+
+
+def _student_handles(styles: dict[str, dict[str, str]], labels: dict[str, str] | None = None,
+                     line: bool = True) -> list:
+    from matplotlib.lines import Line2D
+
+    return [Line2D([], [], ls="-" if line else "none", label=(labels or {}).get(s, s), **st)
+            for s, st in styles.items()]
+
+
+def _teacher_handles() -> list:
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    return [Line2D([], [], color="k", ls="--", lw=1, label="teacher's F1"),
+            Patch(color="k", alpha=BAND_ALPHA, lw=0, label="within 1 point of it")]
+
+
+def _titled(title: str, smoke: bool) -> str:
+    return title + (" (smoke: random weights)" if smoke else "")
+
+
+def _panels(df: pd.DataFrame, height: float = 3.9):
+    """One panel per teacher, the whole figure about 7.6 inches wide (the book's column)."""
     import matplotlib.pyplot as plt
 
     teachers = list(dict.fromkeys(df["teacher"]))
+    width = min(4.2, 7.6 / len(teachers))
     fig, axes = plt.subplots(1, len(teachers), figsize=(width * len(teachers), height),
-                             squeeze=False, sharey=True)
+                             squeeze=False, sharey=True, layout="constrained")
     return fig, list(zip(teachers, axes[0]))
 
 
@@ -48,160 +97,228 @@ def _ticks(ax: Any, values: Any) -> None:
     ax.set_xticklabels([_count(v) for v in values])
 
 
-def _teacher_line(ax: Any, group: pd.DataFrame) -> None:
+def _teacher_line(ax: Any, group: pd.DataFrame) -> float:
+    """The teacher's F1 dashed, the band one point below it; its value goes in the title."""
     f1 = float(group["teacher_f1"].iloc[0])
-    ax.axhline(f1, color="k", ls="--", lw=1, label="teacher (band: -1 point)")
-    ax.annotate(f"teacher {f1:.1f}", xy=(1, f1), xycoords=("axes fraction", "data"),
-                xytext=(-3, 3), textcoords="offset points", ha="right", fontsize=7)
-    ax.axhspan(f1 - 1, f1, color="k", alpha=0.07, lw=0)  # "within 1 F1 point"
+    ax.axhline(f1, color="k", ls="--", lw=1, zorder=1)
+    ax.axhspan(f1 - 1, f1, color="k", alpha=BAND_ALPHA, lw=0, zorder=0)
+    return f1
 
 
-def _finish(fig: Any, axes: list, xlabel: str, title: str) -> Any:
+def _legend(fig: Any, handles: list) -> None:
+    """One legend for the figure, under the panels: it can never cover a point."""
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3),
+               fontsize=9, frameon=False)
+
+
+def _finish(fig: Any, axes: list, f1s: dict[str, float], xlabel: str, title: str,
+            handles: list) -> Any:
+    """Panel titles with the teacher's F1 (not a label on the plot, which could cover a
+    point or the frame), axis labels, the one legend and the figure's title."""
     for i, (teacher, ax) in enumerate(axes):
-        ax.set_title(f"teacher: {teacher}")
+        ax.set_title(f"teacher: {teacher} (F1 {f1s[teacher]:.1f}%)", fontsize=10)
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
         if i == 0:
-            ax.set_ylabel("kNN macro F1 on knn/test")
-    axes[-1][1].legend(fontsize=7, loc="best")
+            ax.set_ylabel(F1_LABEL)
+    _legend(fig, handles)
     fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
-def accuracy_vs_student_size(df: pd.DataFrame, *, n_extra: int | None = None):
-    """F1 against parameters (log scale), a line per train size; the teacher dashed."""
+def _split_styles(keys: Iterable[Any]) -> dict[Any, str]:
+    """A line style per training set, in order of appearance (up to four read apart)."""
+    styles = ("-", "--", ":", "-.")
+    return {k: styles[i % len(styles)] for i, k in enumerate(dict.fromkeys(keys))}
+
+
+def accuracy_vs_student_size(df: pd.DataFrame, *, n_extra: int | None = None,
+                             smoke: bool = False):
+    """F1 against parameters (log scale): a grey line per training set through the
+    students, each student's marker in its own colour; the teacher dashed."""
+    from matplotlib.lines import Line2D
+
     n_extra = int(df["n_extra"].min()) if n_extra is None else n_extra
+    styles = student_styles(df["student"])
+    sets = df[["split", "n_train"]].drop_duplicates().itertuples(index=False)
+    dashes = _split_styles(tuple(s) for s in sets)
     fig, axes = _panels(df)
+    f1s = {}
     for teacher, ax in axes:
         g = df[(df["teacher"] == teacher) & (df["n_extra"] == n_extra)]
-        for (split, n_train), line in g.groupby(["split", "n_train"], sort=False):
+        for key, line in g.groupby(["split", "n_train"], sort=False):
             line = line.sort_values("params")
-            ax.plot(line["params"], line["knn_f1"], "o-", label=f"{split} ({n_train} images)")
+            ax.plot(line["params"], line["knn_f1"], color="0.55", lw=1,
+                    ls=dashes[tuple(key)], zorder=2)
             for _, r in line.iterrows():
-                ax.annotate(r["student"], (r["params"], r["knn_f1"]), fontsize=6,
-                            xytext=(3, 3), textcoords="offset points")
-        _teacher_line(ax, df[df["teacher"] == teacher])
+                ax.plot(r["params"], r["knn_f1"], ls="none", ms=7, zorder=3,
+                        **styles[r["student"]])
+        f1s[teacher] = _teacher_line(ax, df[df["teacher"] == teacher])
         ax.set_xscale("log")
         _ticks(ax, g["params"])
         ax.margins(x=0.15)
-    return _finish(fig, axes, "student parameters", f"accuracy vs student size (+{n_extra} extra images)")
+    handles = _student_handles(styles, line=False) + [
+        Line2D([], [], color="0.55", lw=1, ls=ls,
+               label=f"train set {split} ({n_train:,} images)")
+        for (split, n_train), ls in dashes.items()] + _teacher_handles()
+    title = _titled(f"Accuracy against student size (+{n_extra:,} extra images)",
+                    smoke)
+    return _finish(fig, axes, f1s, "student parameters (log scale)", title, handles)
 
 
-def _per_student(df: pd.DataFrame, x: str, column: str, value: Any, xlabel: str, title: str):
+def _per_student(df: pd.DataFrame, x: str, column: str, value: Any, xlabel: str,
+                 title: str):
     """F1 against ``x``, a line per student, over the rows where ``column == value``."""
+    styles = student_styles(df["student"])
     fig, axes = _panels(df)
+    f1s = {}
     for teacher, ax in axes:
         g = df[(df["teacher"] == teacher) & (df[column] == value)]
         for student, line in g.groupby("student", sort=False):
             line = line.sort_values(x)
-            ax.plot(line[x], line["knn_f1"], "o-", label=student)
-        _teacher_line(ax, df[df["teacher"] == teacher])
+            ax.plot(line[x], line["knn_f1"], ms=6, zorder=3, **styles[student])
+        f1s[teacher] = _teacher_line(ax, df[df["teacher"] == teacher])
         positive = g[x][g[x] > 0]
         # symlog keeps 0 (no extra images) on an otherwise logarithmic axis
-        ax.set_xscale("symlog", linthresh=float(positive.min()) if len(positive) else 1.0)
+        ax.set_xscale("symlog",
+                      linthresh=float(positive.min()) if len(positive) else 1.0)
         _ticks(ax, g[x])
         ax.margins(x=0.1)
-    return _finish(fig, axes, xlabel, title)
+    handles = _student_handles(styles) + _teacher_handles()
+    return _finish(fig, axes, f1s, xlabel, title, handles)
 
 
-def accuracy_vs_train_size(df: pd.DataFrame, *, n_extra: int | None = None):
+def accuracy_vs_train_size(df: pd.DataFrame, *, n_extra: int | None = None,
+                           smoke: bool = False):
     """F1 against the number of labelled-set training images, a line per student."""
     n_extra = int(df["n_extra"].min()) if n_extra is None else n_extra
-    return _per_student(df, "n_train", "n_extra", n_extra, "training images (cat/dog split)",
-                        f"accuracy vs train size (+{n_extra} extra images)")
+    title = f"Accuracy against training-set size (+{n_extra:,} extra images)"
+    return _per_student(df, "n_train", "n_extra", n_extra,
+                        "training images (cat/dog split)", _titled(title, smoke))
 
 
-def accuracy_vs_extra_images(df: pd.DataFrame, *, split: str | None = None):
-    """F1 against the number of extra unlabelled images."""
+def accuracy_vs_extra_images(df: pd.DataFrame, *, split: str | None = None,
+                             smoke: bool = False):
+    """F1 against the number of extra unlabelled images, a line per student."""
     split = df["split"].iloc[0] if split is None else split
+    title = f"Accuracy against extra unlabelled images (train set {split})"
     return _per_student(df, "n_extra", "split", split, "extra unlabelled images",
-                        f"accuracy vs extra data ({split})")
+                        _titled(title, smoke))
 
 
-def fidelity_figure(df: pd.DataFrame):
+def fidelity_figure(df: pd.DataFrame, *, smoke: bool = False):
     """Left: fidelity (mean cosine to the teacher) per student size, a line per teacher.
-    Right: does fidelity buy accuracy? F1 gap to the teacher against fidelity, every cell."""
+    Right: does fidelity buy accuracy? F1 gap to the teacher against fidelity, every
+    cell. Colours are the teachers' here (none is a student's)."""
     import matplotlib.pyplot as plt
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9.5, 3.6))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(7.6, 3.6), layout="constrained")
     for teacher, g in df.groupby("teacher", sort=False):
-        best = g.groupby("params", as_index=False)["fidelity"].max().sort_values("params")
-        a.plot(best["params"], best["fidelity"], "o-", label=teacher)
-        b.scatter(g["fidelity"], g["teacher_f1"] - g["knn_f1"], s=18, label=teacher)
+        colour = TEACHER_COLOURS.get(teacher, "0.4")
+        best = g.groupby("params", as_index=False)["fidelity"].max()
+        best = best.sort_values("params")
+        a.plot(best["params"], best["fidelity"], "o-", color=colour,
+               label=f"teacher: {teacher}")
+        b.scatter(g["fidelity"], g["teacher_f1"] - g["knn_f1"], s=18, color=colour)
     a.set_xscale("log")
     _ticks(a, df["params"])
     a.margins(x=0.15)
-    a.set_xlabel("student parameters")
+    a.set_xlabel("student parameters (log scale)")
     a.set_ylabel("fidelity (best cell)")
-    a.set_title("how well the student copies the teacher")
+    a.set_title("how well the student copies", fontsize=10)
     b.axhline(1, color="k", ls="--", lw=1)
     b.set_xlabel("fidelity on knn/test")
-    b.set_ylabel("teacher F1 - student F1 (points)")
-    b.set_title("fidelity vs accuracy gap")
+    b.set_ylabel("teacher F1 - student F1 (% points)")
+    b.set_title("fidelity against the F1 gap", fontsize=10)
     for ax in (a, b):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+    _legend(fig, a.get_legend_handles_labels()[0])
+    fig.suptitle(_titled("Fidelity", smoke))
     return fig
 
 
-def training_curves(df: pd.DataFrame, work_dir: str | Path):
-    """Validate cosine per epoch of every run (from each run's ``done.json``), a colour per
-    student: the spread within a colour is the train sets and extra-image counts."""
-    import matplotlib.pyplot as plt
+def _curve_styles(df: pd.DataFrame) -> tuple[dict[int, str], dict[int, float]]:
+    """Training curves: a line style per training-set size, an opacity per number of
+    extra images (faint: none; solid: the most)."""
+    sizes = _split_styles(sorted(df["n_train"].unique()))
+    extras = sorted(df["n_extra"].unique())
+    step = 0.65 / max(len(extras) - 1, 1)
+    alphas = {n: (0.35 + step * i if len(extras) > 1 else 0.9)
+              for i, n in enumerate(extras)}
+    return sizes, alphas
+
+
+def training_curves(df: pd.DataFrame, work_dir: str | Path, *, smoke: bool = False):
+    """Validate cosine per epoch of every run (from each run's ``done.json``): colour
+    and marker by student, line style by training-set size, opacity by extra images."""
+    from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
 
-    colours = {s: plt.get_cmap("tab10")(i % 10) for i, s in enumerate(dict.fromkeys(df["student"]))}
+    styles = student_styles(df["student"])
+    sizes, alphas = _curve_styles(df)
     fig, axes = _panels(df)
     for teacher, ax in axes:
-        seen: set[str] = set()
         for _, r in df[df["teacher"] == teacher].iterrows():
             done = Path(work_dir) / "distill" / "runs" / r["run_key"] / "done.json"
             if not done.is_file():
                 continue
             hist = json.loads(done.read_text())["history"]
-            ax.plot([h["epoch"] + 1 for h in hist], [h["val_cosine"] for h in hist], lw=1,
-                    color=colours[r["student"]], alpha=0.8,
-                    label=None if r["student"] in seen else r["student"])
-            seen.add(r["student"])
-        ax.set_title(f"teacher: {teacher}")
+            ax.plot([h["epoch"] + 1 for h in hist], [h["val_cosine"] for h in hist],
+                    lw=1.3, ms=4, ls=sizes[r["n_train"]], alpha=alphas[r["n_extra"]],
+                    **styles[r["student"]])
+        ax.set_title(f"teacher: {teacher}", fontsize=10)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    axes[0][1].set_ylabel("validate cosine")
-    axes[-1][1].legend(fontsize=7)
-    fig.suptitle("training: student-teacher cosine on validate")
-    fig.tight_layout()
+    axes[0][1].set_ylabel("cosine to the teacher on validate")
+    handles = _student_handles(styles) + [
+        Line2D([], [], color="0.3", ls=ls, label=f"{n:,} training images")
+        for n, ls in sizes.items()] + [
+        Line2D([], [], color="0.3", alpha=al, lw=2.5, label=f"+{n:,} extra images")
+        for n, al in alphas.items()]
+    _legend(fig, handles)
+    fig.suptitle(_titled("Training: the student's cosine to its teacher", smoke))
     return fig
 
 
-def speed_vs_f1(df: pd.DataFrame, costs: pd.DataFrame):
+def speed_vs_f1(df: pd.DataFrame, costs: pd.DataFrame, *, smoke: bool = False):
     """The headline as a picture: each student's best kNN F1 against its images/s, one
     panel per teacher, the teacher itself a star at its own speed (a description teacher
     without a VLM timing sits at CLIP's image tower: a ceiling on its speed)."""
     import numpy as np
+    from matplotlib.lines import Line2D
 
     speed = costs.set_index("model")["images_per_s"]
     clip = costs[costs["role"] == "teacher:image"].iloc[0]
+    styles = student_styles(df["student"])
     fig, axes = _panels(df)
+    f1s = {}
     for teacher, ax in axes:
         group = df[df["teacher"] == teacher]
-        best = group.sort_values("knn_f1", ascending=False).drop_duplicates("student")
-        for i, row in enumerate(best.itertuples()):
-            ax.scatter(speed.get(row.student, np.nan), row.knn_f1, s=40, color=f"C{i}",
-                       zorder=3, label=f"{row.student} ({row.params / 1e6:.2f}M)")
+        best = group.sort_values("knn_f1", ascending=False)
+        for row in best.drop_duplicates("student").itertuples():
+            st = styles[row.student]
+            ax.scatter(speed.get(row.student, np.nan), row.knn_f1, s=45, zorder=3,
+                       color=st["color"], marker=st["marker"])
         own = costs[costs["role"] == f"teacher:{teacher}"]
         ips = float(own["images_per_s"].iloc[0]) if len(own) else np.nan
         timed = np.isfinite(ips)
-        ax.scatter(ips if timed else clip["images_per_s"], group["teacher_f1"].iloc[0],
-                   marker="*", s=220, color="k", zorder=4,
-                   label="teacher" + ("" if timed else " (at most CLIP's speed)"))
-        ax.axhspan(group["teacher_f1"].iloc[0] - 1, group["teacher_f1"].iloc[0], color="k",
-                   alpha=0.07, lw=0)
+        x, y = (ips if timed else clip["images_per_s"]), group["teacher_f1"].iloc[0]
+        ax.scatter(x, y, marker="*", s=220, color="k", zorder=4)
+        if not timed:
+            ax.annotate("at most\nCLIP's speed", (x, y), xytext=(0, -10),
+                        textcoords="offset points", ha="center", va="top", fontsize=8)
+        f1s[teacher] = _teacher_line(ax, group)
         ax.set_xscale("log")
-    return _finish(fig, axes, "images per second (log scale)",
-                   "Speed against kNN F1: the best cell of each student")
+        ax.margins(x=0.15, y=0.12)
+    params = df.drop_duplicates("student").set_index("student")["params"]
+    labels = {s: f"{s} ({params[s] / 1e6:.2f}M)" for s in styles}
+    star = Line2D([], [], ls="none", marker="*", ms=12, color="k",
+                  label="teacher (its own speed)")
+    handles = _student_handles(styles, labels, line=False) + [star]
+    handles += _teacher_handles()
+    title = _titled("Speed against kNN F1: each student's best cell", smoke)
+    return _finish(fig, axes, f1s, "images per second (log scale)", title, handles)
 
 
 def projection_energy(targets: Any, dim: int):

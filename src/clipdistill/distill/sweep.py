@@ -74,7 +74,8 @@ class SweepSpec:
 
     def unanswered(self) -> list[str]:
         """The chapter's questions this sweep cannot answer, and which profile, with a GPU,
-        answers each (a CPU run trains on one set, without extra images or every teacher)."""
+        answers each (a CPU run trains on one set, without extra images or every teacher):
+        one whole sentence each, to stand alone in a list."""
         from ..config import resolve
 
         gpu = {p: SweepSpec.from_config(resolve(p, accelerator=True)) for p in ("quick", "paper")}
@@ -85,17 +86,18 @@ class SweepSpec:
 
         out = []
         if len(self.train_splits) < 2:
-            out.append(f"How much more training data helps: this run trained on the "
-                       f"{self.train_splits[0]} split only; with a GPU, {where('train_splits')}.")
+            out.append(f"This run trained on the {self.train_splits[0]} split only, so "
+                       "it cannot say how much more training data helps; with a GPU, "
+                       f"{where('train_splits')}.")
         if len(self.extra_images) < 2:
-            out.append(f"Whether extra unlabelled images help: this run used "
-                       f"{self.extra_images[0]:,} extra images only; with a GPU, "
+            out.append(f"This run used {self.extra_images[0]:,} extra images only, so it "
+                       "cannot say whether extra unlabelled images help; with a GPU, "
                        f"{where('extra_images')}.")
         for t in dict.fromkeys(t for s in gpu.values() for t in s.teachers):
             if t not in self.teachers:
                 have = " and ".join(f"`{p}`" for p, s in gpu.items() if t in s.teachers)
-                out.append(f"The `{t}` teacher: not in this run; with a GPU, {have} "
-                           "distil from it too.")
+                out.append(f"This run did not distil from the `{t}` teacher; with a GPU, "
+                           f"{have} do.")
         return out
 
 

@@ -1,0 +1,91 @@
+"""Chapter 05's tables as the reader sees them: readable names, units, rounding, no
+duplicate column; the results file's keys untouched. And its computed sentences."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clipdistill.config import resolve
+from clipdistill.distill import headline, headline_metrics, present
+from clipdistill.distill.sweep import SweepSpec
+
+
+def _headline() -> pd.DataFrame:
+    rows = [dict(teacher=t, student=s, dim=512, split="knn", n_extra=0, knn_f1=f1,
+                 teacher_f1=tf1, params=p)
+            for t, tf1 in (("image", 61.1), ("generic", 70.0))
+            for s, p, f1 in (("tiny_cnn", 123456, 60.53134), ("resnet18", 11e6, 60.0))]
+    costs = pd.DataFrame([
+        {"model": "tiny_cnn", "role": "student", "params": 123456, "images_per_s": 1595.167679},
+        {"model": "resnet18", "role": "student", "params": 11e6, "images_per_s": 300.0},
+        {"model": "CLIP", "role": "teacher:image", "params": 8.8e7, "images_per_s": 40.0},
+        {"model": "VLM", "role": "teacher:generic", "params": np.nan, "images_per_s": np.nan},
+    ])
+    return headline(pd.DataFrame(rows), costs)
+
+
+def test_headline_view_is_readable_and_the_same_from_the_results_file():
+    table = _headline()
+    view = present.headline_view(table)
+    # the results file's keys stay as they were; chapter 06 reads them back
+    stored = json.loads(json.dumps(headline_metrics(table), sort_keys=True))
+    assert {"speedup", "speedup_basis", "speedup_vs_teacher"} <= set(stored["image"])
+    pd.testing.assert_frame_equal(present.headline_view(stored), view)
+    assert list(view.columns) == ["image", "generic"]
+    shown = " ".join(view.index)
+    assert "_" not in shown and "speedup" not in shown  # readable, no duplicate
+    assert "student kNN F1 (%)" in view.index
+    assert view.loc["student images per second", "image"] == "1,595"
+    assert view.loc["student kNN F1 (%)", "generic"] == "60.5"
+    assert view.loc["speed-up over the teacher's own pipeline (x)", "generic"] == "not timed"
+    assert view.loc["within 1 point of the teacher", "image"] == "yes"
+    assert view.loc["within 1 point of the teacher", "generic"].startswith("no")
+
+
+def test_cost_table_view_shows_whole_pixels_and_millions():
+    costs = pd.DataFrame([
+        {"model": "tiny_cnn", "role": "student", "image_size": 64.0, "params": 123456.0,
+         "gflops": 0.012345, "images_per_s": 1595.167679},
+        {"model": "VLM", "role": "teacher:generic", "image_size": np.nan,
+         "params": np.nan, "gflops": np.nan, "images_per_s": np.nan}])
+    view = present.cost_table_view(costs)
+    assert view.index.tolist() == ["tiny_cnn", "VLM"]
+    assert view["image size (px)"].tolist()[0] == 64
+    assert str(view["image size (px)"].dtype) == "Int64"
+    assert view["parameters (M)"].tolist()[0] == pytest.approx(0.12)
+    assert view["images per second"].tolist()[0] == pytest.approx(1595.2)
+
+
+def _sweep() -> pd.DataFrame:
+    """Two students; both axes move the mean F1 by exactly +6 points."""
+    rows = []
+    for student, base in (("tiny_cnn", 50.0), ("resnet18", 60.0)):
+        for n_train in (100, 1000):
+            for n_extra in (0, 500):
+                bump = (4.0 if student == "tiny_cnn" else 8.0) * (n_train == 1000)
+                bump += (2.0 if student == "tiny_cnn" else 10.0) * (n_extra == 500)
+                rows.append(dict(teacher="image", student=student, n_train=n_train,
+                                 n_extra=n_extra, knn_f1=base + bump))
+    return pd.DataFrame(rows)
+
+
+def test_the_two_change_sentences_tell_the_axes_apart_when_means_agree():
+    df = _sweep()
+    train = present.change_sentence(df, "n_train")
+    extra = present.change_sentence(df, "n_extra")
+    assert "From 100 to 1,000 training images" in train and "+6.0 points on average" in train
+    assert "From 0 to 500 extra unlabelled images" in extra and "+6.0" in extra
+    assert "tiny_cnn +4.0" in train and "resnet18 +8.0" in train
+    assert "tiny_cnn +2.0" in extra and "resnet18 +10.0" in extra
+    assert present.change_sentence(df[df["n_extra"] == 0], "n_extra") is None
+
+
+def test_the_questions_left_open_are_whole_sentences():
+    cpu = SweepSpec.from_config(resolve("quick", accelerator=False,
+                                        weights_reachable=(True, "")))
+    left = cpu.unanswered()
+    assert left and all(":" not in q and q[0].isupper() and q.endswith(".") for q in left)
