@@ -124,6 +124,16 @@ def load_results(cfg_or_dir: Config | str | Path, chapter: str) -> dict[str, Any
 SMOKE_STAMP = "SMOKE RUN: random weights, not a result"
 
 
+def _below_everything(fig: Any) -> float:
+    """A height, in figure fractions, under every artist: legends placed below the axes
+    hang outside the figure, and the stamp must not sit on them."""
+    try:
+        box = fig.get_tightbbox(fig.canvas.get_renderer())  # inches
+    except (AttributeError, RuntimeError):  # a backend without a renderer: the bottom edge
+        return 0.0
+    return min(box.y0 / fig.get_figheight(), 0.0) - 0.01
+
+
 def save_figure(fig: Any, cfg: Config, chapter: str, name: str, dpi: int = 110, *,
                 about_models: bool = True) -> Path:
     """Save a matplotlib figure as ``<chapter>_<name>.png`` beside the results file.
@@ -134,8 +144,8 @@ def save_figure(fig: Any, cfg: Config, chapter: str, name: str, dpi: int = 110, 
     import io
 
     if cfg.smoke and about_models and not any(t.get_text() == SMOKE_STAMP for t in fig.texts):
-        fig.text(0.99, 0.0, SMOKE_STAMP, ha="right", va="top", fontsize=8, color="#c62828",
-                 fontweight="bold")
+        fig.text(0.99, _below_everything(fig), SMOKE_STAMP, ha="right", va="top", fontsize=8,
+                 color="#c62828", fontweight="bold")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     return atomic_write_bytes(cfg.profile_dir() / f"{chapter}_{name}.png", buf.getvalue())
