@@ -152,3 +152,17 @@ def test_the_status_line_lists_what_ran_and_warns_on_smoke():
     smoke = status_markdown("smoke", {"02_zero_shot_clip": _r02(smoke=True)})
     assert "Not run yet" not in smoke and "random weights" in smoke
     assert "none." in status_markdown("paper", {"02_zero_shot_clip": None})
+
+
+def test_the_figure_names_each_rows_model():
+    """Chapter 4's sweep puts one row per model under the same experiment: the figure's
+    labels must tell them apart, as the table does."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from clipdistill.comparison import plot_comparison
+
+    table = comparison_table({"02_zero_shot_clip": _r02()})
+    fig = plot_comparison(table)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels and all(" · ViT-B-32 · " in text for text in labels)

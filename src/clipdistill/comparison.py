@@ -305,7 +305,12 @@ def plot_comparison(table: pd.DataFrame, title: str = "", *, smoke: bool = False
     ax.errorbar(ours, y, xerr=[ours - low, high - ours], fmt="o", capsize=3,
                 color="#e53935" if smoke else "#1e88e5", label=label)
     ax.scatter(both["published"], y, marker="D", color="#37474f", zorder=3, label="published")
-    ax.set_yticks(y, [f"{e} · {s}" for e, s in zip(both["experiment"], both["source"])], fontsize=8)
+    def label(experiment: str, model: Any, source: str) -> str:  # one sweep row per model
+        short = "" if model is None or pd.isna(model) else f" · {str(model).split('/')[0]}"
+        return f"{experiment}{short} · {source}"
+
+    ax.set_yticks(y, [label(*row) for row in zip(both["experiment"], both["model"],
+                                                   both["source"])], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 1.02)
     ax.set_xlabel("accuracy / mean recall / macro F1")
