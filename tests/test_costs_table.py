@@ -24,10 +24,11 @@ def test_measured_runs_become_the_table_and_unmeasured_profiles_say_so(tmp_path:
     text = write_costs_table(tmp_path, store).read_text()
     assert text == (tmp_path / "book" / "_generated" / "costs_table.md").read_text()
     rows = text.splitlines()
-    (smoke,) = [r for r in rows if r.startswith("| `smoke (CPU)`")]  # no GPU: the CPU variant
+    (smoke,) = [r for r in rows if r.startswith("| 1 | `smoke (CPU)`")]  # no GPU: CPU variant
     assert "2 CPU cores \\| shared" in smoke and "3 min" in smoke and "1.5 GB" in smoke
-    assert any(r.startswith("| `quick` | not measured yet") for r in rows)
-    assert any(r.startswith("| `paper` | not measured yet") for r in rows)
+    assert any(r.startswith("| | `quick` | not measured yet") for r in rows)
+    assert any(r.startswith("| | `paper` | not measured yet") for r in rows)
+    assert "| chapter | 1: `smoke (CPU)` |" in rows  # per chapter, headed by run number
     assert "| 01_data_prep | 30 s, - |" in rows  # no results file: memory unknown, not guessed
     assert "| 05_distillation | 2 min, 1.5 GB |" in rows
     assert "| 03_vlm_descriptions | - |" in rows

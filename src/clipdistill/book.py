@@ -112,18 +112,19 @@ def write_costs_table(root: Path, costs_file: Path | None = None) -> Path:
 
     path = costs_file or costs.COSTS_FILE
     runs = costs.load_costs(path)["runs"]
-    lines = ["| profile | measured on | weights | wall time, all chapters | peak RAM (largest "
-             "chapter) | date | code |", "|---|---|---|---|---|---|---|"]
-    for row in costs.cost_table(None, path):
-        lines.append(f"| `{row['profile']}` | {_escape(row['hardware'])} | {row['weights']} | "
-                     f"{row['time']} | {row['peak memory']} | {row['date']} | `{row['code']}` |")
+    lines = ["| run | profile | measured on | weights | wall time, all chapters | peak RAM "
+             "(largest chapter) | date | code |", "|---|---|---|---|---|---|---|---|"]
+    for i, row in enumerate(costs.cost_table(None, path), 1):
+        lines.append(f"| {i} | `{row['profile']}` | {_escape(row['hardware'])} | "
+                     f"{row['weights']} | {row['time']} | {row['peak memory']} | {row['date']} | "
+                     f"`{row['code']}` |")
     measured = {r["profile"] for r in runs}
     for name in PROFILE_NAMES:
         if name != "auto" and name not in measured:
-            lines.append(f"| `{name}` | not measured yet | | | | | |")
-    if runs:
-        heads = [f"`{costs.profile_label(r)}`, {_escape(r['hardware'])}" for r in runs]
-        lines += ["", "Per chapter (wall time, peak RAM):", "",
+            lines.append(f"| | `{name}` | not measured yet | | | | | |")
+    if runs:  # columns by run number: the hardware strings are too long for headings
+        heads = [f"{i}: `{costs.profile_label(r)}`" for i, r in enumerate(runs, 1)]
+        lines += ["", "Per chapter (wall time, peak RAM), by run as numbered above:", "",
                   "| chapter | " + " | ".join(heads) + " |",
                   "|---|" + "---|" * len(runs)]
         for chapter in CHAPTERS:

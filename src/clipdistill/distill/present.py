@@ -32,10 +32,12 @@ LABELS = {
 
 
 def cost_table_view(costs: pd.DataFrame) -> pd.DataFrame:
-    """The cost table: parameters in millions, whole-pixel image sizes, rounded speeds."""
+    """The cost table: parameters in millions, whole-pixel image sizes, rounded speeds,
+    "-" where a row has no such number (the VLM teacher's size and FLOPs)."""
     view = costs.assign(params=costs["params"] / 1e6,
                         image_size=costs["image_size"].round().astype("Int64"))
     view = view.round({"params": 2, "gflops": 3, "images_per_s": 1})
+    view = view.astype(object).where(view.notna(), "-")
     return view.set_index("model").rename(columns=LABELS)
 
 

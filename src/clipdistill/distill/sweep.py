@@ -87,17 +87,17 @@ class SweepSpec:
         out = []
         if len(self.train_splits) < 2:
             out.append(f"This run trained on the {self.train_splits[0]} split only, so "
-                       "it cannot say how much more training data helps; with a GPU, "
-                       f"{where('train_splits')}.")
+                       "it cannot say how much more training data helps; "
+                       f"{where('train_splits')} (with a GPU).")
         if len(self.extra_images) < 2:
             out.append(f"This run used {self.extra_images[0]:,} extra images only, so it "
-                       "cannot say whether extra unlabelled images help; with a GPU, "
-                       f"{where('extra_images')}.")
+                       "cannot say whether extra unlabelled images help; "
+                       f"{where('extra_images')} (with a GPU).")
         for t in dict.fromkeys(t for s in gpu.values() for t in s.teachers):
             if t not in self.teachers:
                 have = " and ".join(f"`{p}`" for p, s in gpu.items() if t in s.teachers)
-                out.append(f"This run did not distil from the `{t}` teacher; with a GPU, "
-                           f"{have} do.")
+                out.append(f"This run did not distil from the `{t}` teacher; {have} do "
+                           "(with a GPU).")
         return out
 
 
