@@ -189,15 +189,17 @@ def test_a_smoke_figure_about_models_says_so_in_the_file(tmp_path):
     from clipdistill.results import SMOKE_STAMP, save_figure
 
     cfg = resolve("smoke", {"results_dir": str(tmp_path)}, accelerator=False)
-    fig, ax = plt.subplots()
+    fig, ax = plt.subplots(layout="constrained")  # as chapter 5 draws its figures
     ax.plot([0, 1], label="a student")
-    legend = fig.legend(loc="upper center", bbox_to_anchor=(0.5, -0.02))  # under the axes
+    legend = fig.legend(loc="outside lower center")  # placed under the axes at draw time
     save_figure(fig, cfg, "02_zero_shot_clip", "a")
     save_figure(fig, cfg, "02_zero_shot_clip", "a")  # saved twice, stamped once
     assert [t.get_text() for t in fig.texts] == [SMOKE_STAMP]
+    fig.savefig(tmp_path / "again.png", bbox_inches="tight")  # laid out as on the page
     renderer = fig.canvas.get_renderer()
     stamp = fig.texts[0].get_window_extent(renderer)
-    assert stamp.y1 <= legend.get_window_extent(renderer).y0  # under the legend, not on it
+    assert stamp.y0 >= max(a.get_window_extent(renderer).y1  # over everything, the
+                           for a in [*fig.axes, legend])     # legend included
     data, _ = plt.subplots()
     save_figure(data, cfg, "01_data_prep", "b", about_models=False)
     assert not data.texts  # a picture of the data is true whatever the weights

@@ -124,28 +124,29 @@ def load_results(cfg_or_dir: Config | str | Path, chapter: str) -> dict[str, Any
 SMOKE_STAMP = "SMOKE RUN: random weights, not a result"
 
 
-def _below_everything(fig: Any) -> float:
-    """A height, in figure fractions, under every artist: legends placed below the axes
-    hang outside the figure, and the stamp must not sit on them."""
+def _above_everything(fig: Any) -> float:
+    """A height, in figure fractions, over every artist. Above, not below: chapter 5's
+    legends are laid out under the panels at draw time, where a stamp placed beforehand
+    landed on them; nothing is laid out above a figure's top edge."""
     try:
         box = fig.get_tightbbox(fig.canvas.get_renderer())  # inches
-    except (AttributeError, RuntimeError):  # a backend without a renderer: the bottom edge
-        return 0.0
-    return min(box.y0 / fig.get_figheight(), 0.0) - 0.01
+    except (AttributeError, RuntimeError):  # a backend without a renderer: the top edge
+        return 1.0
+    return max(box.y1 / fig.get_figheight(), 1.0) + 0.01
 
 
 def save_figure(fig: Any, cfg: Config, chapter: str, name: str, dpi: int = 110, *,
                 about_models: bool = True) -> Path:
     """Save a matplotlib figure as ``<chapter>_<name>.png`` beside the results file.
 
-    In a smoke run a figure about models gets a red line under it, on the page and in the
+    In a smoke run a figure about models gets a red line over it, on the page and in the
     file, so a copy taken out of the book still says that its weights were random
     (``about_models=False`` for figures of the data alone, true whatever the weights)."""
     import io
 
     if cfg.smoke and about_models and not any(t.get_text() == SMOKE_STAMP for t in fig.texts):
-        fig.text(0.99, _below_everything(fig), SMOKE_STAMP, ha="right", va="top", fontsize=8,
-                 color="#c62828", fontweight="bold")
+        fig.text(0.01, _above_everything(fig), SMOKE_STAMP, ha="left", va="bottom",
+                 fontsize=8, color="#c62828", fontweight="bold")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     return atomic_write_bytes(cfg.profile_dir() / f"{chapter}_{name}.png", buf.getvalue())
