@@ -51,7 +51,7 @@ def test_the_parameters_cell_declares_profile_overrides_and_config_fields(path):
         assert not made & FIELDS, f"{path.stem} assigns {made & FIELDS} outside its parameters cell"
 
 
-COLUMN = 80  # characters of code the book's column shows at 1280 px (_static/clipdistill.css)
+COLUMN = 80  # characters of code the book's column shows at 1280 px (book/_static/clipdistill.css)
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
