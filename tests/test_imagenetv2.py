@@ -195,5 +195,5 @@ def test_chapter_01_lists_it_without_downloading(tmp_path):
                                                        smoke.imagenetv2_per_class)
     quick = _quick(tmp_path, False)
     (row,) = labelled_overview(quick, ["imagenetv2"], 1).to_dict("records")
-    assert row["source"] == "download in chapter 04" and row["classes"] == 1000
+    assert row["source"] == "download in chapter 4" and row["classes"] == 1000
     assert not (tmp_path / "work" / "downloads").exists()  # nothing fetched from chapter 01

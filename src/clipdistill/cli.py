@@ -283,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(func=cmd_config)
 
     sweep = sub.add_parser("sweep", help="zero-shot accuracy of models x template sets x datasets "
-                                         "(chapter 04's experiment from the command line)")
+                                         "(chapter 4's experiment from the command line)")
     _add_profile_args(sweep)
     add_sweep_arguments(sweep)
     sweep.set_defaults(func=cmd_sweep)
@@ -291,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .colour.command import add_colour_arguments  # argparse only: --help stays torch-free
 
     colour = sub.add_parser("colour", help="what CLIP knows about colour: models x prompt styles x "
-                                           "tasks (chapter 07's experiment from the command line)")
+                                           "tasks (chapter 7's experiment from the command line)")
     _add_profile_args(colour)
     add_colour_arguments(colour)
     colour.set_defaults(func=cmd_colour)

@@ -35,7 +35,7 @@ def load(cfg: Any) -> pd.DataFrame:
     path = csv_path(cfg)
     if not path.is_file():
         raise ColourError(f"No colour results at {path}: run `clipdistill colour --profile "
-                          f"{cfg.profile} run` (or chapter 07) first.")
+                          f"{cfg.profile} run` (or chapter 7) first.")
     return pd.read_csv(path, keep_default_na=False, na_values={"score": [""]})
 
 

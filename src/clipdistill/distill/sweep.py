@@ -309,7 +309,7 @@ def headline(results: pd.DataFrame, costs: pd.DataFrame, tolerance: float = 1.0)
         # that was timed, else against CLIP's image tower (a floor: it also runs a VLM).
         own = teacher != "image" and np.isfinite(r["speedup_vs_teacher"])
         r["speedup"] = r["speedup_vs_teacher"] if own else r["speedup_vs_clip_image"]
-        r["speedup_basis"] = "VLM generation (chapter 03 timing)" if own else "CLIP image tower"
+        r["speedup_basis"] = "VLM generation (chapter 3 timing)" if own else "CLIP image tower"
     return pd.DataFrame(rows)
 
 
