@@ -26,6 +26,7 @@ import pandas as pd
 from .published import (CALTECH_TEST_IMAGES, METRICS, REFERENCE_EXPERIMENT, REFERENCE_SPEEDS,
                         REFERENCE_SPEED_MODELS, REFERENCES, SOURCES, TEST_SETS, Reference,
                         references_for)
+from .findings import number_text
 from .verdicts import Estimate, from_counts, from_report, verdict
 
 __all__ = ["comparison_table", "display_table", "sources_markdown", "plot_comparison",
@@ -232,9 +233,6 @@ def display_table(table: pd.DataFrame):
     and each of our numbers written once above the references it is compared with."""
     import html
 
-    def num(v: Any, fmt: str = "{:.3f}") -> str:
-        return "–" if v is None or pd.isna(v) else fmt.format(v)
-
     def named(experiment: str, model: Any) -> str:
         model = "" if model is None or pd.isna(model) else str(model)
         return html.escape(str(experiment)) + (
@@ -243,13 +241,13 @@ def display_table(table: pd.DataFrame):
     first = ~table[["experiment", "model"]].eq(table[["experiment", "model"]].shift()).all(axis=1)
     out = pd.DataFrame({
         "experiment": [named(e, m) for e, m in zip(table["experiment"], table["model"])],
-        "ours": [num(v, "{:.1f}" if m == "images/s" else "{:.3f}")
+        "ours": [number_text(v, 1 if m == "images/s" else 3)
                  for v, m in zip(table["ours"], table["metric"])],
         "95% interval": [f"{lo:.3f}–{hi:.3f}" if pd.notna(lo) and pd.notna(hi) else "–"
                          for lo, hi in zip(table["low"], table["high"])],
-        "n": [num(v, "{:.0f}") for v in table["n"]],
+        "n": [number_text(v, 0) for v in table["n"]],
         "metric": table["metric"].map(METRIC_LABELS),
-        "published": [num(v, "{:.1f}" if m == "images/s" else "{:.3f}")
+        "published": [number_text(v, 1 if m == "images/s" else 3)
                       for v, m in zip(table["published"], table["metric"])],
         "source": table["source"].replace("", "–"), "verdict": table["verdict"].replace("", "–"),
     })

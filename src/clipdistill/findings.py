@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 __all__ = ["Gap", "paired_gap", "gap_sentence", "interval_text", "estimate_text",
-           "score_text", "floor_sentence", "show", "is_finite", "SMOKE_NOTE"]
+           "score_text", "floor_sentence", "show", "is_finite", "number_text", "SMOKE_NOTE"]
 
 SMOKE_NOTE = ("Smoke run: random weights. These sentences are computed exactly as a real "
               "run's would be, so their form can be checked, but their numbers say nothing "
@@ -157,6 +157,19 @@ def show(cfg: Any, sentences: Sequence[str], *, about_models: bool = True) -> No
         display(HTML('<div class="admonition warning"><p class="admonition-title">'
                      f"{SMOKE_NOTE}</p></div>"))
     display(Markdown(body))
+
+
+def number_text(value: Any, digits: int, *, missing: str = "–", grouped: bool = False) -> str:
+    """``value`` to ``digits`` decimals (``grouped``: with thousands separators), or
+    ``missing`` when there is no number (None, NaN, infinity): how every table the book
+    prints shows a cell, so an absent figure never reads as NaN."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return missing
+    if not math.isfinite(number):
+        return missing
+    return f"{number:{',' if grouped else ''}.{digits}f}"
 
 
 def is_finite(*values: Any) -> bool:

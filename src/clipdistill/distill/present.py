@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-import numpy as np
 import pandas as pd
 
+from ..findings import number_text
 from .teachers import TEACHERS
 
 __all__ = ["LABELS", "cost_table_view", "sweep_table_view", "compact_table_view",
@@ -53,9 +53,7 @@ def sweep_table_view(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def _number(value: Any, digits: int, missing: str = "-") -> str:
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return missing
-    return f"{value:,.{digits}f}"
+    return number_text(value, digits, missing=missing, grouped=True)
 
 
 def headline_view(headline: pd.DataFrame | Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Sequence
 
+from ..findings import number_text
 from ..published import IMAGENET_TEMPLATE_SETS, IMAGENET_TEMPLATE_SETS_SOURCE
 from ..templates import LABELS
 
@@ -63,9 +64,7 @@ def readable(table: pd.DataFrame, digits: int = 1) -> pd.DataFrame:
     """``table`` for reading: numbers to ``digits`` decimals, "–" where there is none
     (a published table leaves a cell empty when its paper reports no figure)."""
     def cell(value):
-        if isinstance(value, str):
-            return value
-        return "–" if value is None or value != value else f"{value:.{digits}f}"
+        return value if isinstance(value, str) else number_text(value, digits)
 
     out = table.map(cell) if hasattr(table, "map") else table.applymap(cell)
     out.attrs = dict(table.attrs)
