@@ -43,7 +43,7 @@ def test_results_say_which_lock_the_environment_matches(tmp_path, monkeypatch):
     (tmp_path / "requirements").mkdir()
     path = tmp_path / "requirements" / "lock.txt"
     path.write_text(f"numpy=={numpy} \\\n    --hash=sha256:00\npillow==0.0.1 ; sys_platform == 'nowhere'\n")
-    monkeypatch.setattr(lock, "_checkout", lambda: None)  # this project's own lock aside
+    monkeypatch.setattr(lock, "checkout", lambda: None)  # this project's own lock aside
     found = lock.status(tmp_path)
     assert found["lock"] == "requirements/lock.txt" and found["matches"] and found["packages"] == 1
     path.write_text("numpy==0.0.1\n")

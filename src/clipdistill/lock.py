@@ -15,6 +15,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .revision import checkout
+
 __all__ = ["LOCK_FILES", "pins", "status"]
 
 LOCK_FILES = ("requirements/lock.txt", "requirements/lock-cpu.txt")  # GPU-capable, CPU-only
@@ -41,18 +43,12 @@ def _installed() -> dict[str, str]:
     return {_name(d.metadata["Name"]): d.version for d in md.distributions() if d.metadata["Name"]}
 
 
-def _checkout() -> Path | None:
-    """The source checkout this package runs from (an editable install), if it is one."""
-    root = Path(__file__).resolve().parents[2]
-    return root if (root / "pyproject.toml").is_file() else None
-
-
 def status(root: Path | None = None) -> dict[str, Any]:
     """The lock this environment matches, or how it differs from the nearest: the locks of
     ``root`` (a project folder) and of the checkout the package runs from."""
     installed = _installed()
     tried = []
-    roots = [r for r in dict.fromkeys([root, _checkout()]) if r is not None]
+    roots = [r for r in dict.fromkeys([root, checkout()]) if r is not None]
     for base, rel in ((Path(r), rel) for r in roots for rel in LOCK_FILES):
         path = base / rel
         if not path.is_file():

@@ -17,7 +17,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-__all__ = ["code_revision", "short"]
+__all__ = ["checkout", "code_revision", "short"]
+
+
+def checkout() -> Path | None:
+    """The source checkout this package runs from (an editable install), if it is one."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "pyproject.toml").is_file() else None
 
 
 def _git(root: Path, *args: str) -> str | None:
@@ -55,8 +61,8 @@ def code_revision() -> dict[str, Any]:
         version = md.version("clipdistill")
     except md.PackageNotFoundError:
         version = None
-    root = Path(__file__).resolve().parents[2]
-    found = ((root / "pyproject.toml").is_file() and _checkout_commit(root)) or _installed_commit()
+    root = checkout()
+    found = (root is not None and _checkout_commit(root)) or _installed_commit()
     return {"version": version, **(found or {"commit": None, "dirty": None})}
 
 
