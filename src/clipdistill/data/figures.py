@@ -256,8 +256,9 @@ def _imagenetv2_row(cfg: Config) -> dict:
 
     done = (Path(cfg.work_dir) / "downloads" / imagenetv2.FOLDER / ".complete").is_file()
     if not (cfg.smoke or done or imagenetv2.find_imagenetv2(cfg.data_root)):
-        return {"set": "imagenetv2", "source": "download in chapter 4", "classes": 1000,
-                "images": 1000 * min(cfg.imagenetv2_per_class, 10),
+        size = imagenetv2.ARCHIVE
+        return {"set": "imagenetv2", "source": "download in chapter 4", "classes": size["classes"],
+                "images": size["classes"] * min(cfg.imagenetv2_per_class, size["per_class"]),
                 "note": "ImageNetV2 matched-frequency, 1.26 GB, checked against its SHA-256"}
     try:
         folder, note, synthetic = imagenetv2.locate(cfg)
