@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score
@@ -62,3 +63,17 @@ def test_bad_input_is_a_clear_error():
         findings.paired_gap([0, 1], [0], [1, 0])
     with pytest.raises(ValueError, match="between 0 and 1"):
         findings.paired_gap([0, 1], [0, 2], [1, 0], n_classes=2)
+
+
+def test_a_rounded_table_agrees_with_the_sentence_about_it():
+    # pandas rounds 7/80 to 0.088 (half to even after scaling); the sentence's f-string
+    # reads the binary value, 0.087499..., and says 0.087. The table must say the same.
+    import pandas as pd
+
+    table = pd.DataFrame({"accuracy": [7 / 80, float("nan"), 0.5], "n": [80, 80, 80]},
+                         index=["a", "b", "c"])
+    shown = findings.rounded(table, 3)
+    assert f"{7 / 80:.3f}" == "0.087" and shown.loc["a", "accuracy"] == 0.087
+    assert math.isnan(shown.loc["b", "accuracy"]) and shown.loc["c", "accuracy"] == 0.5
+    assert shown["n"].tolist() == [80, 80, 80] and shown.index.tolist() == ["a", "b", "c"]
+    assert findings.rounded(table["accuracy"], 3).iloc[0] == 0.087  # a Series too

@@ -22,7 +22,8 @@ from typing import Any, Sequence
 import numpy as np
 
 __all__ = ["Gap", "paired_gap", "gap_sentence", "interval_text", "estimate_text",
-           "score_text", "floor_sentence", "show", "is_finite", "number_text", "SMOKE_NOTE"]
+           "score_text", "floor_sentence", "show", "is_finite", "number_text", "rounded",
+           "SMOKE_NOTE"]
 
 SMOKE_NOTE = ("Smoke run: random weights. These sentences are computed exactly as a real "
               "run's would be, so their form can be checked, but their numbers say nothing "
@@ -170,6 +171,20 @@ def number_text(value: Any, digits: int, *, missing: str = "–", grouped: bool 
     if not math.isfinite(number):
         return missing
     return f"{number:{',' if grouped else ''}.{digits}f}"
+
+
+def rounded(table: Any, digits: int) -> Any:
+    """``table`` (a DataFrame or Series) with every float rounded the way an f-string
+    rounds it, so a table and a sentence about the same number agree. pandas' ``round``
+    scales first and rounds halves to even: 7/80 shows as 0.088 in its table and as 0.087
+    in ``f"{7/80:.3f}"``, which reads the binary value 0.08749999..."""
+
+    def one(value: Any) -> Any:
+        if isinstance(value, float) and math.isfinite(value):
+            return float(f"{value:.{digits}f}")
+        return value
+
+    return table.map(one)
 
 
 def is_finite(*values: Any) -> bool:
