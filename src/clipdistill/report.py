@@ -106,8 +106,9 @@ def weights_table(results: Mapping[str, dict[str, Any] | None]) -> pd.DataFrame:
 
 
 def data_table(results: Mapping[str, dict[str, Any] | None]) -> pd.DataFrame:
-    """One row per split or sample the chapters used: source, seed, images, the digest of
-    its manifest and the checksums of the archives it came from."""
+    """One row per split or sample the chapters used: source, seed, the images its manifest
+    holds (a chapter may score fewer, and says so itself), the manifest's digest and the
+    checksums of the archives it came from."""
     rows: dict[tuple, dict[str, Any]] = {}
     for chapter, res in results.items():
         for entry in ((res or {}).get("provenance") or {}).get("data") or []:
@@ -118,10 +119,12 @@ def data_table(results: Mapping[str, dict[str, Any] | None]) -> pd.DataFrame:
                 archives = "generated from the seed"
             key = (entry["split"], entry["source"], entry["seed"], entry["manifest_sha256"])
             row = rows.setdefault(key, {"split": key[0], "source": key[1], "seed": key[2],
-                                        "images": entry["images"], "manifest sha256": key[3][:16],
+                                        "images in manifest": entry["images"],
+                                        "manifest sha256": key[3][:16],
                                         "archives": archives, "chapters": []})
             row["chapters"].append(chapter[:2])
-    columns = ["split", "source", "seed", "images", "manifest sha256", "archives", "chapters"]
+    columns = ["split", "source", "seed", "images in manifest", "manifest sha256", "archives",
+               "chapters"]
     out = pd.DataFrame(list(rows.values()), columns=columns)
     out["chapters"] = out["chapters"].map(", ".join)
     return out.set_index("split")
