@@ -103,6 +103,35 @@ def test_second_run_is_cheap_and_changes_are_noticed(pet_tree, tmp_path, monkeyp
     assert other.split("knn", "test").counts() == {"cat": 2, "dog": 2}
 
 
+def test_jobs_that_start_together_resize_once(pet_tree, tmp_path, monkeypatch, capsys):
+    # An array of jobs on one disk, all finding the images unprepared: one resizes, the
+    # others wait for it and read back what it wrote.
+    import threading
+    import time
+
+    cfg = _cfg(tmp_path, data_root=str(pet_tree.parent))
+    calls = []
+    real = prepare_mod.convert_many
+
+    def slow(jobs, *a, **k):
+        calls.append(len(jobs))
+        time.sleep(0.5)  # long enough for the other job to arrive while this one works
+        return real(jobs, *a, **k)
+
+    monkeypatch.setattr(prepare_mod, "convert_many", slow)
+    preps = []
+    jobs = [threading.Thread(target=lambda: preps.append(data.prepare_pets(cfg, progress=False)))
+            for _ in range(2)]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join()
+    assert len(calls) == 1, "the second job reused the first one's images"
+    assert len(preps) == 2 and preps[0].images.equals(preps[1].images)
+    assert "Waiting for another process resizing petimages" in capsys.readouterr().out
+    assert not list(preps[0].root.parent.glob("*.lock")), "the lock is gone when done"
+
+
 def test_profiles_never_collide(pet_tree, tmp_path):
     roots = {data.prepare_pets(_cfg(tmp_path, data_root=str(pet_tree.parent), **o), progress=False).root
              for o in ({}, {"image_size": 24}, {"resize_mode": "crop"})}

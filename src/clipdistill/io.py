@@ -31,6 +31,7 @@ __all__ = [
     "writer_id",
     "writer_gone",
     "exclusive_lock",
+    "one_at_a_time",
     "SET_ASIDE",
     "set_aside",
 ]
@@ -201,6 +202,31 @@ def exclusive_lock(path: str | os.PathLike, *, stale_s: float = 600.0) -> Iterat
         if held:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+
+
+@contextlib.contextmanager
+def one_at_a_time(path: str | os.PathLike, what: str, *, poll_s: float = 2.0,
+                  stale_s: float = 600.0) -> Iterator[None]:
+    """Run the block once this process holds ``path`` (:func:`exclusive_lock`), waiting
+    for any other holder to finish first, and say once that it is waiting.
+
+    For work several processes may start at once on a shared disk, such as an array of
+    jobs that all find the images unprepared: one resizes them, the others wait, then
+    find the files written and skip them. The work inside must be safe to repeat (it is,
+    with atomic writes): a lock broken as stale means two may run it at once.
+    """
+    import time
+
+    told = False
+    while True:
+        with exclusive_lock(path, stale_s=stale_s) as held:
+            if held:
+                yield
+                return
+        if not told:
+            print(f"Waiting for another process {what} (it holds {path}).", flush=True)
+            told = True
+        time.sleep(poll_s)
 
 
 def _try_create(path: Path) -> bool:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import Config
-from ..io import atomic_write_json, atomic_write_text, stable_hash
+from ..io import atomic_write_json, atomic_write_text, one_at_a_time, stable_hash
 from . import manifests
 from .images import ConvertJob, ConvertResult, convert_many
 from .sources import DataError, Source, labelled_source, other_source, resolve_pets_source
@@ -181,8 +181,11 @@ def prepare_pets(cfg: Config, *, progress: bool = True) -> PetsPrep:
     if meta.get("fingerprint") != fingerprint:
         if not cfg.allow_fewer:  # fail before resizing anything if the files cannot suffice
             assign({c: list(v) for c, v in files.items()}, cfg.splits, cfg.seed, what="found")
-        _resize_pets(cfg, source, files, root, size, fingerprint, progress)
-        meta = json.loads(meta_path.read_text())
+        with one_at_a_time(_lock_for(root), f"resizing {source.name}"):
+            meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+            if meta.get("fingerprint") != fingerprint:  # not done meanwhile by another job
+                _resize_pets(cfg, source, files, root, size, fingerprint, progress)
+                meta = json.loads(meta_path.read_text())
     text = {c: str for c in ("path", "class", "key", "source", "note", "reason", "detail")}
     images = pd.read_csv(root / "images.csv", dtype=text, keep_default_na=False)
     report = pd.read_csv(root / "skipped.csv", dtype=text, keep_default_na=False)
@@ -212,6 +215,12 @@ def prepare_pets(cfg: Config, *, progress: bool = True) -> PetsPrep:
                     meta.get("found_per_class", {}))
     _record_splits(cfg, prep, source)
     return prep
+
+
+def _lock_for(root: Path) -> Path:
+    """Beside ``root``, not in it: jobs of an array that all find the images unprepared
+    take turns (:func:`~clipdistill.io.one_at_a_time`), so one resizes and the rest reuse."""
+    return root.with_name(root.name + ".lock")
 
 
 def _record_splits(cfg: Config, prep: PetsPrep, source: Source) -> None:
@@ -325,7 +334,8 @@ def load_labelled(cfg: Config, name: str, per_class: int) -> Split:
         order = seeded_order(list(source.files[cls]), cfg.seed, f"{name}/{cls}")
         jobs[cls] = [_job(cfg, source.files[cls][k], root / _safe(cls) / _out_name(k, source.files[cls][k], keep_png=True), None, max_side)
                      for k in order]
-    usable, skipped = _take_usable(cfg, jobs, per_class, f"preparing {name}")
+    with one_at_a_time(_lock_for(root), f"preparing {name}"):
+        usable, skipped = _take_usable(cfg, jobs, per_class, f"preparing {name}")
     paths, labels, rows = [], [], []
     for i, cls in enumerate(source.classes):
         if len(usable[cls]) < per_class:
@@ -354,7 +364,8 @@ def load_other_pool(cfg: Config, n: int) -> list[Path]:
     root = Path(cfg.work_dir) / "other" / f"{source.name}-{size[0]}x{size[1]}-{cfg.resize_mode}-{_content_key(cfg, source, size)}"
     order = seeded_order(list(source.files["other"]), cfg.seed, "other")
     jobs = {"other": [_job(cfg, source.files["other"][k], root / "images" / _out_name(k, source.files["other"][k]), size) for k in order]}
-    usable, skipped = _take_usable(cfg, jobs, n, f"preparing other pool ({source.name})")
+    with one_at_a_time(_lock_for(root), "preparing the other pool"):
+        usable, skipped = _take_usable(cfg, jobs, n, f"preparing other pool ({source.name})")
     if len(usable["other"]) < n:
         _shortfall(cfg, "The other pool", None, n, len(usable["other"]), source, len(skipped["other"]))
     names = {str(path): key for key, path in source.files["other"].items()}
