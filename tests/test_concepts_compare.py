@@ -49,6 +49,26 @@ def test_agreement_is_spearmans_rho_over_class_pairs():
     assert concepts.agreement(image, image, resamples=50)["rho"] == pytest.approx(1.0)
 
 
+def test_agreement_resamples_classes_not_pairs():
+    # Each class sits in 9 of the 45 pairs of 10 classes: the pairs share their luck, and
+    # an interval that resampled them as independent draws would be too narrow.
+    rng = np.random.default_rng(1)
+    names = [f"c{i}" for i in range(10)]
+    emb = rng.normal(size=(10, 4))
+    a = emb @ emb.T
+    b = a + rng.normal(0, 1.5, (10, 10))
+    b = (b + b.T) / 2
+    got = concepts.agreement(pd.DataFrame(a, names, names), pd.DataFrame(b, names, names),
+                             resamples=1000)
+    i, j = np.triu_indices(10, k=1)
+    x, y = a[i, j], b[i, j]
+    draws = [spearmanr(x[s], y[s]).statistic
+             for s in (rng.integers(0, 45, 45) for _ in range(1000))]
+    naive_low, naive_high = np.percentile(draws, [2.5, 97.5])
+    assert got["low"] <= got["rho"] <= got["high"]
+    assert got["high"] - got["low"] > naive_high - naive_low
+
+
 def _split(paths, labels, classes):
     return SimpleNamespace(paths=list(paths), labels=np.asarray(labels), classes=classes)
 

@@ -9,7 +9,8 @@ among the prompts. Two measurements:
   related words (``cfg.concept_words``): "cat" against "kitten", "tiger", "truck" ...;
 - :func:`agreement`: how well the class-to-class similarities of the text space follow
   those of the image space (Spearman's rank correlation over the class pairs), with a
-  bootstrap interval over pairs.
+  bootstrap interval over *classes*: every class takes part in many pairs, so the pairs
+  are not independent samples, and resampling them would give too narrow an interval.
 
 Each word is prompted with the chapter's templates, and its embedding is the ensemble of
 them (:func:`clipdistill.zeroshot.build_zero_shot_classifier`, the same cached text path
@@ -48,27 +49,42 @@ def _ranks(x: np.ndarray) -> np.ndarray:
 def agreement(image_sim: "pd.DataFrame", text_sim: "pd.DataFrame", *, seed: int = 0,  # noqa: F821
               resamples: int = 2000) -> dict[str, float]:
     """Spearman's rho between the image-space and the text-space similarity of every pair
-    of different classes, and a 95% bootstrap interval (pairs resampled, ``seed``-ed)."""
+    of different classes, and a 95% bootstrap interval (``seed``-ed).
+
+    The bootstrap resamples classes, not pairs, and rebuilds the pairs from the classes
+    drawn (a class drawn twice is not paired with itself): with C classes each one sits
+    in C - 1 of the pairs, and treating the pairs as independent would understate the
+    luck of which classes the set happens to hold (the usual resampling for comparing two
+    similarity matrices).
+    """
     names = list(image_sim.index)
     text = text_sim.loc[names, names].to_numpy(float)
     image = image_sim.to_numpy(float)
     i, j = np.triu_indices(len(names), k=1)
-    x, y = image[i, j], text[i, j]
-    keep = np.isfinite(x) & np.isfinite(y)
-    x, y = x[keep], y[keep]
-    if len(x) < 3:
-        return {"rho": float("nan"), "low": float("nan"), "high": float("nan"), "pairs": len(x)}
-
-    def rho(a: np.ndarray, b: np.ndarray) -> float:
-        ra, rb = _ranks(a), _ranks(b)
-        if ra.std() == 0 or rb.std() == 0:
-            return float("nan")
-        return float(np.corrcoef(ra, rb)[0, 1])
-
+    keep = np.isfinite(image[i, j]) & np.isfinite(text[i, j])
+    pairs = int(keep.sum())
+    if pairs < 3:
+        return {"rho": float("nan"), "low": float("nan"), "high": float("nan"), "pairs": pairs}
+    whole = _pair_rho(image, text, np.arange(len(names)))
     rng = np.random.default_rng(seed)
-    boots = [rho(x[s], y[s]) for s in (rng.integers(0, len(x), len(x)) for _ in range(resamples))]
+    boots = np.array([_pair_rho(image, text, rng.integers(0, len(names), len(names)))
+                      for _ in range(resamples)])
     low, high = np.nanpercentile(boots, [2.5, 97.5]) if np.isfinite(boots).any() else (np.nan,) * 2
-    return {"rho": rho(x, y), "low": float(low), "high": float(high), "pairs": int(len(x))}
+    return {"rho": whole, "low": float(low), "high": float(high), "pairs": pairs}
+
+
+def _pair_rho(image: np.ndarray, text: np.ndarray, drawn: np.ndarray) -> float:
+    """Spearman's rho over the pairs of the classes ``drawn`` (indices, repeats allowed)."""
+    a, b = np.triu_indices(len(drawn), k=1)
+    a, b = drawn[a], drawn[b]
+    x, y = image[a, b], text[a, b]
+    keep = (a != b) & np.isfinite(x) & np.isfinite(y)
+    if keep.sum() < 3:
+        return float("nan")
+    rx, ry = _ranks(x[keep]), _ranks(y[keep])
+    if rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
 
 
 def plot_relations(image_sim: "pd.DataFrame", text_sim: "pd.DataFrame",  # noqa: F821
