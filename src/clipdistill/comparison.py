@@ -279,7 +279,8 @@ def sources_markdown() -> str:
               "Our images are a seeded sample of each test set (Oxford-IIIT Pet: its "
               "trainval and test images pooled; Caltech-101: all images, without the "
               "background class), and *n* is the number of test images behind each of our "
-              "numbers: a smaller sample gives a wider interval, not a different verdict."]
+              "numbers: a smaller sample gives a wider interval, so it more often says "
+              "*consistent*; being small never makes a sample *not comparable*."]
     return "\n".join(lines)
 
 

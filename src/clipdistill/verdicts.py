@@ -18,10 +18,11 @@ the precision our sample allows, nothing more.
 Which interval, and why:
 
 - **top-1 accuracy** (a proportion of images): the Wilson score interval. Unlike the
-  textbook ``p +- 1.96 sqrt(p(1-p)/n)`` (the Wald interval) it keeps its 95% coverage at
-  the small ``n`` and the accuracies near 0 or 1 that our profiles produce, never leaves
-  [0, 1], and does not collapse to a point when every image is right (Brown, Cai and
-  DasGupta, 2001, recommend it for ``n`` below a few hundred).
+  textbook ``p +- 1.96 sqrt(p(1-p)/n)`` (the Wald interval) it stays close to 95%
+  coverage on average at the small ``n`` our profiles produce, never leaves [0, 1], and
+  does not collapse to a point when every image is right (Brown, Cai and DasGupta, 2001,
+  recommend it for small ``n``; they also show its coverage dips below 95% for
+  accuracies very close to 0 or 1, where a verdict of *below* deserves a second look).
 - **mean per-class recall** (the average of each class's recall): the classes are
   independent samples, so the variance of the mean is the average of the per-class
   variances divided by the number of classes; each class's variance is taken from its own
