@@ -22,7 +22,9 @@ from .io import atomic_write_json
 
 __all__ = ["ChapterFailed", "RunSummary", "RUN_LAST", "find_chapters", "run_chapters"]
 
-HIDDEN_TAGS = ("parameters", "injected-parameters")
+# papermill's injected cell repeats, as plumbing, what the banner under it says in words.
+# The chapter's own parameters cell stays: it lists the knobs its exercises turn.
+HIDDEN_TAGS = ("injected-parameters",)
 # Chapter 06 gathers every other chapter's results, so it runs after all of them (07 too);
 # the book keeps the numbered order.
 RUN_LAST = ("06_results",)
@@ -73,8 +75,8 @@ def _run_order(path: Path) -> tuple[bool, str]:
 
 
 def _tidy_executed(nb_path: Path) -> None:
-    """What the book shows of an executed chapter: parameters cells tagged ``remove-cell``
-    (prose, not plumbing), and no empty outputs (a progress bar made with ``leave=False``
+    """What the book shows of an executed chapter: papermill's injected cell tagged
+    ``remove-cell`` (plumbing; the banner says which profile ran), and no empty outputs (a progress bar made with ``leave=False``
     clears its text when done but would leave an empty box behind)."""
     import nbformat
 
