@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from clipdistill.results import CHAPTERS
-from clipdistill.session import SMOKE_BANNER
+from clipdistill.session import SMOKE_BANNER, smoke_banner
 
 pytestmark = pytest.mark.slow
 
@@ -72,7 +72,8 @@ def test_every_page_renders_cleanly(browser, smoke_book: Path):
         if "Traceback (most recent call last)" in text or page.query_selector(".output.traceback, .output.error"):
             problems.append(f"{name}: shows a traceback or error output")
         is_chapter = "/chapters/" in name
-        if (is_chapter or name.endswith("intro.html")) and SMOKE_BANNER not in text:
+        banner = smoke_banner(Path(name).stem) if is_chapter else SMOKE_BANNER
+        if (is_chapter or name.endswith("intro.html")) and banner not in text:
             problems.append(f"{name}: smoke banner missing")
 
         images = page.evaluate(

@@ -16,7 +16,7 @@ import pytest
 
 from clipdistill.results import CHAPTERS
 from clipdistill.runner import RUN_LAST
-from clipdistill.session import SMOKE_BANNER
+from clipdistill.session import smoke_banner
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,7 @@ def test_every_chapter_ran_and_labelled_itself(smoke_book: Path):
         outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
         assert not [o for o in outputs if o.get("output_type") == "error"], chapter
         html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
-        assert SMOKE_BANNER in html, f"{chapter} has no smoke banner"
+        assert smoke_banner(chapter) in html, f"{chapter} has no smoke banner"
 
 
 def test_each_chapter_saved_figures(smoke_book: Path):
@@ -82,7 +82,7 @@ def test_book_has_every_chapter_page_with_banner(smoke_book: Path):
     for chapter in CHAPTERS:
         page = html / "book" / "chapters" / f"{chapter}.html"
         assert page.is_file(), chapter
-        assert SMOKE_BANNER in page.read_text()
+        assert smoke_banner(chapter) in page.read_text()
 
 
 def test_the_smoke_vlm_mirrors_the_hardware(smoke_book: Path):

@@ -31,7 +31,7 @@ from test_browser import browser  # noqa: F401 - the fixture: Debian's chromium,
 from clipdistill.config import ConfigError
 from clipdistill.lab import keep_sources_clean, pick_port, run_lab
 from clipdistill.offline.hub_server import reader_env
-from clipdistill.session import SMOKE_BANNER
+from clipdistill.session import smoke_banner
 
 CHAPTER = "01_data_prep"  # the cheapest chapter that stands alone (~10 s in smoke)
 PANE = {"width": 960, "height": 1000}  # each half of a 1920 px screen
@@ -112,7 +112,7 @@ def test_a_chapter_runs_in_jupyterlab_beside_the_book(browser, lab, smoke_book: 
     outputs = page.evaluate(OUTPUTS)
     assert not [o for o in outputs if "Traceback (most recent call last)" in o], "a cell failed"
     first = outputs[0]
-    assert first.startswith(f"SMOKE RUN: {SMOKE_BANNER}"), first[:200]
+    assert first.startswith(f"SMOKE RUN: {smoke_banner('01_data_prep')}"), first[:200]
     assert "Profile smoke: CLIPDISTILL_PROFILE (make lab sets it) asked for auto, which chose " \
            "smoke because HF_HUB_OFFLINE is set" in first, first[:400]
 

@@ -32,10 +32,19 @@ from .config import PROFILE_NAMES, Config, ConfigError, project_root, resolve
 from .device import torch_device
 from .suggest import did_you_mean
 
-__all__ = ["setup", "say", "notebook_parameters", "torch_device", "smoke_banner_html", "SMOKE_BANNER",
+__all__ = ["setup", "say", "notebook_parameters", "torch_device", "smoke_banner_html", "smoke_banner", "SMOKE_BANNER",
            "SETTINGS_ENV", "environment_settings", "settings_environment", "profile_line_html"]
 
 SMOKE_BANNER = "random weights: these numbers are not results"
+# Chapter 1 loads no model: its counts, splits and bad-file report are facts about the
+# images in any profile, and a box saying "not results" over them would be wrong.
+DATA_ONLY_CHAPTERS = ("01_data_prep",)
+SMOKE_DATA_BANNER = "a small sample of the data; this chapter loads no model"
+
+
+def smoke_banner(chapter: str) -> str:
+    """The words a smoke run's warning box opens with in ``chapter``."""
+    return SMOKE_DATA_BANNER if chapter in DATA_ONLY_CHAPTERS else SMOKE_BANNER
 
 # The run settings a chapter run by hand inherits from the command that started its kernel
 # (`clipdistill lab`, so `make lab`), under the same names as `clipdistill run`'s options.
@@ -80,7 +89,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def smoke_banner_html(cfg: Config, detail: str = "") -> str:
+def smoke_banner_html(cfg: Config, detail: str = "", chapter: str = "") -> str:
     """A loud warning box that reads the same in Jupyter and in the built book; ``detail``
     (HTML: which profile runs and why) goes first inside it."""
     if not cfg.smoke:
@@ -92,12 +101,21 @@ def smoke_banner_html(cfg: Config, detail: str = "") -> str:
         '<div class="admonition warning" style="border:3px solid #c62828;background:#ffebee;'
         'padding:0.6em 1em;margin:0.5em 0;">'
         f'<p class="admonition-title" style="color:#c62828;font-weight:bold;">'
-        f"SMOKE RUN: {SMOKE_BANNER}</p>{detail}"
-        "<p>This chapter ran offline with the real architectures but <b>seeded random "
-        "weights</b>. It checks that every step works end to end; no accuracy, F1 or speed "
-        "below says anything about CLIP, the VLM or the students. Run the <code>quick</code> "
-        "or <code>paper</code> profile for real results.</p></div>"
+        f"SMOKE RUN: {smoke_banner(chapter)}</p>{detail}"
+        + (_DATA_ONLY_NOTE if chapter in DATA_ONLY_CHAPTERS else _MODELS_NOTE) + "</div>"
     )
+
+
+_MODELS_NOTE = (
+    "<p>This chapter ran offline with the real architectures but <b>seeded random "
+    "weights</b>. It checks that every step works end to end; no accuracy, F1 or speed "
+    "below says anything about CLIP, the VLM or the students. Run the <code>quick</code> "
+    "or <code>paper</code> profile for real results.</p>")
+_DATA_ONLY_NOTE = (
+    "<p>What this chapter shows (counts, splits, the bad-file report) describes the images "
+    "themselves and holds in any profile, but the smoke profile prepares only a few images "
+    "per class. The chapters after it run with <b>seeded random weights</b>: their numbers "
+    "are not results.</p>")
 
 
 def _assigned(source: str) -> list[str]:
@@ -236,8 +254,8 @@ def setup(chapter: str, profile: str = "auto", overrides: Mapping[str, Any] | No
             from .costs import cost_box_html
 
             line = profile_line_html(cfg, profile, source, data_source)
-            display(HTML(smoke_banner_html(cfg, line) + cost_box_html(chapter)))
+            display(HTML(smoke_banner_html(cfg, line, chapter) + cost_box_html(chapter)))
         except ImportError:  # pragma: no cover - plain Python
             print(f"[{chapter}] {profile_line(cfg, profile, source, data_source)}"
-                  + (f" SMOKE: {SMOKE_BANNER}" if cfg.smoke else ""))
+                  + (f" SMOKE: {smoke_banner(chapter)}" if cfg.smoke else ""))
     return cfg
