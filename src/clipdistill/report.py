@@ -20,6 +20,7 @@ from .revision import short
 
 __all__ = ["gather", "status_markdown", "comparison_table", "display_table", "sources_markdown",
            "ensemble_sweep", "provenance_table", "weights_table", "data_table", "timing_table",
+           "changed_settings_text",
            "plot_comparison", "colour_table"]
 
 
@@ -103,6 +104,22 @@ def weights_table(results: Mapping[str, dict[str, Any] | None]) -> pd.DataFrame:
     out = pd.DataFrame(list(rows.values()), columns=["model", "source", "file", "sha256", "chapters"])
     out["chapters"] = out["chapters"].map(", ".join)
     return out.set_index("model")
+
+
+def changed_settings_text(results: Mapping[str, dict[str, Any] | None]) -> str:
+    """Which chapters ran with settings other than their profile's, and which: an exercise
+    or a ``--set`` writes its results where the profile's own run would."""
+    lines = []
+    for chapter, res in results.items():
+        changed = (res or {}).get("settings_changed") or {}
+        if changed:
+            shown = ", ".join(f"`{k}={v!r}`" if len(repr(v)) <= 40 else f"`{k}`"
+                              for k, v in sorted(changed.items()))
+            lines.append(f"- {chapter[:2]}: {shown}")
+    if not lines:
+        return "Every chapter ran with its profile's own settings."
+    return ("These chapters ran with settings of their own, so their numbers are not the "
+            "profile's (file locations aside):\n\n" + "\n".join(lines))
 
 
 def data_table(results: Mapping[str, dict[str, Any] | None]) -> pd.DataFrame:

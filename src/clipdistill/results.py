@@ -20,7 +20,8 @@ from .device import peak_rss_mb
 from .io import atomic_write_bytes, atomic_write_json
 from .revision import code_revision
 
-__all__ = ["save_results", "load_results", "save_figure", "provenance", "reruns", "CHAPTERS"]
+__all__ = ["save_results", "load_results", "save_figure", "provenance", "reruns", "changed_settings",
+           "CHAPTERS"]
 
 CHAPTERS: tuple[str, ...] = (
     "01_data_prep",
@@ -98,6 +99,23 @@ def reruns(cfg: Config) -> dict[str, Any]:
                    "run-to-run spread"}
 
 
+# Where files live and how many helpers do the work: they move no number, so a run that
+# sets them is still the profile's own.
+PLACES = frozenset({"data_root", "work_dir", "results_dir", "pets_dir", "other_dir",
+                    "imagenet_root", "num_workers", "device", "profile_note", "vlm_api_base"})
+
+
+def changed_settings(cfg: Config) -> dict[str, Any]:
+    """The settings where ``cfg`` differs from its profile on this machine (``--set``, a
+    papermill ``-p``, an exercise), places aside (:data:`PLACES`): a results file says so,
+    and chapter 6 shows it, because a chapter rerun with ``knn_k=1`` writes to the same
+    ``results/<profile>/`` as the profile's own run."""
+    from .config import resolve
+
+    base = resolve(cfg.profile).to_dict()
+    return {k: v for k, v in cfg.to_dict().items() if k not in PLACES and base.get(k) != v}
+
+
 def save_results(cfg: Config, chapter: str, metrics: dict[str, Any], *,
                  models: Any = None, **extra: Any) -> Path:
     """Write one chapter's results file atomically and return its path."""
@@ -108,6 +126,7 @@ def save_results(cfg: Config, chapter: str, metrics: dict[str, Any], *,
         "models": models if models is not None else {},
         "metrics": metrics,
         "config": cfg.to_dict(),
+        "settings_changed": changed_settings(cfg),
         "provenance": {**provenance(), "reruns": reruns(cfg)},
         **extra,
     }
