@@ -55,7 +55,10 @@ def compare_models(cfg: Any, train: Any, test: Any, extra: Mapping[str, Any] | N
                    rounds: int = 3, progress: bool = True) -> "pd.DataFrame":  # noqa: F821
     """A row per model of ``specs`` (default ``cfg.compare_models``): parameters, kNN and
     zero-shot accuracy on ``train``/``test`` (chapter 01 splits) and on each ``extra``
-    labelled set, and images/s on ``bench_paths`` with its ratio to the first model's."""
+    labelled set, and images/s on ``bench_paths`` with its ratio to the first model's.
+    ``attrs["zero_shot"]`` keeps each model's zero-shot predictions per set, and
+    ``attrs["labels"]`` each set's labels: the models saw the same images, so a difference
+    between two of them gets a paired interval (:func:`clipdistill.findings.paired_gap`)."""
     import pandas as pd
 
     from .. import zeroshot
@@ -70,6 +73,7 @@ def compare_models(cfg: Any, train: Any, test: Any, extra: Mapping[str, Any] | N
     engine = dict(cache_dir=cache, batch_size=cfg.batch_size, num_workers=cfg.num_workers,
                   progress=progress)
     clips, rows = {}, []
+    predictions: dict[str, dict[str, np.ndarray]] = {}
     bar = progress_bar(len(specs), "comparing models", enabled=progress, unit="model")
     with nested():  # each model's embedding bars clear when done: one line in the end
         for spec in specs:
@@ -86,6 +90,7 @@ def compare_models(cfg: Any, train: Any, test: Any, extra: Mapping[str, Any] | N
                 res = zeroshot.evaluate_zero_shot(clip, x, split.labels, split.classes,
                                                   cfg.zero_shot_templates, cache_dir=cache)
                 row[f"zero-shot ({name})"] = res["accuracy"]
+                predictions.setdefault(spec, {})[name] = np.asarray(res["pred"])
             rows.append(row)
             bar.update(1)
     bar.close()
@@ -99,4 +104,7 @@ def compare_models(cfg: Any, train: Any, test: Any, extra: Mapping[str, Any] | N
             row[f"speed vs {specs[0]}"] = statistics.median(a / b for a, b in zip(mine, first))
     table = pd.DataFrame(rows).set_index("model")
     table.attrs["rounds"], table.attrs["images"] = rounds, len(bench_paths)
+    table.attrs["zero_shot"] = predictions
+    table.attrs["labels"] = {name: np.asarray(split.labels)
+                             for name, split in {"knn/test": test, **extra}.items()}
     return table
