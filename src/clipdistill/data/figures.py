@@ -187,7 +187,7 @@ _WHAT = {
     "sixteen_bit_png": "a 16-bit grayscale PNG",
     "sixteen_bit_rgb_png": "a 16-bit-per-channel RGB PNG",
     "exif_rotated_jpeg": "a phone photo stored sideways (EXIF orientation 6)",
-    "decompression_bomb": "a 20000x20000 PNG of a few kB (bomb)",
+    "decompression_bomb": "a 20000x20000 PNG under 50 kB (bomb)",
 }
 
 
