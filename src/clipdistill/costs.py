@@ -26,26 +26,32 @@ __all__ = ["DOWNLOADS", "COSTS_FILE", "load_costs", "record_run", "profile_label
 COSTS_FILE = Path(__file__).with_name("costs.json")
 
 # What each chapter downloads the first time it runs, per profile (nothing in smoke).
-# Later runs read the local caches (Hugging Face, torchvision, work/).
+# Later runs read the local caches (Hugging Face, torchvision, work/). Weight sizes are
+# the files' at their real shapes (fp32), as the hub stand-in writes them.
 DOWNLOADS: dict[str, dict[str, str]] = {
     "quick": {
-        "01_data_prep": "Oxford-IIIT Pet (about 800 MB), Caltech-101 (about 130 MB)",
-        "02_zero_shot_clip": "ViT-B-32 (about 600 MB); on a GPU also RN50, ViT-B-16, "
-                             "MobileCLIP-S1, SigLIP (about 2.5 GB); CIFAR-10 (170 MB), MNIST (12 MB)",
+        "01_data_prep": "Oxford-IIIT Pet (about 800 MB), Caltech-101 (130 MB), CIFAR-10 "
+                        "(170 MB) and MNIST (12 MB): chapter 4's sets are prepared here",
+        "02_zero_shot_clip": "ViT-B-32, RN50 and MobileCLIP2-S0 (about 1.3 GB); on a GPU "
+                             "ViT-B-16, MobileCLIP-S1 and SigLIP too (about 2.9 GB in all)",
         "03_vlm_descriptions": "the VLM: SmolVLM on a CPU (about 1 GB), Qwen2.5-VL-3B on a GPU (7.5 GB)",
-        "04_prompt_ensembles": "the models of the sweep (ViT-B-32 on a CPU; about 1.5 GB on a GPU)",
+        "04_prompt_ensembles": "ImageNetV2 (1.26 GB) and torchvision's ResNet-50 (100 MB); on a "
+                               "GPU the sweep's ViT-L and SigLIP models (about 7 GB more)",
         "05_distillation": "nothing new (students are trained from scratch)",
         "06_results": "nothing",
-        "07_colour": "the colour models (ViT-B-32 on a CPU; about 1 GB more on a GPU)",
+        "07_colour": "ViT-B/32 in the Hugging Face format (about 580 MB; on a GPU ViT-B/16 "
+                     "too, 1.2 GB)",
     },
     "paper": {
-        "01_data_prep": "Kaggle PetImages (about 790 MB), Open Images sample (about 250 KB an image)",
-        "02_zero_shot_clip": "ViT-B-16 and the comparison models (about 3 GB), CIFAR-10, MNIST",
-        "03_vlm_descriptions": "Qwen2.5-VL-7B (about 16 GB)",
-        "04_prompt_ensembles": "eight CLIP and SigLIP models (about 5 GB)",
+        "01_data_prep": "Kaggle PetImages (about 790 MB), Open Images sample (about 250 KB an "
+                        "image), Oxford-IIIT Pet, Caltech-101, CIFAR-10, MNIST",
+        "02_zero_shot_clip": "ViT-B-16 and the comparison models (about 3.2 GB)",
+        "03_vlm_descriptions": "Qwen2.5-VL-7B on a GPU (about 16 GB); SmolVLM on a CPU (1 GB)",
+        "04_prompt_ensembles": "ImageNetV2 on a GPU (1.26 GB), ResNet-50 (100 MB) and the "
+                               "sweep's other models (about 7 GB)",
         "05_distillation": "nothing new",
         "06_results": "nothing",
-        "07_colour": "ViT-B/32, ViT-B/16, ViT-L/14 from the Hugging Face hub (about 2.6 GB)",
+        "07_colour": "ViT-B/32, ViT-B/16, ViT-L/14 from the Hugging Face hub (about 2.9 GB)",
     },
 }
 
