@@ -122,8 +122,11 @@ class ClipModel:
 
     def __repr__(self) -> str:  # the dataclass repr would print the whole network
         weights = f"random(seed={self.info.get('seed')})" if self.random_weights else self.pretrained
-        return (f"ClipModel({self.name!r}, weights={weights!r}, backend={self.backend!r}, "
-                f"embed_dim={self.embed_dim}, device={self.device.type!r}, key={self.key!r})")
+        # one field a line: the book's column holds about 80 characters
+        fields = {"weights": weights, "backend": self.backend, "embed_dim": self.embed_dim,
+                  "device": self.device.type, "key": self.key}
+        body = "".join(f"\n    {k}={v!r}," for k, v in fields.items())
+        return f"ClipModel({self.name!r},{body}\n)"
 
 
 def tower_params(model: torch.nn.Module, backend: str) -> dict[str, int]:
