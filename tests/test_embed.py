@@ -248,3 +248,17 @@ def test_cpu_threads_and_dataloader_workers_give_the_same_batches(clip, images):
     assert [b["index"] for b in threaded] == [b["index"] for b in workers] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
     assert all(a["digest"] == b["digest"] and torch.equal(a["pixels"], b["pixels"])
                for a, b in zip(threaded, workers))
+
+
+def test_speed_table_names_its_rows_and_rounds_its_rates():
+    from clipdistill.embed import speed_table
+
+    shown = speed_table({"images": 32, "device": "cpu", "cold_seconds": 4.9,
+                         "cold_images_per_s": 6.54, "warm_seconds": 0.0,
+                         "warm_images_per_s": 10368.17, "peak_memory_mb": 1912.1,
+                         "memory_kind": "process peak RSS"})
+    assert shown["images/s, empty cache (read, decode, encode)"] == "6.5"
+    assert shown["images/s, warm cache (read back)"] == "10,368.2"
+    assert shown["peak memory, MB (process peak RSS)"] == "1,912"
+    assert not any("seconds" in row for row in shown.index)
+    assert shown["prompts/s (text tower)"] == "–"  # no prompts timed: a dash, not NaN

@@ -105,7 +105,8 @@ def retrieval_grid(queries: Sequence[str], paths: Sequence[Sequence[str | os.Pat
                 continue
             ax.imshow(_thumb(paths[r][c]))
             extra = f" {labels[r][c]}" if labels is not None else ""
-            ax.set_title(f"{scores[r][c]:.3f}{extra}", fontsize=8)
+            score = round(float(scores[r][c]), 3) + 0.0  # + 0.0 turns -0.0 into 0.0
+            ax.set_title(f"{score:.3f}{extra}", fontsize=8)
         axes[r, 0].set_ylabel(query if len(query) < 28 else query[:26] + "…", fontsize=8,
                               rotation=0, ha="right", va="center")
     fig.tight_layout()

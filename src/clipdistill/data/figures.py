@@ -210,8 +210,13 @@ def bad_file_grid(folder: str | Path):
 
     plt = _plt()
     outs = sorted(p for p in (Path(folder) / "out").glob("*.jpg"))
-    fig, axes = plt.subplots(1, len(outs), figsize=(1.5 * len(outs), 1.9), squeeze=False)
-    for ax, p in zip(axes[0], outs):
+    # Five a row at the book's 7-inch column: titles stay readable at 9 pt.
+    cols = min(5, max(len(outs), 1))
+    rows = -(-len(outs) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.4 * cols, 1.75 * rows), squeeze=False)
+    for ax in axes.flat[len(outs):]:
+        ax.axis("off")
+    for ax, p in zip(axes.flat, outs):
         with Image.open(p) as im:
             _show(ax, im.copy(), p.stem.replace("_", " "))
     fig.tight_layout()

@@ -13,7 +13,8 @@
   for oneDNN (1.7-1.8x on CPUs where MKL falls back to AVX2), in bf16 where the processor
   has bf16 matrix units (``clipdistill.device.cpu_dtype``); the model the reader holds
   stays the framework's own;
-- :func:`benchmark` (``throughput``): images/s cold and warm, texts/s, peak memory.
+- :func:`benchmark` (``throughput``): images/s cold and warm, texts/s, peak memory;
+  :func:`speed_table` shows its result.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .decode import split_preprocess
 from .images import embed_images, embed_to_cache
 from .store import EmbeddingStore, cache_dir_for, content_digest, text_digest
 from .texts import embed_texts
-from .throughput import benchmark
+from .throughput import benchmark, speed_table
 
 __all__ = [
     "embed_images",
@@ -33,5 +34,6 @@ __all__ = [
     "content_digest",
     "text_digest",
     "benchmark",
+    "speed_table",
     "split_preprocess",
 ]

@@ -13,7 +13,7 @@ from ..device import peak_rss_mb
 from .images import embed_images
 from .texts import encode_texts
 
-__all__ = ["benchmark", "peak_memory_mb", "precision"]
+__all__ = ["benchmark", "peak_memory_mb", "precision", "speed_table"]
 
 
 def peak_memory_mb(device: torch.device) -> tuple[float, str]:
@@ -73,3 +73,28 @@ def benchmark(clip: Any, paths: Sequence[str | os.PathLike], *, batch_size: int 
             result["texts_per_s"] = len(texts) / seconds if seconds > 0 else float("inf")
     result["peak_memory_mb"], result["memory_kind"] = peak_memory_mb(clip.device)
     return result
+
+
+def speed_table(result: dict[str, Any]) -> "pd.Series":  # noqa: F821
+    """:func:`benchmark`'s result as a reader reads it: named rows, rates rounded, the
+    seconds left out (a warm read of a few hundred rows rounds to 0.0 s)."""
+    import pandas as pd
+
+    from ..findings import number_text
+
+    def rate(key: str) -> str:
+        return number_text(result.get(key), 1, grouped=True)
+
+    rows = {
+        "images timed": result.get("images"),
+        "batch size": result.get("batch_size"),
+        "device": result.get("device"),
+        "precision": result.get("precision"),
+        "why that precision": result.get("precision_why"),
+        "images/s, empty cache (read, decode, encode)": rate("cold_images_per_s"),
+        "images/s, warm cache (read back)": rate("warm_images_per_s"),
+        "prompts/s (text tower)": rate("texts_per_s"),
+        f"peak memory, MB ({result.get('memory_kind', '?')})":
+            number_text(result.get("peak_memory_mb"), 0, grouped=True),
+    }
+    return pd.Series({k: v for k, v in rows.items() if v is not None}, dtype=object)

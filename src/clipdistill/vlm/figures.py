@@ -146,7 +146,7 @@ def plot_lengths(word_lengths: Mapping[str, np.ndarray], token_lengths: Mapping[
     ax.boxplot(data, showmeans=True)
     ax.set_xticks(range(1, len(ticks) + 1), ticks, fontsize=8)
     ax.set_ylabel("words per description")
-    ax.set_title("Description length")
+    ax.set_title("Description length (boxes: quartiles; triangles: means)", fontsize=10)
     ax = axes[1]
     top = max([context_length + 5] + [int(np.max(v)) + 2 for v in token_lengths.values() if len(v)])
     bins = np.linspace(0, top, 30)
