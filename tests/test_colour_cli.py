@@ -109,7 +109,7 @@ def test_analyze_alone_reads_the_csv_and_says_when_there_is_none(tiny_specs, tmp
     (["--models", "ViT-B-33/openai"], "Model 'ViT-B-33/openai': Unknown CLIP model 'ViT-B-33'"),
     (["--models", "ViT-B-32/opneai"], "Unknown pretrained tag 'opneai'"),
     (["runn"], "Unknown step 'runn': valid are run, analyze"),
-    (["--set", 'colour_palettes=[["banana", "lemon"]]'], "names lemon, not among the concepts"),
+    (["--set", 'colour_palettes=[["banana", "lemn"]]'], "names lemn, neither among the concepts"),
     (["--models", LLM2CLIP], "--trust-remote-code"),
     (["--models", LLM2CLIP, "--trust-remote-code"], "smoke profile cannot run it"),
 ])

@@ -107,8 +107,8 @@ def test_concepts_and_palettes_are_checked():
         A.concepts_for(["banana", "banana"])
     concepts = A.concepts_for(["banana", "strawberry", "danger"])
     assert A.palettes_for([], concepts) == [["banana", "strawberry"]]  # built-ins, cut; 1-concept ones dropped
-    with pytest.raises(ColourError, match="names sky, not among the concepts"):
-        A.palettes_for([["banana", "sky"]], concepts)
+    with pytest.raises(ColourError, match="names bananna, neither among the concepts"):
+        A.palettes_for([["bananna", "strawberry"]], concepts)  # a typo still fails
     with pytest.raises(ColourError, match="needs 2 to 11"):
         A.palettes_for([["banana"]], concepts)
 
@@ -130,3 +130,13 @@ def test_findings_name_the_best_style_or_say_it_is_shared():
     assert said == [f"m, naming accuracy: {9 / 11:.2f} at best, reached by 2 of the 3 style "
                     "and view pairs (95% interval 0.52 to 0.95, 11 colours), against 0.09 by "
                     "chance."]
+
+
+def test_explicit_palettes_are_cut_to_the_concepts_in_use():
+    """A profile pins palettes; changing only the concepts (chapter 7, exercise 1) must run."""
+    concepts = A.concepts_for(["banana", "strawberry", "fire truck", "jealousy"])
+    pinned = [["banana", "strawberry", "sky", "grass"], ["danger", "calm"]]
+    assert A.palettes_for(pinned, concepts) == [["banana", "strawberry"]]
+    assert A.palettes_for(pinned, A.concepts_for(["banana", "fire truck", "jealousy"])) == []
+    own = [["banana", "fire truck", "jealousy", "sky"]]  # the reader's own words stay
+    assert A.palettes_for(own, concepts) == [["banana", "fire truck", "jealousy"]]
