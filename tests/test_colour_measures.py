@@ -140,3 +140,48 @@ def test_explicit_palettes_are_cut_to_the_concepts_in_use():
     assert A.palettes_for(pinned, A.concepts_for(["banana", "fire truck", "jealousy"])) == []
     own = [["banana", "fire truck", "jealousy", "sky"]]  # the reader's own words stay
     assert A.palettes_for(own, concepts) == [["banana", "fire truck", "jealousy"]]
+
+
+def test_pair_interval_resamples_concepts_not_pairs():
+    from itertools import combinations
+
+    from clipdistill.verdicts import wilson_interval
+
+    names = [f"c{k}" for k in range(10)]
+    pairs = list(combinations(names, 2))
+    a, b = [p[0] for p in pairs], [p[1] for p in pairs]
+    # One concept spoils all 9 of its pairs: 36 of 45 right, but the 45 are not independent.
+    deltas = [-1.0 if "c0" in p else 1.0 for p in pairs]
+    low, high = D.pair_interval(a, b, deltas)
+    w_low, w_high = wilson_interval(36, 45)
+    assert low < w_low - 0.1 and high == 1.0  # resamples without c0 read every pair right
+    assert low < D.pair_accuracy(deltas) < high
+    assert D.pair_interval(a, b, deltas) == (low, high)  # seeded
+    # Every pair right: no resample differs, so the interval is Wilson's, not 1.00 to 1.00.
+    assert D.pair_interval(a, b, [1.0] * 45) == pytest.approx(wilson_interval(45, 45))
+    with pytest.raises(ColourError, match="one delta per pair"):
+        D.pair_interval(a, b, deltas[:-1])
+
+
+def test_findings_give_pairs_a_concept_interval_and_count_in_words():
+    import pandas as pd
+
+    from clipdistill.colour import analysis
+
+    rows = []
+    for style, wrong in ((1, {"banana"}), (2, set())):
+        for ca, cb in (("banana", "sky"), ("banana", "grass"), ("sky", "grass")):
+            rows.append({"model": "m", "style": style, "view": "image", "task": "discriminability",
+                         "measure": "pair", "concept": ca, "concept_b": cb,
+                         "score": -1.0 if {ca, cb} & wrong else 1.0})
+    rows.append({"model": "m", "style": 1, "view": "image", "task": "associations",
+                 "measure": "association", "concept": "banana", "colour": "yellow",
+                 "truth": "yellow", "score": 0.3})
+    said = analysis.findings(pd.DataFrame(rows))
+    assert said[0].startswith("m, canonical colour top-1: 1.00 at best, with prompt style 1 "
+                              "(image view) (95% interval 0.21 to 1.00, 1 concept)")
+    assert said[1].startswith("m, pair accuracy: 1.00 at best, with prompt style 2 (image view) "
+                              "(95% interval 0.44 to 1.00, 3 concept pairs of 3 concepts)")
+    top, tied, where = analysis.best(pd.DataFrame({"style": [1, 2], "view": ["image", "text"],
+                                                   "x": [0.5, 0.5]}), "x")
+    assert tied == 2 and where == "reached by both style and view pairs"
