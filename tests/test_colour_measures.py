@@ -185,3 +185,18 @@ def test_findings_give_pairs_a_concept_interval_and_count_in_words():
     top, tied, where = analysis.best(pd.DataFrame({"style": [1, 2], "view": ["image", "text"],
                                                    "x": [0.5, 0.5]}), "x")
     assert tied == 2 and where == "reached by both style and view pairs"
+
+
+def test_palettes_are_summarised_without_any_concept_pair():
+    """Exercise 1's own words have no canonical colours, hence no pairs; their palette counts."""
+    import pandas as pd
+
+    from clipdistill.colour import analysis
+
+    rows = [{"model": "m", "style": 1, "view": "image", "task": "discriminability",
+             "measure": "palette", "concept": c, "concept_b": "palette 1", "colour": colour,
+             "score": -0.01} for c, colour in (("banana", "yellow"), ("jealousy", "green"))]
+    table = analysis.discriminability_summary(pd.DataFrame(rows))
+    assert len(table) == 1 and table.loc[0, "pairs"] == 0 and np.isnan(table.loc[0, "pair accuracy"])
+    assert table.loc[0, "palettes"] == 1 and table.loc[0, "palettes read right"] == 0
+    assert analysis.findings(pd.DataFrame(rows)) == []  # no pair accuracy to report

@@ -73,20 +73,26 @@ def association_summary(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def discriminability_summary(df: pd.DataFrame) -> pd.DataFrame:
-    """Pair accuracy (delta > 0), mean semantic distance, and each palette's weakest pair."""
+    """Pair accuracy (delta > 0), mean semantic distance, and each palette's weakest pair.
+
+    A run whose concepts give no pair (fewer than two canonical colours) can still have
+    palettes, so a style and view with either gets a row.
+    """
     from .discriminability import pair_accuracy
 
     rows = []
     pairs = _task(df, "discriminability", "pair")
     pals = _task(df, "discriminability", "palette")
-    for key, g in pairs.groupby(KEYS, sort=False):
-        mine = pals
+    keys = dict.fromkeys(tuple(k) for part in (pairs, pals) for k in part[KEYS].itertuples(index=False))
+    for key in keys:
+        g, mine = pairs, pals
         for k, v in zip(KEYS, key):
-            mine = mine[mine[k] == v]
+            g, mine = g[g[k] == v], mine[mine[k] == v]
         weakest = mine.groupby("concept_b", sort=False)["score"].first()
         rows.append({**dict(zip(KEYS, key)), "pair accuracy": pair_accuracy(g["score"]),
-                     "mean semantic distance": float(g["score"].abs().mean()), "pairs": len(g),
-                     "palettes read right": int((weakest > 0).sum()), "palettes": len(weakest)})
+                     "mean semantic distance": float(g["score"].abs().mean()) if len(g) else np.nan,
+                     "pairs": len(g), "palettes read right": int((weakest > 0).sum()),
+                     "palettes": len(weakest)})
     return pd.DataFrame(rows, columns=[*KEYS, "pair accuracy", "mean semantic distance", "pairs",
                                        "palettes read right", "palettes"])
 
