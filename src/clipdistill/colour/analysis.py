@@ -17,7 +17,7 @@ from .terms import BASIC_TERMS
 
 __all__ = ["load", "naming_summary", "association_summary", "discriminability_summary",
            "summary", "confusion", "association_table", "palettes", "headline", "best",
-           "findings", "CHANCE", "human_summary"]
+           "findings", "CHANCE", "human_summary", "people_table"]
 
 KEYS = ["model", "style", "view"]
 # What a model that knows nothing about colour scores, on average.
@@ -220,6 +220,27 @@ def _pair_interval(df: pd.DataFrame, model: str, reached: pd.DataFrame) -> tuple
         highs.append(hi)
         concepts = max(concepts, len(set(g["concept"]) | set(g["concept_b"])))
     return min(lows), max(highs), concepts
+
+
+def people_table(people: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
+    """:func:`human_summary` for reading: one row per model, style and view, the mean r and
+    its 95% interval beside the same with the colours shuffled, rounded as the sentences
+    round them (``findings.rounded``). The model loses its hub owner ("openai/") and the
+    count of concepts is left to the sentence beside the table, so it fits a book's text
+    column (the raw field names and a 0-3 index did not)."""
+    from ..findings import number_text, rounded
+
+    def span(low: pd.Series, high: pd.Series) -> list[str]:
+        return [f"{number_text(a, digits)} to {number_text(b, digits)}" for a, b in zip(low, high)]
+
+    table = pd.DataFrame({
+        "model": [str(m).split("/")[-1] for m in people["model"]],
+        "style": people["prompt style"], "view": people["view"],
+        "mean r": people["mean_r"].astype(float), "95% interval": span(people["low"], people["high"]),
+        "shuffled r": people["chance_r"].astype(float),
+        "shuffled 95%": span(people["chance_low"], people["chance_high"]),
+    })
+    return rounded(table.set_index(["model", "style", "view"]), digits)
 
 
 # measure -> (the count it is a share of, what that count counts)
