@@ -158,4 +158,5 @@ def test_chapter_06_lists_the_headline():
              "chance": 1 / 11}]
     table = report.colour_table({"07_colour": {"metrics": {"headline": head}}})
     assert table.loc[("m", "colour naming, patches"), "value"] == 0.5
+    assert table.loc[("m", "colour naming, patches"), "prompt style"] == "1 (bare word)"
     assert report.colour_table({"07_colour": None}).empty
