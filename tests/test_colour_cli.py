@@ -109,7 +109,7 @@ def test_analyze_alone_reads_the_csv_and_says_when_there_is_none(tiny_specs, tmp
     (["--models", "ViT-B-33/openai"], "Model 'ViT-B-33/openai': Unknown CLIP model 'ViT-B-33'"),
     (["--models", "ViT-B-32/opneai"], "Unknown pretrained tag 'opneai'"),
     (["runn"], "Unknown step 'runn': valid are run, analyze"),
-    (["--set", 'colour_palettes=[["banana", "lemon"]]'], "names lemon, not among the concepts"),
+    (["--set", 'colour_palettes=[["banana", "lemn"]]'], "names lemn, neither among the concepts"),
     (["--models", LLM2CLIP], "--trust-remote-code"),
     (["--models", LLM2CLIP, "--trust-remote-code"], "smoke profile cannot run it"),
 ])
@@ -149,18 +149,6 @@ def test_remote_code_is_refused_unless_opted_in(tmp_path, monkeypatch):
     # asked at the revision clipdistill.pins names for it (`main` until someone pins it)
     assert calls == [(LLM2CLIP, {"dtype": calls[0][1]["dtype"], "trust_remote_code": True,
                                  "revision": pins.revision(LLM2CLIP, opted)})]
-    # and LLM2CLIP is not asked to read digits (prompt style 4), as in the original study
-    assert remote.reads_numbers(LLM2CLIP) is False and remote.reads_numbers("ViT-B-32/openai")
-
-
-def test_a_model_that_does_not_read_numbers_skips_style_4(tiny_specs, tmp_path, monkeypatch):
-    monkeypatch.setattr(remote, "reads_numbers", lambda spec: spec != tiny_specs[0])
-    cfg = _smoke_cfg(tmp_path, num_workers=0, colour_patch_size=32, colour_max_colours=11,
-                     colour_models=tiny_specs, colour_tasks=["naming"])
-    df = experiment.run(cfg, progress=False, write=False)
-    styles = df.groupby("model")["style"].unique()
-    assert sorted(styles[tiny_specs[0]]) == [1, 2, 3] and sorted(styles[tiny_specs[1]]) == [1, 2, 3, 4]
-    assert set(df["task"]) == {"naming"} and not experiment.csv_path(cfg).exists()
 
 
 def test_chapter_06_lists_the_headline():
@@ -170,4 +158,5 @@ def test_chapter_06_lists_the_headline():
              "chance": 1 / 11}]
     table = report.colour_table({"07_colour": {"metrics": {"headline": head}}})
     assert table.loc[("m", "colour naming, patches"), "value"] == 0.5
+    assert table.loc[("m", "colour naming, patches"), "prompt style"] == "1 (bare word)"
     assert report.colour_table({"07_colour": None}).empty

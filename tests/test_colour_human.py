@@ -69,3 +69,18 @@ def test_the_colour_run_correlates_every_style_with_people(tmp_path):
     assert ((table["low"] <= table["mean_r"]) & (table["mean_r"] <= table["high"])).all()
     assert (table["chance_low"] <= table["chance_high"]).all()
     assert isinstance(table, pd.DataFrame)
+
+
+def test_the_people_table_reads_by_style_and_view_and_rounds_as_the_sentence():
+    people = pd.DataFrame([{"model": "openai/clip-vit-base-patch32", "prompt style": 1,
+                            "view": "image", "mean_r": 0.4149, "low": 0.30499, "high": 0.52501,
+                            "concepts": 70, "chance_r": 7 / 800, "chance_low": -0.0349,
+                            "chance_high": 0.031}])
+    table = analysis.people_table(people)
+    assert table.index.names == ["model", "style", "view"]
+    assert table.index[0] == ("clip-vit-base-patch32", 1, "image")
+    assert list(table.columns) == ["mean r", "95% interval", "shuffled r", "shuffled 95%"]
+    row = table.iloc[0]
+    assert row["mean r"] == 0.41 and row["95% interval"] == "0.30 to 0.53"
+    assert row["shuffled r"] == float(f"{7 / 800:.2f}")  # as an f-string rounds, not half-even
+    assert row["shuffled 95%"] == "-0.03 to 0.03"

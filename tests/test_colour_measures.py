@@ -107,8 +107,8 @@ def test_concepts_and_palettes_are_checked():
         A.concepts_for(["banana", "banana"])
     concepts = A.concepts_for(["banana", "strawberry", "danger"])
     assert A.palettes_for([], concepts) == [["banana", "strawberry"]]  # built-ins, cut; 1-concept ones dropped
-    with pytest.raises(ColourError, match="names sky, not among the concepts"):
-        A.palettes_for([["banana", "sky"]], concepts)
+    with pytest.raises(ColourError, match="names bananna, neither among the concepts"):
+        A.palettes_for([["bananna", "strawberry"]], concepts)  # a typo still fails
     with pytest.raises(ColourError, match="needs 2 to 11"):
         A.palettes_for([["banana"]], concepts)
 
@@ -130,3 +130,73 @@ def test_findings_name_the_best_style_or_say_it_is_shared():
     assert said == [f"m, naming accuracy: {9 / 11:.2f} at best, reached by 2 of the 3 style "
                     "and view pairs (95% interval 0.52 to 0.95, 11 colours), against 0.09 by "
                     "chance."]
+
+
+def test_explicit_palettes_are_cut_to_the_concepts_in_use():
+    """A profile pins palettes; changing only the concepts (chapter 7, exercise 1) must run."""
+    concepts = A.concepts_for(["banana", "strawberry", "fire truck", "jealousy"])
+    pinned = [["banana", "strawberry", "sky", "grass"], ["danger", "calm"]]
+    assert A.palettes_for(pinned, concepts) == [["banana", "strawberry"]]
+    assert A.palettes_for(pinned, A.concepts_for(["banana", "fire truck", "jealousy"])) == []
+    own = [["banana", "fire truck", "jealousy", "sky"]]  # the reader's own words stay
+    assert A.palettes_for(own, concepts) == [["banana", "fire truck", "jealousy"]]
+
+
+def test_pair_interval_resamples_concepts_not_pairs():
+    from itertools import combinations
+
+    from clipdistill.verdicts import wilson_interval
+
+    names = [f"c{k}" for k in range(10)]
+    pairs = list(combinations(names, 2))
+    a, b = [p[0] for p in pairs], [p[1] for p in pairs]
+    # One concept spoils all 9 of its pairs: 36 of 45 right, but the 45 are not independent.
+    deltas = [-1.0 if "c0" in p else 1.0 for p in pairs]
+    low, high = D.pair_interval(a, b, deltas)
+    w_low, w_high = wilson_interval(36, 45)
+    assert low < w_low - 0.1 and high == 1.0  # resamples without c0 read every pair right
+    assert low < D.pair_accuracy(deltas) < high
+    assert D.pair_interval(a, b, deltas) == (low, high)  # seeded
+    # Every pair right: no resample differs, so the interval is Wilson's, not 1.00 to 1.00.
+    assert D.pair_interval(a, b, [1.0] * 45) == pytest.approx(wilson_interval(45, 45))
+    with pytest.raises(ColourError, match="one delta per pair"):
+        D.pair_interval(a, b, deltas[:-1])
+
+
+def test_findings_give_pairs_a_concept_interval_and_count_in_words():
+    import pandas as pd
+
+    from clipdistill.colour import analysis
+
+    rows = []
+    for style, wrong in ((1, {"banana"}), (2, set())):
+        for ca, cb in (("banana", "sky"), ("banana", "grass"), ("sky", "grass")):
+            rows.append({"model": "m", "style": style, "view": "image", "task": "discriminability",
+                         "measure": "pair", "concept": ca, "concept_b": cb,
+                         "score": -1.0 if {ca, cb} & wrong else 1.0})
+    rows.append({"model": "m", "style": 1, "view": "image", "task": "associations",
+                 "measure": "association", "concept": "banana", "colour": "yellow",
+                 "truth": "yellow", "score": 0.3})
+    said = analysis.findings(pd.DataFrame(rows))
+    assert said[0].startswith("m, canonical colour top-1: 1.00 at best, with prompt style 1 "
+                              "(image view) (95% interval 0.21 to 1.00, 1 concept)")
+    assert said[1].startswith("m, pair accuracy: 1.00 at best, with prompt style 2 (image view) "
+                              "(95% interval 0.44 to 1.00, 3 concept pairs of 3 concepts)")
+    top, tied, where = analysis.best(pd.DataFrame({"style": [1, 2], "view": ["image", "text"],
+                                                   "x": [0.5, 0.5]}), "x")
+    assert tied == 2 and where == "reached by both style and view pairs"
+
+
+def test_palettes_are_summarised_without_any_concept_pair():
+    """Exercise 1's own words have no canonical colours, hence no pairs; their palette counts."""
+    import pandas as pd
+
+    from clipdistill.colour import analysis
+
+    rows = [{"model": "m", "style": 1, "view": "image", "task": "discriminability",
+             "measure": "palette", "concept": c, "concept_b": "palette 1", "colour": colour,
+             "score": -0.01} for c, colour in (("banana", "yellow"), ("jealousy", "green"))]
+    table = analysis.discriminability_summary(pd.DataFrame(rows))
+    assert len(table) == 1 and table.loc[0, "pairs"] == 0 and np.isnan(table.loc[0, "pair accuracy"])
+    assert table.loc[0, "palettes"] == 1 and table.loc[0, "palettes read right"] == 0
+    assert analysis.findings(pd.DataFrame(rows)) == []  # no pair accuracy to report

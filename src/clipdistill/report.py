@@ -182,6 +182,11 @@ def colour_table(results: Mapping[str, dict[str, Any] | None]) -> pd.DataFrame:
 
     Empty when chapter 07 has not been run for this profile.
     """
+    from .colour.prompts import STYLES
+
     columns = ["model", "measure", "prompt style", "value", "chance"]
     rows = ((results.get("07_colour") or {}).get("metrics") or {}).get("headline") or []
-    return pd.DataFrame(rows, columns=columns).set_index(["model", "measure"])
+    table = pd.DataFrame(rows, columns=columns)
+    # Chapter 6's reader has not met the styles: "4 (numbers)" says what a bare 4 does not.
+    table["prompt style"] = [STYLES[s].label() if s in STYLES else s for s in table["prompt style"]]
+    return table.set_index(["model", "measure"])

@@ -16,8 +16,8 @@ from . import ColourError
 from .terms import BASIC_TERMS
 
 __all__ = ["load", "naming_summary", "association_summary", "discriminability_summary",
-           "summary", "confusion", "association_table", "palettes", "headline", "findings",
-           "CHANCE", "human_summary"]
+           "summary", "confusion", "association_table", "palettes", "headline", "best",
+           "findings", "CHANCE", "human_summary", "people_table"]
 
 KEYS = ["model", "style", "view"]
 # What a model that knows nothing about colour scores, on average.
@@ -73,20 +73,26 @@ def association_summary(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def discriminability_summary(df: pd.DataFrame) -> pd.DataFrame:
-    """Pair accuracy (delta > 0), mean semantic distance, and each palette's weakest pair."""
+    """Pair accuracy (delta > 0), mean semantic distance, and each palette's weakest pair.
+
+    A run whose concepts give no pair (fewer than two canonical colours) can still have
+    palettes, so a style and view with either gets a row.
+    """
     from .discriminability import pair_accuracy
 
     rows = []
     pairs = _task(df, "discriminability", "pair")
     pals = _task(df, "discriminability", "palette")
-    for key, g in pairs.groupby(KEYS, sort=False):
-        mine = pals
+    keys = dict.fromkeys(tuple(k) for part in (pairs, pals) for k in part[KEYS].itertuples(index=False))
+    for key in keys:
+        g, mine = pairs, pals
         for k, v in zip(KEYS, key):
-            mine = mine[mine[k] == v]
+            g, mine = g[g[k] == v], mine[mine[k] == v]
         weakest = mine.groupby("concept_b", sort=False)["score"].first()
         rows.append({**dict(zip(KEYS, key)), "pair accuracy": pair_accuracy(g["score"]),
-                     "mean semantic distance": float(g["score"].abs().mean()), "pairs": len(g),
-                     "palettes read right": int((weakest > 0).sum()), "palettes": len(weakest)})
+                     "mean semantic distance": float(g["score"].abs().mean()) if len(g) else np.nan,
+                     "pairs": len(g), "palettes read right": int((weakest > 0).sum()),
+                     "palettes": len(weakest)})
     return pd.DataFrame(rows, columns=[*KEYS, "pair accuracy", "mean semantic distance", "pairs",
                                        "palettes read right", "palettes"])
 
@@ -171,6 +177,72 @@ def human_summary(df: pd.DataFrame) -> pd.DataFrame:
     return agreement_table(df)
 
 
+def best(rows: pd.DataFrame, measure: str) -> tuple[pd.Series, int, str]:
+    """The row of ``rows`` (one model's, with ``style`` and ``view``) that scored highest on
+    ``measure``, how many rows share that score, and where it was reached, in words.
+
+    ``idxmax`` alone would name the first of tied rows as if it had won, so a shared top
+    score is said to be shared: "reached by 2 of the 4 style and view pairs".
+    """
+    rows = rows.dropna(subset=[measure])
+    if rows.empty:
+        raise ColourError(f"No {measure} to rank: this run did not measure it.")
+    values = rows[measure].astype(float)
+    top = rows.loc[values.idxmax()]
+    tied = int((values == values.max()).sum())
+    if tied == 1:
+        where = f"with prompt style {top['style']} ({top['view']} view)"
+    elif tied == len(rows):
+        where = (f"reached by all {tied} style and view pairs" if tied > 2
+                 else "reached by both style and view pairs")
+    else:
+        where = f"reached by {tied} of the {len(rows)} style and view pairs"
+    return top, tied, where
+
+
+def _counted(n: int, what: str) -> str:
+    """'11 colours', '1 concept': a count with its noun."""
+    return f"{n} {what}" if n != 1 else f"{n} {what.removesuffix('s')}"
+
+
+def _pair_interval(df: pd.DataFrame, model: str, reached: pd.DataFrame) -> tuple[float, float, int]:
+    """The pair-accuracy interval over resampled concepts (``discriminability.pair_interval``);
+    where several style and view pairs share the top score, one interval that covers each."""
+    from .discriminability import pair_interval
+
+    pairs = _task(df, "discriminability", "pair")
+    pairs = pairs[pairs["model"] == model]
+    lows, highs, concepts = [], [], 0
+    for _, r in reached.iterrows():
+        g = pairs[(pairs["style"] == r["style"]) & (pairs["view"] == r["view"])]
+        lo, hi = pair_interval(g["concept"], g["concept_b"], g["score"])
+        lows.append(lo)
+        highs.append(hi)
+        concepts = max(concepts, len(set(g["concept"]) | set(g["concept_b"])))
+    return min(lows), max(highs), concepts
+
+
+def people_table(people: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
+    """:func:`human_summary` for reading: one row per model, style and view, the mean r and
+    its 95% interval beside the same with the colours shuffled, rounded as the sentences
+    round them (``findings.rounded``). The model loses its hub owner ("openai/") and the
+    count of concepts is left to the sentence beside the table, so it fits a book's text
+    column (the raw field names and a 0-3 index did not)."""
+    from ..findings import number_text, rounded
+
+    def span(low: pd.Series, high: pd.Series) -> list[str]:
+        return [f"{number_text(a, digits)} to {number_text(b, digits)}" for a, b in zip(low, high)]
+
+    table = pd.DataFrame({
+        "model": [str(m).split("/")[-1] for m in people["model"]],
+        "style": people["prompt style"], "view": people["view"],
+        "mean r": people["mean_r"].astype(float), "95% interval": span(people["low"], people["high"]),
+        "shuffled r": people["chance_r"].astype(float),
+        "shuffled 95%": span(people["chance_low"], people["chance_high"]),
+    })
+    return rounded(table.set_index(["model", "style", "view"]), digits)
+
+
 # measure -> (the count it is a share of, what that count counts)
 _COUNTED = {"naming accuracy": ("colours", "colours"),
             "canonical colour top-1": ("concepts", "concepts"),
@@ -179,9 +251,10 @@ _COUNTED = {"naming accuracy": ("colours", "colours"),
 
 def findings(df: pd.DataFrame) -> list[str]:
     """Chapter 07's findings, per model: for each measure, the prompt style and view that
-    scored highest, with a Wilson interval over what it counted, beside chance, and how
-    far the other styles and views fell from it. (Concept pairs share concepts, so their
-    interval is a rough guide, not an exact one.)"""
+    scored highest (or how many shared it), with a 95% interval, beside chance, and how
+    far the other styles and views fell from it. Colours and concepts are independent
+    draws, so theirs is a Wilson interval; concept pairs share concepts, so theirs
+    resamples the concepts (:func:`clipdistill.colour.discriminability.pair_interval`)."""
     from ..findings import interval_text
     from ..verdicts import wilson_interval
 
@@ -192,17 +265,19 @@ def findings(df: pd.DataFrame) -> list[str]:
             rows = g.dropna(subset=[measure]) if measure in g else g.iloc[:0]
             if rows.empty:
                 continue
+            top, tied, where = best(rows, measure)
             values = rows[measure].astype(float)
-            best = rows.loc[values.idxmax()]
-            tied = int((values == values.max()).sum())
-            n = int(best[count])
-            lo, hi = wilson_interval(round(float(best[measure]) * n), n)
-            where = (f"with prompt style {best['style']} ({best['view']} view)" if tied == 1
-                     else f"reached by {tied} of the {len(rows)} style and view pairs")
-            rest = values.drop(best.name)
+            n = int(top[count])
+            if measure == "pair accuracy":
+                lo, hi, k = _pair_interval(df, model, rows[values == values.max()])
+                counted = f"{_counted(n, what)} of {_counted(k, 'concepts')}"
+            else:
+                lo, hi = wilson_interval(round(float(top[measure]) * n), n)
+                counted = _counted(n, what)
+            rest = values.drop(top.name)
             spread = (f"; the others scored {rest.min():.2f} to {rest.max():.2f}"
                       if tied == 1 and len(rest) else "")
-            out.append(f"{model}, {measure}: {float(best[measure]):.2f} at best, {where} "
-                       f"({interval_text(lo, hi, 2)}, {n} {what}), against "
+            out.append(f"{model}, {measure}: {float(top[measure]):.2f} at best, {where} "
+                       f"({interval_text(lo, hi, 2)}, {counted}), against "
                        f"{CHANCE[measure]:.2f} by chance{spread}.")
     return out

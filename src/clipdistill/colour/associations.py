@@ -77,27 +77,26 @@ def concepts_for(names: Iterable[str]) -> list[Concept]:
 
 
 def palettes_for(palettes: Sequence[Sequence[str]], concepts: Sequence[Concept]) -> list[list[str]]:
-    """Palette concept sets that are all among ``concepts`` and fit the 11 colours.
+    """Palette concept sets cut to the concepts in use; those left with fewer than 2 dropped.
 
-    ``[]`` means the built-in :data:`PALETTES`, each cut to the concepts in use.
+    ``[]`` means the built-in :data:`PALETTES`. A palette is cut rather than refused so that
+    changing ``colour_concepts`` alone (a profile pins palettes too) still runs. A name that
+    is neither in use nor a built-in concept is more likely a typo than a choice, so it fails.
     """
     names = [c.name for c in concepts]
-    if not palettes:
-        cut = [[n for n in p if n in names] for p in PALETTES]
-        return [p for p in cut if len(p) >= 2]
-    out = []
+    given = palettes or PALETTES
     for p in palettes:
         if isinstance(p, str) or not all(isinstance(n, str) for n in p):
             raise ColourError(f"Bad palette {p!r}: a palette is a list of concept names.")
-        missing = [n for n in p if n not in names]
-        if missing:
-            raise ColourError(f"Palette {list(p)} names {', '.join(missing)}, not among the concepts "
-                              f"({', '.join(names)}).")
+        unknown = [n for n in p if n not in names and n not in CONCEPTS]
+        if unknown:
+            raise ColourError(f"Palette {list(p)} names {', '.join(unknown)}, neither among the "
+                              f"concepts ({', '.join(names)}) nor a built-in concept.")
         if not 2 <= len(p) <= len(BASIC_TERMS):
             raise ColourError(f"Palette {list(p)} has {len(p)} concepts: a palette needs 2 to "
                               f"{len(BASIC_TERMS)} (one basic colour each).")
-        out.append(list(p))
-    return out
+    cut = [[n for n in p if n in names] for p in given]
+    return [p for p in cut if len(p) >= 2]
 
 
 def association_matrix(colour_emb: np.ndarray, concept_emb: np.ndarray) -> np.ndarray:

@@ -29,8 +29,8 @@ import numpy as np
 
 from . import ColourError
 
-__all__ = ["delta", "semantic_distance", "pair_deltas", "pair_accuracy", "palette_scores",
-           "choose_palette", "weakest_pair"]
+__all__ = ["delta", "semantic_distance", "pair_deltas", "pair_accuracy", "pair_interval",
+           "palette_scores", "choose_palette", "weakest_pair"]
 
 
 def delta(x: np.ndarray, a: int, b: int, i: int, j: int) -> float:
@@ -64,6 +64,38 @@ def pair_accuracy(deltas: Sequence[float]) -> float:
     """Fraction of pairs whose associations favour the right assignment (a tie counts half)."""
     d = np.asarray(deltas, dtype=np.float64)
     return float(((d > 0) + 0.5 * (d == 0)).mean()) if len(d) else float("nan")
+
+
+def pair_interval(concept_a: Sequence[str], concept_b: Sequence[str], deltas: Sequence[float], *,
+                  seed: int = 0, resamples: int = 2000) -> tuple[float, float]:
+    """A 95% interval for :func:`pair_accuracy` that respects the concepts pairs share.
+
+    Pairs built from k concepts are not k(k-1)/2 independent draws: a concept the model
+    gets wrong spoils every pair it is in. So the concepts are resampled with replacement
+    (as for the agreement with people), each pair counting once per way its two concepts
+    were drawn; resamples without a pair are skipped. Where every pair came out the same,
+    no resample can differ, so the interval is never narrower than a Wilson interval over
+    the pairs (which treats them as independent).
+    """
+    from ..verdicts import wilson_interval
+
+    d = np.asarray(deltas, dtype=np.float64)
+    if not len(d) or not len(d) == len(concept_a) == len(concept_b):
+        raise ColourError(f"pair_interval needs one delta per pair, got {len(d)} deltas for "
+                          f"{len(concept_a)} and {len(concept_b)} concepts.")
+    score = (d > 0) + 0.5 * (d == 0)  # as pair_accuracy counts a tie
+    names = sorted(set(concept_a) | set(concept_b))
+    index = {n: k for k, n in enumerate(names)}
+    i = np.array([index[n] for n in concept_a])
+    j = np.array([index[n] for n in concept_b])
+    drawn = np.random.default_rng(seed).multinomial(len(names), np.full(len(names), 1 / len(names)),
+                                                    size=resamples)  # (resamples, concepts)
+    weight = drawn[:, i] * drawn[:, j]  # how often each pair was drawn in each resample
+    total = weight.sum(axis=1)
+    boots = (weight @ score)[total > 0] / total[total > 0]
+    low, high = np.percentile(boots, [2.5, 97.5]) if len(boots) else (np.nan, np.nan)
+    w_low, w_high = wilson_interval(float(score.sum()), len(score))
+    return float(np.fmin(low, w_low)), float(np.fmax(high, w_high))
 
 
 def palette_scores(x: np.ndarray, concepts: Sequence[int]) -> np.ndarray:

@@ -193,8 +193,6 @@ def run(cfg: Any, *, progress: bool = True, write: bool = True) -> "Any":
         uw71_emb = emb[len(paths):]
         for number in plan["styles"]:
             style = STYLES[number]
-            if style.numbers and not remote.reads_numbers(spec):
-                continue  # not meant to read digits (LLM2CLIP), as in the original study
             if "naming" in tasks:
                 rows += _naming_rows(clip, spec, style, colours, patch_emb, embed_text, cache)
             if people is not None:

@@ -119,30 +119,42 @@ def palette_swatches(palettes: Mapping[str, pd.DataFrame], *, title: str = ""):
 
 def style_comparison(table: pd.DataFrame, columns: Sequence[str], *,
                      chance: Mapping[str, float] | None = None, title: str = ""):
-    """One panel per measure: grouped bars of models x prompt styles (``summary`` rows)."""
+    """One panel per measure, stacked: grouped bars of models x prompt styles (``summary`` rows).
+
+    Stacked rather than side by side so the figure fits a book's text column at full size;
+    a measure this run did not take gets no panel, and chance goes in the legend, not on
+    the bars.
+    """
     table = table.reset_index()
-    fig, axes = _plt().subplots(1, len(columns), figsize=(4.2 * len(columns), 3.4), squeeze=False)
-    for ax, column in zip(axes[0], columns):
+    columns = [c for c in columns if c in table and table[c].notna().any()] or list(columns[:1])
+    fig, axes = _plt().subplots(len(columns), 1, figsize=(6.8, 2.1 * len(columns) + 1.0),
+                                squeeze=False, layout="constrained")
+    handles: dict[str, object] = {}
+    for ax, column in zip(axes[:, 0], columns):
         data = table.dropna(subset=[column]) if column in table else table.iloc[:0]
-        labels = [f"{s} ({v})" for s, v in dict.fromkeys(zip(data["style"], data["view"]))]
+        groups = list(dict.fromkeys(zip(data["style"], data["view"])))
         models = list(dict.fromkeys(data["model"]))
         width = 0.8 / max(len(models), 1)
         for m, model in enumerate(models):
             mine = data[data["model"] == model]
-            pos = [labels.index(f"{s} ({v})") for s, v in zip(mine["style"], mine["view"])]
-            ax.bar(np.asarray(pos) + (m - (len(models) - 1) / 2) * width, mine[column], width,
-                   label=model)
+            pos = [groups.index(g) for g in zip(mine["style"], mine["view"])]
+            handles[model] = ax.bar(np.asarray(pos) + (m - (len(models) - 1) / 2) * width,
+                                    mine[column], width, color=f"C{m}")
         if chance and column in chance:
-            ax.axhline(chance[column], color="grey", ls="--", lw=1)
-            ax.text(len(labels) - 0.5, chance[column], "chance", fontsize=7, color="grey",
-                    ha="right", va="bottom")
-        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
-        ax.set_title(column, fontsize=9)
+            handles["chance"] = ax.axhline(chance[column], color="grey", ls="--", lw=1)
+        ax.set_xticks(range(len(groups)), [f"style {s}\n{v}" for s, v in groups], fontsize=9)
+        ax.set_xlim(-0.6, max(len(groups), 1) - 0.4)
         ax.set_ylim(0, 1.02)
-    axes[0][0].set_ylabel("fraction")
-    axes[0][-1].legend(fontsize=7, loc="upper right")
-    fig.suptitle(title or "prompt styles (style number, the tower that saw the colour)", fontsize=10)
-    fig.tight_layout()
+        ax.set_ylabel("fraction", fontsize=9)
+        ax.set_title(column, fontsize=10, loc="left")
+        if data.empty:
+            ax.text(0.5, 0.5, "not measured in this run", transform=ax.transAxes, ha="center",
+                    color="grey")
+    if handles:
+        fig.legend(list(handles.values()), list(handles), loc="outside lower center",
+                   ncol=min(len(handles), 2), fontsize=9, frameon=False)
+    fig.suptitle(title or "prompt styles (style number, and the tower that saw the colour)",
+                 fontsize=10)
     return fig
 
 

@@ -9,8 +9,8 @@ below is downloaded at ``pins.revision(repo, cfg)``, so ``--set 'hub_revisions={
 (or an entry in pins.json) fixes the code that runs.
 
 LLM2CLIP (Huang et al., 2024) keeps a CLIP image tower and replaces the text tower with a
-fine-tuned Llama-3-8B read through LLM2Vec; the loader follows the model card. It was not
-meant to read numbers, so prompt style 4 is skipped for it. Nothing here can be tested
+fine-tuned Llama-3-8B read through LLM2Vec; the loader follows the model card, and it runs
+every prompt style, RGB digits (style 4) included. Nothing here can be tested
 offline beyond the opt-in and the refusals: there is no random-weight build of it, its
 modelling code lives only in its hub repositories, and the llm2vec package it needs pins
 transformers<=4.44.2 (0.2.3), which cannot be installed beside this package's
@@ -24,8 +24,7 @@ from typing import Any, Sequence
 
 from . import ColourError
 
-__all__ = ["REMOTE_CODE_MODELS", "needs_remote_code", "reads_numbers", "check_remote_code",
-           "load_remote"]
+__all__ = ["REMOTE_CODE_MODELS", "needs_remote_code", "check_remote_code", "load_remote"]
 
 REMOTE_CODE_MODELS: dict[str, dict[str, Any]] = {
     "microsoft/LLM2CLIP-Openai-B-16": {
@@ -33,18 +32,12 @@ REMOTE_CODE_MODELS: dict[str, dict[str, Any]] = {
         "llm": "microsoft/LLM2CLIP-Llama-3-8B-Instruct-CC-Finetuned",
         # LLM2Vec picks its pooling by the base model's name, as the model card sets it.
         "llm_name_or_path": "meta-llama/Meta-Llama-3-8B-Instruct",
-        "reads_numbers": False,
     },
 }
 
 
 def needs_remote_code(spec: str) -> bool:
     return spec in REMOTE_CODE_MODELS
-
-
-def reads_numbers(spec: str) -> bool:
-    """False for models not meant to read digits (prompt style 4 is skipped for them)."""
-    return bool(REMOTE_CODE_MODELS.get(spec, {}).get("reads_numbers", True))
 
 
 def check_remote_code(specs: Sequence[str], allowed: bool, smoke: bool) -> None:
