@@ -199,7 +199,7 @@ def measure(ctx: Context, profile: str, fp32: bool = False) -> dict[str, Any]:
                 ratio < 1.0, note="random weights at real shapes; VLM never stops early")]
     record = (f"cd {run_dir} && clipdistill costs record --profile {profile} --hardware "
               f"\"{info['cpu_count']} CPU cores ({info['host_cpu']}), {dtype}\" "
-              "--weights \"random, real shapes (hub stand-in); VLM at max tokens\"")
+              "--weights \"random, real shapes; the VLM writes every token it may\"")
     print(f"To put this run on the profiles page:\n  {record}", file=sys.stderr)
     return {"rows": rows, "details": {"total_s": total, "run_s": t_run, "chapters_s": chapters,
                                       "peak_rss_mb": peaks, "record": record, "precision": dtype}}

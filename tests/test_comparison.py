@@ -165,4 +165,4 @@ def test_the_figure_names_each_rows_model():
     table = comparison_table({"02_zero_shot_clip": _r02()})
     fig = plot_comparison(table)
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
-    assert labels and all(" · ViT-B-32 · " in text for text in labels)
+    assert labels and all("\nViT-B-32 · " in text for text in labels)

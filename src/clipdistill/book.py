@@ -115,7 +115,8 @@ def write_costs_table(root: Path, costs_file: Path | None = None) -> Path:
     lines = ["| run | profile | measured on | weights | wall time, all chapters | peak RAM "
              "(largest chapter) | date | code |", "|---|---|---|---|---|---|---|---|"]
     for i, row in enumerate(costs.cost_table(None, path), 1):
-        lines.append(f"| {i} | `{row['profile']}` | {_escape(row['hardware'])} | "
+        note = f" *({_escape(row['note'])})*" if row["note"] else ""
+        lines.append(f"| {i} | `{row['profile']}` | {_escape(row['hardware'])}{note} | "
                      f"{row['weights']} | {row['time']} | {row['peak memory']} | {row['date']} | "
                      f"`{row['code']}` |")
     measured = {r["profile"] for r in runs}

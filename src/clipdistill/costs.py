@@ -58,7 +58,8 @@ DOWNLOADS: dict[str, dict[str, str]] = {
 
 def load_costs(path: Path = COSTS_FILE) -> dict[str, Any]:
     """The recorded runs: ``{"runs": [{profile, hardware, date, code, weights, chapters}, ...]}``
-    (``code``: the version and git commit the run's chapters recorded; see :mod:`.revision`)."""
+    (``code``: the version and git commit the run's chapters recorded; see :mod:`.revision`;
+    an optional ``note`` says what the chapters did not yet do when a run was measured)."""
     return json.loads(path.read_text()) if path.is_file() else {"runs": []}
 
 
@@ -127,6 +128,7 @@ def cost_table(chapter: str | None = None, path: Path = COSTS_FILE) -> list[dict
                 continue
             seconds, peak = entry.get("seconds"), entry.get("peak_rss_mb")
         rows.append({"profile": profile_label(run), "hardware": run["hardware"],
+                     "note": run.get("note", ""),
                      "weights": run["weights"], "time": _duration(seconds),
                      "peak memory": f"{peak / 1024:.1f} GB" if peak else "-", "date": run["date"],
                      "code": short(run.get("code"))})
@@ -139,7 +141,8 @@ def cost_box_html(chapter: str, path: Path = COSTS_FILE) -> str:
     today's cost."""
     esc = html.escape
     rows = "".join(
-        f"<tr><td><code>{esc(r['profile'])}</code></td><td>{esc(r['hardware'])}</td>"
+        f"<tr><td><code>{esc(r['profile'])}</code></td><td>{esc(r['hardware'])}"
+        + (f"<br><small><i>{esc(r['note'])}</i></small>" if r["note"] else "") + "</td>"
         f"<td>{esc(r['time'])}</td><td>{esc(r['peak memory'])}</td>"
         f"<td>{esc(r['date'])}</td><td><code>{esc(r['code'])}</code></td></tr>"
         for r in cost_table(chapter, path))

@@ -153,7 +153,7 @@ def _lock_text(env: Mapping[str, Any] | None) -> str | None:
     if not env:
         return None
     if env.get("matches"):
-        return Path(env["lock"]).name
+        return f"matches {Path(env['lock']).name}"
     if env.get("lock"):
         return f"{env['differing']} differ from {Path(env['lock']).name}"
     return "no lock"
@@ -161,7 +161,9 @@ def _lock_text(env: Mapping[str, Any] | None) -> str | None:
 
 def _models_text(models: Any) -> str:
     if isinstance(models, Mapping):
-        keep = {k: v for k, v in models.items() if isinstance(v, str) and k not in ("key",)}
+        # cache keys (``key``, ``clip_key``) stay in the results file: a reader wants names
+        keep = {k: v for k, v in models.items()
+                if isinstance(v, str) and k != "key" and not k.endswith("_key")}
         return ", ".join(f"{k}: {v}" for k, v in keep.items())
     if isinstance(models, (list, tuple)):
         return ", ".join(map(str, models))
