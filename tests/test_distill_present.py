@@ -16,7 +16,7 @@ from clipdistill.distill.sweep import SweepSpec
 
 def _headline() -> pd.DataFrame:
     rows = [dict(teacher=t, student=s, dim=512, split="knn", n_extra=0, knn_f1=f1,
-                 teacher_f1=tf1, params=p)
+                 teacher_f1=tf1, params=p, val_cosine=0.5)
             for t, tf1 in (("image", 61.1), ("generic", 70.0))
             for s, p, f1 in (("tiny_cnn", 123456, 60.53134), ("resnet18", 11e6, 60.0))]
     costs = pd.DataFrame([
@@ -44,6 +44,51 @@ def test_headline_view_is_readable_and_the_same_from_the_results_file():
     assert view.loc["speed-up over the teacher's own pipeline (x)", "generic"] == "not timed"
     assert view.loc["within 1 point of the teacher", "image"] == "yes"
     assert view.loc["within 1 point of the teacher", "generic"].startswith("no")
+    # no per-image predictions here (nor in an older results file): no interval to show
+    assert view.loc["95% interval of the gap (points)", "image"] == "-"
+    assert view.loc["knn/test images", "image"] == "-"
+
+
+def _with_predictions(student_pred: list[int]) -> pd.DataFrame:
+    """One image-teacher cell on 20 test images; the teacher misses one of them."""
+    from clipdistill.zeroshot import classification_report
+
+    labels = [0] * 10 + [1] * 10
+    teacher = [1] + labels[1:]
+    f1 = lambda pred: 100 * classification_report(labels, pred, ["cat", "dog"])["macro_f1"]  # noqa: E731
+    row = dict(teacher="image", student="tiny_cnn", dim=512, split="cat_dog_1k", n_extra=48,
+               knn_f1=f1(student_pred), teacher_f1=f1(teacher), val_cosine=0.5,
+               params=123456, knn_pred=student_pred, teacher_pred=teacher, test_labels=labels)
+    costs = pd.DataFrame([
+        {"model": "tiny_cnn", "role": "student", "params": 123456, "images_per_s": 1600.0},
+        {"model": "CLIP", "role": "teacher:image", "params": 8.8e7, "images_per_s": 40.0}])
+    return headline(pd.DataFrame([row]), costs)
+
+
+def test_the_headline_says_which_cell_and_what_the_test_images_can_tell():
+    labels = [0] * 10 + [1] * 10
+    close = _with_predictions([1] + labels[1:])  # the teacher's own mistake: gap 0
+    view = present.headline_view(close)
+    assert view.loc["knn/test images", "image"] == "20"
+    assert view.loc["95% interval of the gap (points)", "image"] == "+0.0 to +0.0"
+    said = present.headline_sentences(close)
+    assert said[0].startswith("With the `image` teacher, the smallest student to come "
+                              "within a point is tiny_cnn (its cell chosen on `validate`: "
+                              "cat_dog_1k, +48 extra images)")
+    assert "40x the speed of the CLIP image tower" in said[0]
+    assert said[1] == ("tiny_cnn and the `image` teacher scored the same on these 20 test "
+                       "images, and on every resample of them.")
+    far = _with_predictions([1 - y for y in labels])  # every image wrong
+    h = far.iloc[0]
+    assert not h["within"] and h["gap_low"] > 0
+    said = present.headline_sentences(far)
+    assert said[0].startswith("With the `image` teacher no student's chosen cell got within "
+                              "a point; the closest, tiny_cnn (cat_dog_1k, +48 extra images)")
+    assert said[1].startswith(f"tiny_cnn scored {h['gap']:.1f} F1 points below the `image` "
+                              "teacher (95% interval")
+    # the results file keeps the interval, and the view reads it back the same
+    stored = json.loads(json.dumps(headline_metrics(far)))
+    pd.testing.assert_frame_equal(present.headline_view(stored), present.headline_view(far))
 
 
 def test_cost_table_view_shows_whole_pixels_and_millions():
@@ -89,3 +134,4 @@ def test_the_questions_left_open_are_whole_sentences():
                                         weights_reachable=(True, "")))
     left = cpu.unanswered()
     assert left and all(":" not in q and q[0].isupper() and q.endswith(".") for q in left)
+
