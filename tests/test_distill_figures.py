@@ -58,7 +58,7 @@ def sweep_table() -> pd.DataFrame:
 def costs_table() -> pd.DataFrame:
     rows = [{"model": s, "role": "student", "images_per_s": v} for s, v in SPEED.items()]
     rows += [{"model": "CLIP image tower", "role": "teacher:image", "images_per_s": 100.0},
-             {"model": "VLM + CLIP text", "role": "teacher:generic",
+             {"model": "VLM alone, generic prompt: vlm (ch. 3)", "role": "teacher:generic",
               "images_per_s": np.nan}]
     return pd.DataFrame(rows)
 

@@ -247,13 +247,16 @@ def run_sweep(cfg: Any, *, source: Teachers | None = None, progress: bool = True
 
 def cost_table(cfg: Any, *, source: Teachers | None = None, students: Sequence[str] | None = None,
                student_dim: int | None = None, measure_speed: bool = True) -> pd.DataFrame:
-    """Parameters, GFLOPs per image and images/s of each student and of the CLIP teacher.
+    """Parameters, GFLOPs per image and images/s of each student and of the teachers.
 
-    All measured the same way: :func:`evaluate.images_per_second`, the network alone on
+    Students and CLIP's image tower are measured the same way:
+    :func:`evaluate.images_per_second`, the network alone on
     ``cfg.distill_batch_size`` random images, ``cfg.distill_speed_batches`` timed batches,
     on ``torch_device(cfg)``, with the teacher's autocast setting and CPU kernels (students
-    as deployed: :func:`evaluate.for_inference`). The description teachers' row adds the VLM's measured speed
-    from chapter 03's timing file where there is one: their cost is VLM + CLIP text.
+    as deployed: :func:`evaluate.for_inference`). The description teachers' row is the
+    VLM alone, from chapter 03's timing file where there is one: measured end to end on
+    real images (preprocessing, generation, decoding), a different method, and without
+    the CLIP text tower their embedding also needs.
     """
     import torch
 
@@ -283,7 +286,9 @@ def cost_table(cfg: Any, *, source: Teachers | None = None, students: Sequence[s
     for t in cfg.teachers:
         if t != "image":
             ips = teach.images_per_second(t)
-            rows.append({"model": f"VLM ({cfg.vlm_model}) + CLIP text", "role": f"teacher:{t}",
+            short = str(cfg.vlm_model).rsplit("/", 1)[-1]
+            rows.append({"model": f"VLM alone, {t} prompt: {short} (ch. 3)",
+                         "role": f"teacher:{t}",
                          "image_size": np.nan, "params": np.nan, "gflops": np.nan,
                          "images_per_s": np.nan if ips is None else ips})
     return pd.DataFrame(rows)
