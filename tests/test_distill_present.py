@@ -135,3 +135,15 @@ def test_the_questions_left_open_are_whole_sentences():
     left = cpu.unanswered()
     assert left and all(":" not in q and q[0].isupper() and q.endswith(".") for q in left)
 
+
+def test_the_sweep_table_fits_the_column_without_the_cost_tables_parameters():
+    rows = pd.DataFrame([dict(split="knn", n_train=200, n_extra=0, teacher="image",
+                              student="mobilenet_v3_small", dim=512, params=2.04e6,
+                              gflops=0.1, epochs_run=8, best_epoch=7, val_cosine=0.81234,
+                              fidelity=0.80123, knn_accuracy=90.0, knn_f1=89.95,
+                              teacher_f1=95.04, teacher_dim_f1=95.04, run_key="k")])
+    view = present.sweep_table_view(rows)
+    assert list(view.columns) == ["training images", "extra images", "student", "kNN F1 (%)",
+                                  "teacher kNN F1 (%)", "fidelity", "validate cosine",
+                                  "epochs"]
+    assert view.index.name == "teacher" and view["validate cosine"].iloc[0] == 0.812
