@@ -76,7 +76,7 @@ def test_the_headline_says_which_cell_and_what_the_test_images_can_tell():
                               "within a point is tiny_cnn (its cell chosen on `validate`: "
                               "cat_dog_1k, +48 extra images)")
     assert "40x the speed of the CLIP image tower" in said[0]
-    assert said[1] == ("tiny_cnn and the `image` teacher scored the same on these 20 test "
+    assert said[1] == ("The `image` teacher and tiny_cnn scored the same on these 20 test "
                        "images, and on every resample of them.")
     far = _with_predictions([1 - y for y in labels])  # every image wrong
     h = far.iloc[0]
@@ -84,8 +84,12 @@ def test_the_headline_says_which_cell_and_what_the_test_images_can_tell():
     said = present.headline_sentences(far)
     assert said[0].startswith("With the `image` teacher no student's chosen cell got within "
                               "a point; the closest, tiny_cnn (cat_dog_1k, +48 extra images)")
-    assert said[1].startswith(f"tiny_cnn scored {h['gap']:.1f} F1 points below the `image` "
-                              "teacher (95% interval")
+    # in the table's sign: teacher minus student, as its interval row
+    assert said[1].startswith(f"The `image` teacher scored {h['gap']:.1f} F1 points above "
+                              f"tiny_cnn (95% interval {h['gap_low']:+.1f} to "
+                              f"{h['gap_high']:+.1f}, 20 test images)")
+    assert present.headline_view(far).loc["95% interval of the gap (points)", "image"] == (
+        f"{h['gap_low']:+.1f} to {h['gap_high']:+.1f}")
     # the results file keeps the interval, and the view reads it back the same
     stored = json.loads(json.dumps(headline_metrics(far)))
     pd.testing.assert_frame_equal(present.headline_view(stored), present.headline_view(far))

@@ -121,9 +121,9 @@ def headline_sentences(headline: pd.DataFrame) -> list[str]:
                        f"within a point; the closest, {h['student']} ({cell}), was "
                        f"{h['gap']:.1f} points behind.")
         if is_finite(h.get("gap_low")) and is_finite(h.get("gap_high")) and h.get("n_test"):
-            # gap is teacher - student; the sentence reads student - teacher
-            gap = Gap(-h["gap"], -h["gap_high"], -h["gap_low"], int(h["n_test"]), "macro_f1")
-            out.append(gap_sentence(h["student"], f"the `{h['teacher']}` teacher", gap))
+            # teacher minus student, the sign of the table's gap and its interval
+            gap = Gap(h["gap"], h["gap_low"], h["gap_high"], int(h["n_test"]), "macro_f1")
+            out.append(gap_sentence(f"The `{h['teacher']}` teacher", h["student"], gap))
     return out
 
 
