@@ -16,7 +16,7 @@ from clipdistill.distill.sweep import SweepSpec
 
 def _headline() -> pd.DataFrame:
     rows = [dict(teacher=t, student=s, dim=512, split="knn", n_extra=0, knn_f1=f1,
-                 teacher_f1=tf1, params=p)
+                 teacher_f1=tf1, params=p, val_cosine=0.5)
             for t, tf1 in (("image", 61.1), ("generic", 70.0))
             for s, p, f1 in (("tiny_cnn", 123456, 60.53134), ("resnet18", 11e6, 60.0))]
     costs = pd.DataFrame([
@@ -44,6 +44,55 @@ def test_headline_view_is_readable_and_the_same_from_the_results_file():
     assert view.loc["speed-up over the teacher's own pipeline (x)", "generic"] == "not timed"
     assert view.loc["within 1 point of the teacher", "image"] == "yes"
     assert view.loc["within 1 point of the teacher", "generic"].startswith("no")
+    # no per-image predictions here (nor in an older results file): no interval to show
+    assert view.loc["95% interval of the gap (points)", "image"] == "-"
+    assert view.loc["knn/test images", "image"] == "-"
+
+
+def _with_predictions(student_pred: list[int]) -> pd.DataFrame:
+    """One image-teacher cell on 20 test images; the teacher misses one of them."""
+    from clipdistill.zeroshot import classification_report
+
+    labels = [0] * 10 + [1] * 10
+    teacher = [1] + labels[1:]
+    f1 = lambda pred: 100 * classification_report(labels, pred, ["cat", "dog"])["macro_f1"]  # noqa: E731
+    row = dict(teacher="image", student="tiny_cnn", dim=512, split="cat_dog_1k", n_extra=48,
+               knn_f1=f1(student_pred), teacher_f1=f1(teacher), val_cosine=0.5,
+               params=123456, knn_pred=student_pred, teacher_pred=teacher, test_labels=labels)
+    costs = pd.DataFrame([
+        {"model": "tiny_cnn", "role": "student", "params": 123456, "images_per_s": 1600.0},
+        {"model": "CLIP", "role": "teacher:image", "params": 8.8e7, "images_per_s": 40.0}])
+    return headline(pd.DataFrame([row]), costs)
+
+
+def test_the_headline_says_which_cell_and_what_the_test_images_can_tell():
+    labels = [0] * 10 + [1] * 10
+    close = _with_predictions([1] + labels[1:])  # the teacher's own mistake: gap 0
+    view = present.headline_view(close)
+    assert view.loc["knn/test images", "image"] == "20"
+    assert view.loc["95% interval of the gap (points)", "image"] == "+0.0 to +0.0"
+    said = present.headline_sentences(close)
+    assert said[0].startswith("With the `image` teacher, the smallest student to come "
+                              "within a point is tiny_cnn (its cell chosen on `validate`: "
+                              "cat_dog_1k, +48 extra images)")
+    assert "40x the speed of the CLIP image tower" in said[0]
+    assert said[1] == ("The `image` teacher and tiny_cnn scored the same on these 20 test "
+                       "images, and on every resample of them.")
+    far = _with_predictions([1 - y for y in labels])  # every image wrong
+    h = far.iloc[0]
+    assert not h["within"] and h["gap_low"] > 0
+    said = present.headline_sentences(far)
+    assert said[0].startswith("With the `image` teacher no student's chosen cell got within "
+                              "a point; the closest, tiny_cnn (cat_dog_1k, +48 extra images)")
+    # in the table's sign: teacher minus student, as its interval row
+    assert said[1].startswith(f"The `image` teacher scored {h['gap']:.1f} F1 points above "
+                              f"tiny_cnn (95% interval {h['gap_low']:+.1f} to "
+                              f"{h['gap_high']:+.1f}, 20 test images)")
+    assert present.headline_view(far).loc["95% interval of the gap (points)", "image"] == (
+        f"{h['gap_low']:+.1f} to {h['gap_high']:+.1f}")
+    # the results file keeps the interval, and the view reads it back the same
+    stored = json.loads(json.dumps(headline_metrics(far)))
+    pd.testing.assert_frame_equal(present.headline_view(stored), present.headline_view(far))
 
 
 def test_cost_table_view_shows_whole_pixels_and_millions():
@@ -89,3 +138,16 @@ def test_the_questions_left_open_are_whole_sentences():
                                         weights_reachable=(True, "")))
     left = cpu.unanswered()
     assert left and all(":" not in q and q[0].isupper() and q.endswith(".") for q in left)
+
+
+def test_the_sweep_table_fits_the_column_without_the_cost_tables_parameters():
+    rows = pd.DataFrame([dict(split="knn", n_train=200, n_extra=0, teacher="image",
+                              student="mobilenet_v3_small", dim=512, params=2.04e6,
+                              gflops=0.1, epochs_run=8, best_epoch=7, val_cosine=0.81234,
+                              fidelity=0.80123, knn_accuracy=90.0, knn_f1=89.95,
+                              teacher_f1=95.04, teacher_dim_f1=95.04, run_key="k")])
+    view = present.sweep_table_view(rows)
+    assert list(view.columns) == ["training images", "extra images", "student", "kNN F1 (%)",
+                                  "teacher kNN F1 (%)", "fidelity", "validate cosine",
+                                  "epochs"]
+    assert view.index.name == "teacher" and view["validate cosine"].iloc[0] == 0.812

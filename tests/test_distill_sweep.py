@@ -92,6 +92,14 @@ def test_sweep_covers_the_grid_and_skips_finished_runs(sweep_cfg, monkeypatch):
         assert df[col].notna().all(), col
     assert df["fidelity"].between(-1, 1).all()
     assert df["run_key"].nunique() == len(df)  # every cell is its own run
+    # the per-image predictions behind each F1, for the headline's paired interval
+    from clipdistill.zeroshot import classification_report
+
+    for r in df.itertuples():
+        assert len(r.knn_pred) == len(r.teacher_pred) == len(r.test_labels) == 10
+        for pred, f1 in ((r.knn_pred, r.knn_f1), (r.teacher_pred, r.teacher_f1)):
+            report = classification_report(r.test_labels, pred, ["cat", "dog"])
+            assert 100 * report["macro_f1"] == pytest.approx(f1)
 
     fresh = []
     real = sweep_mod.train_student
@@ -175,30 +183,63 @@ def test_bad_sweep_settings_fail_before_any_work(sweep_cfg):
     assert src.calls == 0
 
 
-def test_headline_smallest_student_within_one_point():
-    rows = []
-    for student, params, f1s in [("tiny", 1e5, [90.0, 98.2]), ("mid", 1e6, [99.0, 99.5]),
-                                 ("big", 1e7, [99.6, 99.0])]:
-        for n_extra, f1 in zip([0, 1000], f1s):
-            rows.append(dict(teacher="image", student=student, dim=512, split="cat_dog_1k",
-                             n_extra=n_extra, knn_f1=f1, teacher_f1=99.0, params=params))
-    rows.append(dict(teacher="generic", student="tiny", dim=512, split="cat_dog_1k", n_extra=0,
-                     knn_f1=80.0, teacher_f1=95.0, params=1e5))
-    costs = pd.DataFrame([
+def _costs() -> pd.DataFrame:
+    return pd.DataFrame([
         {"model": "tiny", "role": "student", "params": 1e5, "images_per_s": 1000.0},
         {"model": "mid", "role": "student", "params": 1e6, "images_per_s": 400.0},
         {"model": "big", "role": "student", "params": 1e7, "images_per_s": 100.0},
         {"model": "CLIP", "role": "teacher:image", "params": 8e7, "images_per_s": 50.0},
         {"model": "VLM", "role": "teacher:generic", "params": np.nan, "images_per_s": np.nan},
     ])
-    h = headline(pd.DataFrame(rows), costs).set_index("teacher")
-    # tiny reaches 98.2 (with extra images): within 1 point of 99.0, and the smallest.
-    assert h.loc["image", "student"] == "tiny" and h.loc["image", "within"]
-    assert h.loc["image", "n_extra"] == 1000 and h.loc["image", "speedup"] == pytest.approx(20.0)
+
+
+def test_headline_smallest_student_within_one_point_of_the_cell_chosen_on_validate():
+    rows = []
+    # (knn_f1, val_cosine) per extra-image count: each student's best *test* score is in
+    # the cell that copied the teacher worse on validate.
+    for student, params, cells in [("tiny", 1e5, [(98.5, 0.70), (90.0, 0.90)]),
+                                   ("mid", 1e6, [(99.5, 0.60), (98.2, 0.80)]),
+                                   ("big", 1e7, [(99.6, 0.85), (97.0, 0.84)])]:
+        for n_extra, (f1, cos) in zip([0, 1000], cells):
+            rows.append(dict(teacher="image", student=student, dim=512, split="cat_dog_1k",
+                             n_extra=n_extra, knn_f1=f1, val_cosine=cos, teacher_f1=99.0,
+                             params=params))
+    rows.append(dict(teacher="generic", student="tiny", dim=512, split="cat_dog_1k", n_extra=0,
+                     knn_f1=80.0, val_cosine=0.5, teacher_f1=95.0, params=1e5))
+    results = pd.DataFrame(rows)
+    chosen = sweep_mod.chosen_cells(results).set_index(["teacher", "student"])
+    assert chosen.loc[("image", "tiny"), "knn_f1"] == 90.0  # not its best test score, 98.5
+    h = headline(results, _costs()).set_index("teacher")
+    # tiny's chosen cell is 9 points behind; mid's (98.2, +1000) is within a point.
+    assert h.loc["image", "student"] == "mid" and h.loc["image", "within"]
+    assert h.loc["image", "student_f1"] == 98.2 and h.loc["image", "n_extra"] == 1000
+    assert h.loc["image", "speedup"] == pytest.approx(8.0)
     # Nobody within a point: the closest is shown, flagged, against CLIP's image tower.
     assert not h.loc["generic", "within"] and h.loc["generic", "speedup_basis"] == "CLIP image tower"
+    assert np.isnan(h.loc["image", "gap_low"])  # no per-image predictions, no interval
     metrics = headline_metrics(h.reset_index())
-    assert metrics["image"]["student"] == "tiny" and metrics["generic"]["speedup_vs_teacher"] is None
+    assert metrics["image"]["student"] == "mid" and metrics["generic"]["speedup_vs_teacher"] is None
+
+
+def test_the_headline_gap_has_a_paired_interval_from_the_predictions():
+    from clipdistill.findings import paired_gap
+    from clipdistill.zeroshot import classification_report
+
+    labels = [0] * 10 + [1] * 10
+    teacher = list(labels)
+    teacher[0] = 1  # the teacher misses one cat
+    student = list(labels)
+    student[0], student[10], student[11] = 1, 0, 0  # the student that cat and two dogs
+    f1 = {name: 100 * classification_report(labels, pred, ["cat", "dog"])["macro_f1"]
+          for name, pred in (("teacher", teacher), ("student", student))}
+    row = dict(teacher="image", student="tiny", dim=512, split="knn", n_extra=0,
+               knn_f1=f1["student"], teacher_f1=f1["teacher"], val_cosine=0.9, params=1e5,
+               knn_pred=student, teacher_pred=teacher, test_labels=labels)
+    h = headline(pd.DataFrame([row]), _costs()).iloc[0]
+    want = paired_gap(labels, teacher, student)
+    assert h["gap"] == pytest.approx(want.value)
+    assert (h["gap_low"], h["gap_high"], h["n_test"]) == (want.low, want.high, 20)
+    assert h["gap_low"] <= h["gap"] <= h["gap_high"]
 
 
 class FakeDescriber:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from clipdistill import progress
@@ -46,6 +48,21 @@ def test_a_kernel_bar_is_one_display_that_ends_on_its_final_line(handles):
     assert len(handles) == 1  # one output, updated in place: one line in the saved notebook
     final = handles[0].shown[-1]
     assert "embedding" in final and "10/10" in final and "\n" not in final
+
+
+def test_the_saved_line_drops_the_postfix_and_keeps_a_whole_bar(handles):
+    """The sweep's postfix names each run; on the final, saved line it once squeezed the
+    bar to one character and was cut mid-word."""
+    with progress.progress_bar(16, "distillation sweep", unit="run") as bar:
+        for i in range(16):
+            bar.set_postfix_str(f"generic cat_dog_10k +48 mobilenet_v3_small epoch 2/2 "
+                                f"val_cos 0.{i:03d}")
+            bar.update(1)
+    shown = handles[0].shown
+    assert any("generic cat_dog_10k" in line for line in shown)  # live: the step shows
+    final = shown[-1]
+    assert "16/16" in final and "run" in final and "mobilenet" not in final
+    assert re.search(r"\|#{10,}\|", final) and len(final) <= 80  # a whole bar, in 80 columns
 
 
 def test_an_inner_bar_clears_itself(handles):

@@ -3,7 +3,8 @@
 Every long loop (resizing, embedding, describing, decoding, training, sweeping) uses
 :func:`progress_bar`. In a Jupyter kernel the bar is a single display output updated in
 place, so the notebook papermill saves keeps only its final state, e.g.
-``embedding images: 100%|##########| 64/64 [00:04<00:00, 15.2img/s]``. A bar made with
+``embedding images: 100%|##########| 64/64 [00:04<00:00, 15.2img/s]``, without the
+postfix that named the step in progress. A bar made with
 ``leave=False`` (a step inside a larger loop) clears itself when it closes, so a sweep of
 forty runs saves one line, not forty-one. Outside a kernel the bar is plain tqdm on stderr.
 ``CLIPDISTILL_PROGRESS=off`` silences every bar.
@@ -116,6 +117,13 @@ def _display_bar_class():
                 # tqdm's close() passes msg="" for leave=False: the line clears itself.
                 self._handle.update({"text/plain": self.__str__() if msg is None else msg}, raw=True)
             return True
+
+        def close(self) -> None:
+            # The postfix names the step in progress (a sweep's run and epoch): stale once
+            # done, and in 80 columns it squeezes the saved bar to one character and is cut
+            # mid-word. The saved line keeps the count, the time and the rate.
+            self.postfix = None
+            super().close()
 
     _DISPLAY_BAR = DisplayBar
     return DisplayBar

@@ -18,7 +18,7 @@ from .evaluate import (clip_image_tower, count_flops, count_params, embed_with_s
 from .image_cache import image_store
 from .students import (STUDENTS, DimensionMismatchError, Student, TargetProjection,
                        build_student, student_names)
-from .sweep import SweepSpec, cost_table, headline, headline_metrics, run_sweep
+from .sweep import SweepSpec, chosen_cells, cost_table, headline, headline_metrics, run_sweep
 from .teachers import TEACHERS, Teachers, teacher_embeddings
 from .train import (TrainResult, TrainSettings, cosine_loss, make_optimiser, mean_cosine,
                     train_one_epoch, train_student)
@@ -29,6 +29,6 @@ __all__ = [
     "train_one_epoch", "mean_cosine", "make_optimiser", "image_store",
     "embed_with_student", "for_inference", "fidelity", "knn_report", "count_params", "count_flops",
     "images_per_second", "model_cost", "clip_image_tower", "TEACHERS", "Teachers", "teacher_embeddings",
-    "SweepSpec", "run_sweep", "cost_table", "headline", "headline_metrics", "figures",
+    "SweepSpec", "run_sweep", "cost_table", "chosen_cells", "headline", "headline_metrics", "figures",
     "present",
 ]

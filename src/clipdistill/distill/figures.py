@@ -209,22 +209,24 @@ def accuracy_vs_extra_images(df: pd.DataFrame, *, split: str | None = None,
 def fidelity_figure(df: pd.DataFrame, *, smoke: bool = False):
     """Left: fidelity (mean cosine to the teacher) per student size, a line per teacher.
     Right: does fidelity buy accuracy? F1 gap to the teacher against fidelity, every
-    cell. Colours are the teachers' here (none is a student's)."""
+    cell. The left panel shows each student's cell chosen on ``validate``
+    (:func:`sweep.chosen_cells`). Colours are the teachers' here (none is a student's)."""
     import matplotlib.pyplot as plt
+
+    from .sweep import chosen_cells
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(7.6, 3.6), layout="constrained")
     for teacher, g in df.groupby("teacher", sort=False):
         colour = TEACHER_COLOURS.get(teacher, "0.4")
-        best = g.groupby("params", as_index=False)["fidelity"].max()
-        best = best.sort_values("params")
-        a.plot(best["params"], best["fidelity"], "o-", color=colour,
+        chosen = chosen_cells(g).sort_values("params")  # on validate, as the headline
+        a.plot(chosen["params"], chosen["fidelity"], "o-", color=colour,
                label=f"teacher: {teacher}")
         b.scatter(g["fidelity"], g["teacher_f1"] - g["knn_f1"], s=18, color=colour)
     a.set_xscale("log")
     _ticks(a, df["params"])
     a.margins(x=0.15)
     a.set_xlabel("student parameters (log scale)")
-    a.set_ylabel("fidelity (best cell)")
+    a.set_ylabel("fidelity (chosen cell)")
     a.set_title("how well the student copies", fontsize=10)
     b.axhline(1, color="k", ls="--", lw=1)
     b.set_xlabel("fidelity on knn/test")
@@ -282,11 +284,14 @@ def training_curves(df: pd.DataFrame, work_dir: str | Path, *, smoke: bool = Fal
 
 
 def speed_vs_f1(df: pd.DataFrame, costs: pd.DataFrame, *, smoke: bool = False):
-    """The headline as a picture: each student's best kNN F1 against its images/s, one
+    """The headline as a picture: the kNN F1 of each student's cell chosen on
+    ``validate`` (:func:`sweep.chosen_cells`, as the headline) against its images/s, one
     panel per teacher, the teacher itself a star at its own speed (a description teacher
-    without a VLM timing sits at CLIP's image tower: a ceiling on its speed)."""
+    whose VLM was not timed is drawn at CLIP's image tower, and says so)."""
     import numpy as np
     from matplotlib.lines import Line2D
+
+    from .sweep import chosen_cells
 
     speed = costs.set_index("model")["images_per_s"]
     clip = costs[costs["role"] == "teacher:image"].iloc[0]
@@ -295,8 +300,7 @@ def speed_vs_f1(df: pd.DataFrame, costs: pd.DataFrame, *, smoke: bool = False):
     f1s = {}
     for teacher, ax in axes:
         group = df[df["teacher"] == teacher]
-        best = group.sort_values("knn_f1", ascending=False)
-        for row in best.drop_duplicates("student").itertuples():
+        for row in chosen_cells(group).itertuples():
             st = styles[row.student]
             ax.scatter(speed.get(row.student, np.nan), row.knn_f1, s=45, zorder=3,
                        color=st["color"], marker=st["marker"])
@@ -306,7 +310,7 @@ def speed_vs_f1(df: pd.DataFrame, costs: pd.DataFrame, *, smoke: bool = False):
         x, y = (ips if timed else clip["images_per_s"]), group["teacher_f1"].iloc[0]
         ax.scatter(x, y, marker="*", s=220, color="k", zorder=4)
         if not timed:
-            ax.annotate("at most\nCLIP's speed", (x, y), xytext=(0, -10),
+            ax.annotate("not timed:\nat CLIP's speed", (x, y), xytext=(0, -10),
                         textcoords="offset points", ha="center", va="top", fontsize=8)
         f1s[teacher] = _teacher_line(ax, group)
         ax.set_xscale("log")
@@ -317,7 +321,7 @@ def speed_vs_f1(df: pd.DataFrame, costs: pd.DataFrame, *, smoke: bool = False):
                   label="teacher (its own speed)")
     handles = _student_handles(styles, labels, line=False) + [star]
     handles += _teacher_handles()
-    title = _titled("Speed against kNN F1: each student's best cell", smoke)
+    title = _titled("Speed against kNN F1: each student's cell chosen on validate", smoke)
     return _finish(fig, axes, f1s, "images per second (log scale)", title, handles)
 
 

@@ -11,11 +11,11 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from ..findings import number_text
+from ..findings import Gap, gap_sentence, is_finite, number_text
 from .teachers import TEACHERS
 
 __all__ = ["LABELS", "cost_table_view", "sweep_table_view", "compact_table_view",
-           "headline_view", "change_sentence"]
+           "headline_view", "headline_sentences", "change_sentence"]
 
 # The sweep's keys as the reader sees them; F1 and accuracy are in points (0-100).
 LABELS = {
@@ -43,12 +43,12 @@ def cost_table_view(costs: pd.DataFrame) -> pd.DataFrame:
 
 def sweep_table_view(results: pd.DataFrame) -> pd.DataFrame:
     """One row per cell, indexed by teacher: the columns a reader compares, the
-    scores first (a wide table scrolls, and the scores should not be off-screen)."""
+    scores first. Narrow enough for the book's column: a student's parameters are in
+    the cost table, so not repeated on every row."""
     cols = ["n_train", "n_extra", "student", "knn_f1", "teacher_f1", "fidelity",
-            "val_cosine", "epochs_run", "params"]
-    view = results.assign(params=results["params"] / 1e6).set_index("teacher")[cols]
-    view = view.round({"params": 2, "val_cosine": 3, "fidelity": 3, "knn_f1": 1,
-                       "teacher_f1": 1})
+            "val_cosine", "epochs_run"]
+    view = results.set_index("teacher")[cols]
+    view = view.round({"val_cosine": 3, "fidelity": 3, "knn_f1": 1, "teacher_f1": 1})
     return view.rename(columns=LABELS)
 
 
@@ -76,6 +76,8 @@ def headline_view(headline: pd.DataFrame | Mapping[str, Mapping[str, Any]]) -> p
         "student kNN F1 (%)": lambda r: _number(r["student_f1"], 1),
         "teacher kNN F1 (%)": lambda r: _number(r["teacher_f1"], 1),
         "gap to the teacher (points)": lambda r: _number(r["gap"], 1),
+        "95% interval of the gap (points)": _gap_interval_text,
+        "knn/test images": lambda r: _number(r.get("n_test") or None, 0),
         "student parameters (M)": lambda r: _number(r["params"] / 1e6, 2),
         "parameters, % of CLIP's image tower":
             lambda r: _number(100 * r["params_vs_clip_image"], 1),
@@ -90,6 +92,39 @@ def headline_view(headline: pd.DataFrame | Mapping[str, Mapping[str, Any]]) -> p
     # the chapter's order of teachers, whatever order the results file kept
     order = sorted(table, key=lambda t: TEACHERS.index(t) if t in TEACHERS else 99)
     return pd.DataFrame(table)[order].rename_axis(columns="teacher")
+
+
+def _gap_interval_text(row: Mapping[str, Any]) -> str:
+    """'-2.0 to +5.5', or '-' where the results hold no interval (an older file)."""
+    low, high = row.get("gap_low"), row.get("gap_high")
+    if not (is_finite(low) and is_finite(high)):
+        return "-"
+    return f"{float(low):+.1f} to {float(high):+.1f}"
+
+
+def headline_sentences(headline: pd.DataFrame) -> list[str]:
+    """The headline in words, per teacher: which student, in which cell (the one chosen
+    on ``validate``), how far from its teacher and how fast; then what the test images
+    can tell about that gap (:func:`clipdistill.findings.gap_sentence`)."""
+    out = []
+    for h in headline.to_dict(orient="records"):
+        cell = f"{h['split']}, +{int(h['n_extra']):,} extra images"
+        if h["within"]:
+            verb = "beat it" if h["student_f1"] > h["teacher_f1"] else "come within a point"
+            out.append(f"With the `{h['teacher']}` teacher, the smallest student to {verb} "
+                       f"is {h['student']} (its cell chosen on `validate`: {cell}), with "
+                       f"kNN F1 {h['student_f1']:.1f}% against {h['teacher_f1']:.1f}%; "
+                       f"{h['params'] / 1e6:.2f}M parameters, {h['speedup']:.0f}x the "
+                       f"speed of the {h['speedup_basis']}.")
+        else:
+            out.append(f"With the `{h['teacher']}` teacher no student's chosen cell got "
+                       f"within a point; the closest, {h['student']} ({cell}), was "
+                       f"{h['gap']:.1f} points behind.")
+        if is_finite(h.get("gap_low")) and is_finite(h.get("gap_high")) and h.get("n_test"):
+            # teacher minus student, the sign of the table's gap and its interval
+            gap = Gap(h["gap"], h["gap_low"], h["gap_high"], int(h["n_test"]), "macro_f1")
+            out.append(gap_sentence(f"The `{h['teacher']}` teacher", h["student"], gap))
+    return out
 
 
 def change_sentence(results: pd.DataFrame, axis: str) -> str | None:
