@@ -109,6 +109,14 @@ def test_the_chapter_ends_with_exercises_each_with_a_hint(path):
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_a_fixed_summary_comes_before_the_exercises(path):
+    # What a reader should take away, in words true whatever the run found (d2l's habit).
+    marks = [c.source.split("\n", 1)[0] for c in nbformat.read(path, as_version=4).cells
+             if c.cell_type == "markdown" and c.source.startswith("## ")]
+    assert marks[-2:] == ["## Summary", "## Exercises"], f"{path.stem}: {marks[-3:]}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_the_imports_cell_is_collapsed_and_setup_stays_visible(path):
     cells = _code(nbformat.read(path, as_version=4))
     setup = [c for c in cells if "cd.setup(" in c.source]
