@@ -67,7 +67,10 @@ def lab(tmp_path):
            "--no-browser", "--port", "0"]
     log = (tmp_path / "lab.log").open("w")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True,
-                            env=reader_env(tmp_path / "hf", HF_HUB_OFFLINE="1"))
+                            # a home of its own: messages show "~/.cache/...", as a
+                            # reader's do, and the screenshot carries no test paths
+                            env=reader_env(tmp_path / "home" / ".cache" / "huggingface",
+                                           HF_HUB_OFFLINE="1", HOME=str(tmp_path / "home")))
     url, printed = None, []
     deadline = time.monotonic() + 150
     while url is None and time.monotonic() < deadline:

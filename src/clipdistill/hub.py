@@ -107,6 +107,17 @@ def cache_dir() -> str:
     return str(_constants().HF_HUB_CACHE)
 
 
+def shown_cache_dir() -> str:
+    """:func:`cache_dir` as a sentence shows it: ``~`` for the home folder, so the same
+    message reads the same on every machine (and a screenshot does not carry a user's
+    paths)."""
+    path, home = Path(cache_dir()), Path.home()
+    try:
+        return "~/" + path.relative_to(home).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def _timeout() -> float:
     return float(_constants().HF_HUB_ETAG_TIMEOUT)
 
@@ -339,7 +350,7 @@ def require(weights: HubWeights | None) -> bool:
         if is_cached:
             return True
         raise HubUnavailable(
-            f"{weights.label} ({weights.repo_id}) is not in the Hugging Face cache ({cache_dir()}) "
+            f"{weights.label} ({weights.repo_id}) is not in the Hugging Face cache ({shown_cache_dir()}) "
             "and HF_HUB_OFFLINE is set: run once with the network (or a mirror in HF_ENDPOINT) to "
             "download it, or run with --profile smoke (random weights, nothing downloaded)."
         )
@@ -379,11 +390,11 @@ def weights_available(cfg: Any) -> tuple[bool, str]:
     missing = [w for w in needed if not cached(w)]
     if not missing:
         return True, (f"every model the {cfg.profile} profile needs is in the Hugging Face cache "
-                      f"({cache_dir()})")
+                      f"({shown_cache_dir()})")
     first = missing[0]
     if offline():
         return False, (f"HF_HUB_OFFLINE is set and {first.label} is not in the Hugging Face cache "
-                       f"({cache_dir()})")
+                       f"({shown_cache_dir()})")
     answer = probe(first)
     if answer.ok:
         return True, answer.reason
