@@ -19,6 +19,7 @@ published figure, and has its own section in chapter 06.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping, Sequence
 
 import pandas as pd
@@ -295,7 +296,7 @@ def plot_comparison(table: pd.DataFrame, title: str = "", *, smoke: bool = False
                  & table["ours"].notna()]
     # Each row's label takes two or three lines (experiment; model and source), so the labels and
     # the axes share the book's 7-inch column at 8 pt instead of being shrunk into it.
-    fig, ax = plt.subplots(figsize=(7, 0.55 * max(len(both), 2) + 1.4))
+    fig, ax = plt.subplots(figsize=(6.4, 0.55 * max(len(both), 2) + 1.4))
     if both.empty:
         ax.text(0.5, 0.5, "no result has a published counterpart yet", ha="center", va="center")
         ax.axis("off")
@@ -312,7 +313,8 @@ def plot_comparison(table: pd.DataFrame, title: str = "", *, smoke: bool = False
         import textwrap
 
         short = "" if model is None or pd.isna(model) else f"{str(model).split('/')[0]} · "
-        return f"{textwrap.fill(experiment, 46)}\n{short}{source}"
+        kept = re.sub(r"\(ch\. (\d)\)", "(ch.\u00a0\\1)", experiment)  # never "(ch." | "4)"
+        return f"{textwrap.fill(kept, 40)}\n{short}{source}"
 
     ax.set_yticks(y, [label(*row) for row in zip(both["experiment"], both["model"],
                                                    both["source"])], fontsize=8)
