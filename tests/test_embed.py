@@ -262,3 +262,15 @@ def test_speed_table_names_its_rows_and_rounds_its_rates():
     assert shown["peak memory, MB (process peak RSS)"] == "1,912"
     assert not any("seconds" in row for row in shown.index)
     assert shown["prompts/s (text tower)"] == "–"  # no prompts timed: a dash, not NaN
+
+
+def test_a_bar_read_from_the_cache_says_so(clip, images, tmp_path, capsys):
+    # A read-back runs at thousands of images a second; the bar must not pass for the
+    # model's speed.
+    cache = tmp_path / "cache"
+    embed.embed_images(clip, images[:3], cache_dir=cache, batch_size=4, num_workers=0,
+                       progress=False)
+    embed.embed_images(clip, images, cache_dir=cache, batch_size=4, num_workers=0, desc="pets")
+    embed.embed_images(clip, images, cache_dir=cache, batch_size=4, num_workers=0, desc="again")
+    err = capsys.readouterr().err
+    assert "pets (3 from the cache)" in err and "again (all from the cache)" in err

@@ -67,6 +67,9 @@ def embed_images(clip: Any, paths: Sequence[str | os.PathLike], *, cache_dir: st
         if store is not None and store.files():
             found = store.fetch(digests(paths, threads=int(num_workers)), out)
             todo = np.flatnonzero(~found).tolist()
+            if len(todo) < len(paths):  # a read-back's images/s is not the model's speed
+                hits = len(paths) - len(todo)
+                bar.set_description(f"{desc} ({'all' if not todo else hits} from the cache)")
             bar.update(len(paths) - len(todo))
         if todo:
             _embed_misses(clip, [paths[i] for i in todo], store, batch_size, num_workers, bar,
