@@ -68,8 +68,11 @@ def test_the_parameter_tables_come_from_config_and_paste_into_set(tmp_path: Path
     (teachers,) = [r for r in differ.splitlines() if r.startswith("| `teachers` |")]
     cpu = json.dumps(HARDWARE_ADJUSTMENTS["quick"]["teachers"])
     assert f"without a GPU: `{cpu}`" in teachers  # what a CPU run does instead, beside it
-    rows = {r.split(" | ")[0] for r in text.splitlines() if r.startswith("| `")}
+    rows = {r.split(" | ")[0].split("<br>")[0] for r in text.splitlines() if r.startswith("| `")}
     shown = set(asdict(Config())) - {"profile", "profile_note", "smoke"}
     assert rows == {f"| `{k}`" for k in shown}  # every parameter, exactly once
+    # under its name, what config.py's comment says a value means ("0" is often "all")
+    assert "| `pets_per_class_limit`<br><small>0 = every file; N = a seeded sample" in text
+    assert "<small>auto \\| cpu \\| cuda \\| mps</small>" in text  # a | cannot split a cell
     common = [r for r in same.splitlines() if r.startswith("| `")]
     assert differ.rstrip().endswith(f"The other {len(common)}")

@@ -66,12 +66,14 @@ def write_profiles_table(root: Path) -> Path:
     First the parameters that differ between profiles, one column per profile, with what
     a machine without a GPU runs instead in the same cell; then those every profile
     shares. Values are code spans: JSON a reader can paste into ``--set`` as it stands
-    (plain text would get typographic quotes)."""
+    (plain text would get typographic quotes). Under each name, its comment in config.py
+    says what the value means (``0`` is often "no limit")."""
     from dataclasses import asdict
 
-    from .config import HARDWARE_ADJUSTMENTS, PROFILES, Config
+    from .config import HARDWARE_ADJUSTMENTS, PROFILES, Config, field_notes
 
     defaults = asdict(Config())
+    notes = field_notes()
     skip = {"profile", "profile_note", "smoke"}  # the profile's own name and label
     full = {name: {**defaults, **values} for name, values in PROFILES.items()}
     cpu = {name: {**full[name], **HARDWARE_ADJUSTMENTS.get(name, {})} for name in PROFILES}
@@ -79,6 +81,10 @@ def write_profiles_table(root: Path) -> Path:
     def code(value) -> str:
         text = json.dumps(value) if isinstance(value, (list, dict)) else str(value) or '""'
         return f"`{text}`".replace("|", "\\|")
+
+    def label(key: str) -> str:  # the field, and what its comment in config.py says
+        note = notes.get(key, "").replace("|", "\\|").replace("*", "\\*")
+        return f"`{key}`" + (f"<br><small>{note}</small>" if note else "")
 
     def cell(name: str, key: str) -> str:
         here, there = full[name][key], cpu[name][key]
@@ -89,10 +95,10 @@ def write_profiles_table(root: Path) -> Path:
                                       for c in (*full.values(), *cpu.values())}) > 1]
     lines = ["| parameter | " + " | ".join(f"`{n}`" for n in PROFILES) + " |",
              "|---|" + "---|" * len(PROFILES)]
-    lines += [f"| `{k}` | " + " | ".join(cell(n, k) for n in PROFILES) + " |" for k in differ]
+    lines += [f"| {label(k)} | " + " | ".join(cell(n, k) for n in PROFILES) + " |" for k in differ]
     lines += ["", f"The other {len(shown) - len(differ)} parameters are the same in every "
               "profile:", "", "| parameter | value |", "|---|---|"]
-    lines += [f"| `{k}` | {code(defaults[k])} |" for k in shown if k not in differ]
+    lines += [f"| {label(k)} | {code(defaults[k])} |" for k in shown if k not in differ]
     out = root / "book" / "_generated" / "profiles_table.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")

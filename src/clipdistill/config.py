@@ -41,6 +41,7 @@ __all__ = [
     "resolve",
     "parse_overrides",
     "project_root",
+    "field_notes",
 ]
 
 
@@ -299,6 +300,20 @@ def _scalar(text: str) -> Any:
         except ValueError:
             pass
     return text
+
+
+def field_notes() -> dict[str, str]:
+    """Each Config field's comment in this file (``0 = every file; ...``), so the profiles
+    page explains a value where it shows it; the source stays the one place they live."""
+    import inspect
+    import re
+
+    notes = {}
+    for line in inspect.getsource(Config).splitlines():
+        match = re.match(r"^    (\w+): [^#]*?#\s*(.+)$", line)
+        if match:
+            notes[match[1]] = match[2].strip()
+    return notes
 
 
 def parse_overrides(pairs: typing.Iterable[str]) -> dict[str, Any]:
