@@ -96,6 +96,7 @@ def model_table(specs: Sequence[str], random_weights: bool = False):
 
     rows = [describe(spec, random_weights) for spec in specs]
     df = pd.DataFrame(rows).set_index("model")
-    for col in ("image params (M)", "text params (M)", "total params (M)"):
-        df[col] = df[col].round(1)
-    return df
+    sizes = ["image params (M)", "text params (M)", "total params (M)"]
+    df[sizes] = df[sizes].round(1)
+    rest = [c for c in df.columns if c not in sizes and c != "weights"]
+    return df[["weights", *sizes, *rest]]  # the sizes side by side
