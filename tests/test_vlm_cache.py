@@ -85,6 +85,12 @@ def lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def test_the_progress_bar_names_what_it_describes(images, tmp_path, capsys):
+    describe_images(FakeDescriber(), images[:2], "describe it", cache_path=tmp_path / "d.jsonl",
+                    label="describing generic, test")
+    assert "describing generic, test: 100%" in capsys.readouterr().err
+
+
 def test_describes_in_order_and_never_regenerates(images, tmp_path):
     cache = tmp_path / "d.jsonl"
     fake = FakeDescriber()

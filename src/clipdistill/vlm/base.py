@@ -111,6 +111,7 @@ def describe_images(
     cache_path: str | os.PathLike,
     batch_size: int = 8,
     progress: bool = True,
+    label: str = "describing",
 ) -> list[str]:
     """Describe ``paths`` with ``prompt``; return one text per path, in order.
 
@@ -120,7 +121,7 @@ def describe_images(
     for a describer with ``describe_stream`` (a server), one by one from a sliding window
     of requests in flight. When the call ends, even by an error, the parts are folded
     into ``cache_path`` (:mod:`clipdistill.vlm.cache`). Identical images are described
-    once.
+    once. ``label`` starts the progress bar's line.
     """
     if not isinstance(prompt, str) or not prompt.strip():
         raise ValueError("The prompt must be a non-empty string.")
@@ -142,7 +143,7 @@ def describe_images(
             todo[rid] = (p, d)
     if todo:
         _generate(describer, todo, prompt, cache_path, cached, batch_size, progress,
-                  total=len(set(ids)))
+                  total=len(set(ids)), label=label)
     return [cached[rid]["text"] for rid in ids]
 
 
@@ -158,7 +159,7 @@ def _digests(paths: list[Path]) -> list[str]:
 
 def _generate(describer: Describer, todo: dict[str, tuple[Path, str]], prompt: str,
               cache_path: Path, cached: dict[str, dict[str, Any]], batch_size: int,
-              progress: bool, total: int) -> None:
+              progress: bool, total: int, label: str) -> None:
     from ..progress import progress_bar
 
     load = getattr(describer, "load", None)
@@ -167,7 +168,7 @@ def _generate(describer: Describer, todo: dict[str, tuple[Path, str]], prompt: s
     key = describer.key
     writer = PartWriter(cache_path)
     # Already cached: the bar starts there, and its rate and time left count new work only.
-    bar = progress_bar(total, "describing", enabled=progress, unit="img", initial=total - len(todo))
+    bar = progress_bar(total, label, enabled=progress, unit="img", initial=total - len(todo))
 
     def keep(rid: str, text: str) -> dict[str, Any]:
         path, digest = todo[rid]

@@ -82,14 +82,17 @@ def description_cache_path(cfg: Config, prompt_name: str, describer: Describer |
 
 
 def describe_split(cfg: Config, paths: Sequence[str | Path], prompt_name: str, *,
-                   describer: Describer | None = None, progress: bool = True) -> list[str]:
+                   describer: Describer | None = None, progress: bool = True,
+                   split: str = "") -> list[str]:
     """Descriptions of ``paths`` with ``cfg.vlm_prompts[prompt_name]``, generating only
-    what the cache lacks (nothing, when chapter 03 already ran with this cfg)."""
+    what the cache lacks (nothing, when chapter 03 already ran with this cfg). ``split``
+    only names the progress bar (``describing generic, test``)."""
     describer = describer or make_describer(cfg)
     return describe_images(
         describer, paths, prompt_text(cfg, prompt_name),
         cache_path=description_cache_path(cfg, prompt_name, describer),
         batch_size=cfg.vlm_batch_size, progress=progress,  # a server streams instead
+        label=f"describing {prompt_name}" + (f", {split}" if split else ""),
     )
 
 
