@@ -52,6 +52,11 @@ def test_the_sentence_follows_the_interval_whichever_way_it_falls():
     tie = findings.paired_gap(y[:40], good[:40], close[:40])
     assert tie.low <= 0 <= tie.high
     assert "cannot be told apart" in findings.gap_sentence("A", "B", tie)
+    # An unresolved gap still says which way it leaned, in words, not as a signed "differ by".
+    lean = findings.gap_sentence("Words", "pixels", findings.Gap(-30.0, -55.6, 0.0, 8, "macro_f1"))
+    assert lean.startswith("Words scored 30.0 F1 points below pixels, but the 95% interval")
+    even = findings.gap_sentence("A", "B", findings.Gap(0.02, -3.0, 3.0, 50, "accuracy"))
+    assert even.startswith("A and B scored within 0.1")
     same = findings.paired_gap(y, good, good)
     assert "scored the same" in findings.gap_sentence("A", "B", same)
 

@@ -140,9 +140,14 @@ def gap_sentence(a: str, b: str, gap: Gap) -> str:
     if gap.high < 0:
         return (f"{a} scored {-gap.value:.1f} {gap.unit} below {b} ({span}, "
                 f"{gap.n} test images): more than the choice of test images explains.")
-    return (f"{a} and {b} differ by {gap.value:+.1f} {gap.unit}, but the 95% interval "
-            f"({gap.low:+.1f} to {gap.high:+.1f}) includes zero: on these {gap.n} test "
-            "images the two cannot be told apart.")
+    if abs(gap.value) < 0.05:
+        head = f"{a} and {b} scored within 0.1 {gap.unit} of each other"
+    else:
+        side = "above" if gap.value > 0 else "below"
+        head = f"{a} scored {abs(gap.value):.1f} {gap.unit} {side} {b}"
+    return (f"{head}, but the 95% interval of the difference ({gap.low:+.1f} to "
+            f"{gap.high:+.1f}) includes zero: on these {gap.n} test images the two cannot "
+            "be told apart.")
 
 
 def show(cfg: Any, sentences: Sequence[str], *, about_models: bool = True) -> None:
