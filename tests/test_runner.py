@@ -136,12 +136,14 @@ def test_book_refuses_to_build_unexecuted_chapters(project: Path, capsys):
     assert "Not executed yet" in capsys.readouterr().err
 
 
-def test_executed_chapters_lose_empty_outputs_and_show_no_parameters(tmp_path: Path):
+def test_executed_chapters_lose_empty_outputs_and_papermills_parameters(tmp_path: Path):
     """A cleared inner progress bar leaves an empty display output: the book drops it."""
     from clipdistill.runner import _tidy_executed
 
     nb = nbformat.v4.new_notebook()
     params = nbformat.v4.new_code_cell("profile = 'auto'", metadata={"tags": ["parameters"]})
+    injected = nbformat.v4.new_code_cell("profile = 'smoke'",
+                                         metadata={"tags": ["injected-parameters"]})
     cell = nbformat.v4.new_code_cell("work()")
     cell.outputs = [
         nbformat.v4.new_output("display_data", data={"text/plain": ""}),
@@ -149,11 +151,14 @@ def test_executed_chapters_lose_empty_outputs_and_show_no_parameters(tmp_path: P
         nbformat.v4.new_output("display_data", data={"text/plain": "sweep: 100%|##| 2/2"}),
         nbformat.v4.new_output("display_data", data={"text/plain": "", "image/png": "iVBOR"}),
     ]
-    nb.cells = [params, cell]
+    nb.cells = [params, injected, cell]
     path = tmp_path / "01.ipynb"
     nbformat.write(nb, path)
     _tidy_executed(path)
     back = nbformat.read(path, as_version=4)
-    assert "remove-cell" in back.cells[0].metadata["tags"]
-    kept = back.cells[1].outputs
+    # The chapter's own parameters cell lists the knobs its exercises turn: it stays.
+    # papermill's injected copy is plumbing the banner says in words: it goes.
+    assert "remove-cell" not in back.cells[0].metadata["tags"]
+    assert "remove-cell" in back.cells[1].metadata["tags"]
+    kept = back.cells[2].outputs
     assert len(kept) == 2 and kept[0]["data"]["text/plain"].startswith("sweep")
