@@ -23,7 +23,8 @@ def test_measured_runs_become_the_table_and_unmeasured_profiles_say_so(tmp_path:
 
     text = write_costs_table(tmp_path, store).read_text()
     assert text == (tmp_path / "book" / "_generated" / "costs_table.md").read_text()
-    rows = text.splitlines()
+    assert "3\u00a0min" in text and "1.5\u00a0GB" in text  # a value never wraps from its unit
+    rows = text.replace("\u00a0", " ").splitlines()
     (smoke,) = [r for r in rows if r.startswith("| 1 | `smoke (CPU)`")]  # no GPU: CPU variant
     assert "2 CPU cores \\| shared" in smoke and "3 min" in smoke and "1.5 GB" in smoke
     assert any(r.startswith("| | `quick` | not measured yet") for r in rows)

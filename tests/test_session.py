@@ -81,7 +81,7 @@ def test_costs_are_recorded_from_a_finished_run_and_shown(tmp_path):
     costs.record_run(run_dir, "2 CPU cores", path=store)  # the same run again replaces it
     assert len(costs.load_costs(store)["runs"]) == 1
     (row,) = costs.cost_table("02_zero_shot_clip", path=store)
-    assert (row["time"], row["peak memory"]) == ("2 min", "2.0 GB")
+    assert (row["time"], row["peak memory"]) == ("2\u00a0min", "2.0\u00a0GB")
     box = costs.cost_box_html("02_zero_shot_clip", path=store)
     assert "2 CPU cores" in box and "ViT-B-32" in box  # measured row and quick's download
     assert f"<td>{record['date']}</td>" in box  # an older run's row says when it was measured

@@ -105,12 +105,15 @@ def profile_label(run: dict[str, Any]) -> str:
     return run["profile"] + (" (CPU)" if run.get("device", "cpu") == "cpu" else "")
 
 
+NBSP = "\u00a0"  # a number and its unit never split across lines in a narrow column
+
+
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     if seconds < 90:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+        return f"{seconds:.0f}{NBSP}s"
+    return f"{seconds / 60:.0f}{NBSP}min" if seconds < 5400 else f"{seconds / 3600:.1f}{NBSP}h"
 
 
 def cost_table(chapter: str | None = None, path: Path = COSTS_FILE) -> list[dict[str, str]]:
@@ -130,7 +133,7 @@ def cost_table(chapter: str | None = None, path: Path = COSTS_FILE) -> list[dict
         rows.append({"profile": profile_label(run), "hardware": run["hardware"],
                      "note": run.get("note", ""),
                      "weights": run["weights"], "time": _duration(seconds),
-                     "peak memory": f"{peak / 1024:.1f} GB" if peak else "-", "date": run["date"],
+                     "peak memory": f"{peak / 1024:.1f}{NBSP}GB" if peak else "-", "date": run["date"],
                      "code": short(run.get("code"))})
     return rows
 
