@@ -62,7 +62,7 @@ def _numbers(results: Path) -> dict[str, dict[tuple, Any]]:
     root = str(results.parents[1])
     out = {}
     for path in sorted(results.glob("*.json")):
-        if path.name == "run.json":  # the runner's own log of times
+        if path.name in ("run.json", "chapters.json"):  # the runner's own logs of times
             continue
         data = json.loads(path.read_text())
         out[path.name] = {

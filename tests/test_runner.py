@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import nbformat
 import pytest
 
+from clipdistill import report
 from clipdistill.book import build_book
 from clipdistill.cli import main
 from clipdistill.config import ConfigError
@@ -86,6 +88,21 @@ def test_run_then_book(project: Path, capfd):
     assert all(not c.get("outputs") for c in src.cells if c.cell_type == "code")
     run = json.loads((project / "results" / "smoke" / "run.json").read_text())
     assert run["status"] == "ok" and len(run["chapters"]) == len(CHAPTERS)
+    # Re-running one chapter: run.json is that run alone (what `costs record` measures);
+    # chapters.json still has every chapter, each with its own latest run, and so does
+    # chapter 06's timing table.
+    run_chapters("smoke", root=project, overrides={"data_root": str(project / "nodata")},
+                 only=["02"])
+    results = project / "results" / "smoke"
+    again = json.loads((results / "run.json").read_text())
+    assert [c["chapter"] for c in again["chapters"]] == ["02_zero_shot_clip"]
+    latest = json.loads((results / "chapters.json").read_text())
+    assert sorted(latest) == sorted(CHAPTERS)
+    assert latest["02_zero_shot_clip"]["run_started"] == again["started"] >= run["started"]
+    assert latest["01_data_prep"]["run_started"] == run["started"]
+    timing = report.timing_table(SimpleNamespace(profile_dir=lambda: results))
+    assert list(timing.index) == sorted(CHAPTERS) and set(timing["status"]) == {"ok"}
+    assert timing.loc["02_zero_shot_clip", "finished"] >= timing.loc["06_results", "finished"]
 
     index = build_book(project, strict=True)
     assert "book/intro.html" in index.read_text()  # the root page redirects to the front page

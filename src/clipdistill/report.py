@@ -39,8 +39,8 @@ def status_markdown(profile: str, results: Mapping[str, dict[str, Any] | None]) 
     if any(results[c].get("smoke") for c in ran):
         text += ("\n\n**These results come from a smoke run: random weights. The *ours* "
                  "column below is noise from untrained networks and must not be compared "
-                 "with anything. The published column is real and shows what a `quick` or "
-                 "`paper` run should approach.**")
+                 "with anything. The published column is real: it is what a `quick` or `paper` "
+                 "run is compared against.**")
     return text
 
 
@@ -171,12 +171,24 @@ def _models_text(models: Any) -> str:
 
 
 def timing_table(cfg: Config) -> pd.DataFrame:
-    """Seconds per chapter from the runner's ``run.json`` (empty when run by hand)."""
-    path = Path(cfg.profile_dir()) / "run.json"
-    if not path.is_file():
-        return pd.DataFrame(columns=["seconds", "status"])
-    run = json.loads(path.read_text())
-    return pd.DataFrame(run.get("chapters", [])).set_index("chapter")[["seconds", "status"]]
+    """Each chapter's latest run under ``clipdistill run``: seconds, status and when it
+    finished (UTC), in chapter order, from the runner's ``chapters.json`` (older runs:
+    ``run.json``). Empty when the chapters were run by hand. A chapter re-run alone
+    later shows a later time than the rest, so a stale page can be seen."""
+    from .runner import LATEST_FILE
+
+    folder = Path(cfg.profile_dir())
+    columns = ["seconds", "status", "finished"]
+    if (folder / LATEST_FILE).is_file():
+        entries = list(json.loads((folder / LATEST_FILE).read_text()).values())
+    elif (folder / "run.json").is_file():
+        entries = json.loads((folder / "run.json").read_text()).get("chapters", [])
+    else:
+        return pd.DataFrame(columns=columns)
+    table = pd.DataFrame(entries).reindex(columns=["chapter", *columns])
+    table["finished"] = [str(t).replace("T", " ").removesuffix("+00:00") if isinstance(t, str)
+                         else "" for t in table["finished"]]
+    return table.sort_values("chapter").set_index("chapter")
 
 
 def colour_table(results: Mapping[str, dict[str, Any] | None]) -> pd.DataFrame:

@@ -2,7 +2,9 @@
 
 The sources in ``notebooks/`` are never written to: executed copies go to
 ``book/chapters/`` (what the book renders), and a summary of the run (profile, time per
-chapter, status) to ``results/<profile>/run.json``.
+chapter, status) to ``results/<profile>/run.json``. ``run.json`` is this run alone (what
+``clipdistill costs record`` measures); ``chapters.json`` keeps each chapter's latest run,
+so a later ``--only 02`` does not hide when the other chapters ran (chapter 06's table).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ HIDDEN_TAGS = ("injected-parameters",)
 # Chapter 06 gathers every other chapter's results, so it runs after all of them (07 too);
 # the book keeps the numbered order.
 RUN_LAST = ("06_results",)
+# Each chapter's latest run, beside run.json (this run only): see the module doc.
+LATEST_FILE = "chapters.json"
 
 
 class ChapterFailed(RuntimeError):
@@ -209,11 +213,12 @@ def run_chapters(
         progress = sys.stderr.isatty()
 
     summary = RunSummary(profile=cfg.profile, smoke=cfg.smoke, overrides=overrides,
-                         started=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+                         started=_now())
     results_dir = Path(cfg.results_dir)
     if not results_dir.is_absolute():
         results_dir = root / results_dir
     summary_path = results_dir / cfg.profile / "run.json"
+    latest_path = summary_path.with_name(LATEST_FILE)
     output_dir.mkdir(parents=True, exist_ok=True)
     label = f"{cfg.profile} (SMOKE: random weights, numbers are not results)" if cfg.smoke else cfg.profile
     print(f"clipdistill run: profile {label}; {len(chapters)} chapter(s)", file=log)
@@ -222,6 +227,10 @@ def run_chapters(
 
     def save_summary() -> None:
         atomic_write_json(summary_path, summary.__dict__)
+        latest = _read_latest(latest_path)
+        for e in summary.chapters:
+            latest[e["chapter"]] = {**e, "run_started": summary.started}
+        atomic_write_json(latest_path, latest)
 
     for i, src in enumerate(chapters, 1):
         out = output_dir / src.name
@@ -241,7 +250,8 @@ def run_chapters(
                     config=kernel_config(),
                 )
         except Exception as exc:  # papermill wraps kernel errors in PapermillExecutionError
-            entry.update(status="failed", seconds=round(time.perf_counter() - start, 1))
+            entry.update(status="failed", seconds=round(time.perf_counter() - start, 1),
+                         finished=_now())
             summary.status = "failed"
             failure = _failure(exc, src.stem, out)
             entry["error"] = str(failure)
@@ -250,7 +260,7 @@ def run_chapters(
                 _tidy_executed(out)
             raise failure from exc
         _tidy_executed(out)
-        entry.update(status="ok", seconds=round(time.perf_counter() - start, 1))
+        entry.update(status="ok", seconds=round(time.perf_counter() - start, 1), finished=_now())
         print(f"      done in {entry['seconds']:.1f} s -> {out}", file=log, flush=True)
         save_summary()
     summary.status = "ok"
@@ -259,6 +269,19 @@ def run_chapters(
     print(f"All {len(chapters)} chapter(s) ran in {total:.0f} s. Build the book: clipdistill book",
           file=log)
     return summary
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _read_latest(path: Path) -> dict[str, Any]:
+    """``chapters.json``: {chapter: its latest entry}; empty when missing or unreadable."""
+    try:
+        latest = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return latest if isinstance(latest, dict) else {}
 
 
 def executed_parameters(nb_path: Path) -> dict[str, Any]:
