@@ -127,8 +127,8 @@ def test_findings_name_the_best_style_or_say_it_is_shared():
                          "predicted": truth if i < right else analysis.BASIC_TERMS[(i + 1) % 11],
                          "score": 0.0})
     said = analysis.findings(pd.DataFrame(rows))
-    assert said == [f"m, naming accuracy: {9 / 11:.2f} at best, reached by 2 of the 3 style "
-                    "and view pairs (95% interval 0.52 to 0.95, 11 colours), against 0.09 by "
+    assert said == [f"m, naming accuracy: {9 / 11:.2f} at best, reached by 2 of the 3 "
+                    "style/view combinations (95% interval 0.52 to 0.95, 11 colours), against 0.09 by "
                     "chance."]
 
 
@@ -178,13 +178,13 @@ def test_findings_give_pairs_a_concept_interval_and_count_in_words():
                  "measure": "association", "concept": "banana", "colour": "yellow",
                  "truth": "yellow", "score": 0.3})
     said = analysis.findings(pd.DataFrame(rows))
-    assert said[0].startswith("m, canonical colour top-1: 1.00 at best, with prompt style 1 "
-                              "(image view) (95% interval 0.21 to 1.00, 1 concept)")
-    assert said[1].startswith("m, pair accuracy: 1.00 at best, with prompt style 2 (image view) "
+    assert said[0].startswith("m, canonical colour top-1: 1.00 at best, with prompt style 1, "
+                              "image view (95% interval 0.21 to 1.00, 1 concept)")
+    assert said[1].startswith("m, pair accuracy: 1.00 at best, with prompt style 2, image view "
                               "(95% interval 0.44 to 1.00, 3 concept pairs of 3 concepts)")
     top, tied, where = analysis.best(pd.DataFrame({"style": [1, 2], "view": ["image", "text"],
                                                    "x": [0.5, 0.5]}), "x")
-    assert tied == 2 and where == "reached by both style and view pairs"
+    assert tied == 2 and where == "reached by both style/view combinations"
 
 
 def test_palettes_are_summarised_without_any_concept_pair():

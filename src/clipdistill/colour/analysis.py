@@ -182,7 +182,7 @@ def best(rows: pd.DataFrame, measure: str) -> tuple[pd.Series, int, str]:
     ``measure``, how many rows share that score, and where it was reached, in words.
 
     ``idxmax`` alone would name the first of tied rows as if it had won, so a shared top
-    score is said to be shared: "reached by 2 of the 4 style and view pairs".
+    score is said to be shared: "reached by 2 of the 4 style/view combinations".
     """
     rows = rows.dropna(subset=[measure])
     if rows.empty:
@@ -191,12 +191,12 @@ def best(rows: pd.DataFrame, measure: str) -> tuple[pd.Series, int, str]:
     top = rows.loc[values.idxmax()]
     tied = int((values == values.max()).sum())
     if tied == 1:
-        where = f"with prompt style {top['style']} ({top['view']} view)"
+        where = f"with prompt style {top['style']}, {top['view']} view"
     elif tied == len(rows):
-        where = (f"reached by all {tied} style and view pairs" if tied > 2
-                 else "reached by both style and view pairs")
+        where = (f"reached by all {tied} style/view combinations" if tied > 2
+                 else "reached by both style/view combinations")
     else:
-        where = f"reached by {tied} of the {len(rows)} style and view pairs"
+        where = f"reached by {tied} of the {len(rows)} style/view combinations"
     return top, tied, where
 
 
@@ -207,7 +207,7 @@ def _counted(n: int, what: str) -> str:
 
 def _pair_interval(df: pd.DataFrame, model: str, reached: pd.DataFrame) -> tuple[float, float, int]:
     """The pair-accuracy interval over resampled concepts (``discriminability.pair_interval``);
-    where several style and view pairs share the top score, one interval that covers each."""
+    where several style/view combinations share the top score, one interval that covers each."""
     from .discriminability import pair_interval
 
     pairs = _task(df, "discriminability", "pair")
