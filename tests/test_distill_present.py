@@ -83,7 +83,7 @@ def test_the_headline_says_which_cell_and_what_the_test_images_can_tell():
     assert not h["within"] and h["gap_low"] > 0
     said = present.headline_sentences(far)
     assert said[0].startswith("With the `image` teacher no student's chosen cell got within "
-                              "a point; the closest, tiny_cnn (cat_dog_1k, +48 extra images)")
+                              "a point on these test images; the closest, tiny_cnn (cat_dog_1k, +48 extra images)")
     # in the table's sign: teacher minus student, as its interval row
     assert said[1].startswith(f"The `image` teacher scored {h['gap']:.1f} F1 points above "
                               f"tiny_cnn (95% interval {h['gap_low']:+.1f} to "
@@ -131,6 +131,11 @@ def test_the_two_change_sentences_tell_the_axes_apart_when_means_agree():
     assert "tiny_cnn +4.0" in train and "resnet18 +8.0" in train
     assert "tiny_cnn +2.0" in extra and "resnet18 +10.0" in extra
     assert present.change_sentence(df[df["n_extra"] == 0], "n_extra") is None
+    # Each sentence says it averaged over the other axis, which a figure may show one slice of.
+    assert "averaged over the 2 extra-image sizes swept" in train
+    assert "averaged over the 2 training-set sizes swept" in extra
+    alone = present.change_sentence(df[df["n_extra"] == 0], "n_train")
+    assert "averaged" not in alone
 
 
 def test_the_questions_left_open_are_whole_sentences():

@@ -118,8 +118,8 @@ def headline_sentences(headline: pd.DataFrame) -> list[str]:
                        f"speed of the {h['speedup_basis']}.")
         else:
             out.append(f"With the `{h['teacher']}` teacher no student's chosen cell got "
-                       f"within a point; the closest, {h['student']} ({cell}), was "
-                       f"{h['gap']:.1f} points behind.")
+                       f"within a point on these test images; the closest, {h['student']} "
+                       f"({cell}), was {h['gap']:.1f} points behind.")
         if is_finite(h.get("gap_low")) and is_finite(h.get("gap_high")) and h.get("n_test"):
             # teacher minus student, the sign of the table's gap and its interval
             gap = Gap(h["gap"], h["gap_low"], h["gap_high"], int(h["n_test"]), "macro_f1")
@@ -153,8 +153,13 @@ def change_sentence(results: pd.DataFrame, axis: str) -> str | None:
                          f"{d.max():+.1f})")
     if not parts:
         return None
+    other, other_words = (("n_extra", "extra-image") if axis == "n_train"
+                          else ("n_train", "training-set"))
+    k = results[other].nunique()
+    over = (f" Each change is averaged over the {k} {other_words} sizes swept; a figure "
+            "that shows one of them can differ.") if k > 1 else ""
     return (f"From {lo:,} to {hi:,} {what}, the students' kNN F1 changed by "
-            + "; ".join(parts) + ".")
+            + "; ".join(parts) + "." + over)
 
 
 def compact_table_view(both: pd.DataFrame) -> pd.DataFrame:
