@@ -273,4 +273,4 @@ def test_a_bar_read_from_the_cache_says_so(clip, images, tmp_path, capsys):
     embed.embed_images(clip, images, cache_dir=cache, batch_size=4, num_workers=0, desc="pets")
     embed.embed_images(clip, images, cache_dir=cache, batch_size=4, num_workers=0, desc="again")
     err = capsys.readouterr().err
-    assert "pets (3 from the cache)" in err and "again (all from the cache)" in err
+    assert "pets (3 cached)" in err and "again (all cached)" in err

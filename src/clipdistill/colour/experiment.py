@@ -188,7 +188,7 @@ def run(cfg: Any, *, progress: bool = True, write: bool = True) -> "Any":
                                progress=progress)
 
         emb = embed_images(clip, paths + uw71, cache_dir=cache, batch_size=cfg.batch_size,
-                           num_workers=cfg.num_workers, progress=progress, desc=f"{spec}: patches")
+                           num_workers=cfg.num_workers, progress=progress, desc=f"patches, {spec.split('/')[-1]}")
         patch_emb, focal_emb = emb[:len(colours)], emb[len(colours):len(paths)]
         uw71_emb = emb[len(paths):]
         for number in plan["styles"]:

@@ -69,7 +69,7 @@ def embed_images(clip: Any, paths: Sequence[str | os.PathLike], *, cache_dir: st
             todo = np.flatnonzero(~found).tolist()
             if len(todo) < len(paths):  # a read-back's images/s is not the model's speed
                 hits = len(paths) - len(todo)
-                bar.set_description(f"{desc} ({'all' if not todo else hits} from the cache)")
+                bar.set_description(f"{desc} ({'all' if not todo else hits} cached)")  # fits 80 cols
             bar.update(len(paths) - len(todo))
         if todo:
             _embed_misses(clip, [paths[i] for i in todo], store, batch_size, num_workers, bar,
