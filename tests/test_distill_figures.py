@@ -179,3 +179,18 @@ def test_styles_follow_the_package_order_not_the_table_order():
     b = figures.student_styles(["tiny_cnn", "vit_tiny", "resnet18"])
     assert a["resnet18"] == b["resnet18"] and a["tiny_cnn"] == b["tiny_cnn"]
     assert list(b) == ["tiny_cnn", "resnet18", "vit_tiny"]  # the package's order
+
+
+def test_fidelity_figure_says_which_student_each_point_is():
+    """Colour is the teacher's in this figure, so the marker must name the student: one
+    marker per student in the legend, one group of points per teacher and student, and
+    the dashed line named as the headline's one-point margin."""
+    df = sweep_table()
+    fig = figures.fidelity_figure(df)
+    texts = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert set(df["student"]) <= set(texts) and "1-point margin" in texts
+    right = fig.axes[1]
+    assert len(right.collections) == df.groupby(["teacher", "student"]).ngroups
+    styles = figures.student_styles(df["student"])
+    legend = legend_styles(fig)
+    assert all(legend[s][1] == styles[s]["marker"] for s in styles)

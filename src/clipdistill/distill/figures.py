@@ -49,10 +49,12 @@ def student_styles(students: Iterable[str]) -> dict[str, dict[str, str]]:
 
 
 def _student_handles(styles: dict[str, dict[str, str]], labels: dict[str, str] | None = None,
-                     line: bool = True) -> list:
+                     line: bool = True, hollow: bool = False) -> list:
     from matplotlib.lines import Line2D
 
-    return [Line2D([], [], ls="-" if line else "none", label=(labels or {}).get(s, s), **st)
+    face = {"mfc": "none", "mew": 1.6} if hollow else {}
+    return [Line2D([], [], ls="-" if line else "none", label=(labels or {}).get(s, s),
+                   **face, **st)
             for s, st in styles.items()]
 
 
@@ -176,7 +178,9 @@ def _per_student(df: pd.DataFrame, x: str, column: str, value: Any, xlabel: str,
         g = df[(df["teacher"] == teacher) & (df[column] == value)]
         for student, line in g.groupby("student", sort=False):
             line = line.sort_values(x)
-            ax.plot(line[x], line["knn_f1"], ms=6, zorder=3, **styles[student])
+            # hollow markers: two students at the same point both stay visible
+            ax.plot(line[x], line["knn_f1"], ms=7, mfc="none", mew=1.6, zorder=3,
+                    **styles[student])
         f1s[teacher] = _teacher_line(ax, df[df["teacher"] == teacher])
         positive = g[x][g[x] > 0]
         # symlog keeps 0 (no extra images) on an otherwise logarithmic axis
@@ -184,7 +188,7 @@ def _per_student(df: pd.DataFrame, x: str, column: str, value: Any, xlabel: str,
                       linthresh=float(positive.min()) if len(positive) else 1.0)
         _ticks(ax, g[x])
         ax.margins(x=0.1)
-    handles = _student_handles(styles) + _teacher_handles()
+    handles = _student_handles(styles, hollow=True) + _teacher_handles()
     return _finish(fig, axes, f1s, xlabel, title, handles)
 
 
@@ -210,31 +214,42 @@ def fidelity_figure(df: pd.DataFrame, *, smoke: bool = False):
     """Left: fidelity (mean cosine to the teacher) per student size, a line per teacher.
     Right: does fidelity buy accuracy? F1 gap to the teacher against fidelity, every
     cell. The left panel shows each student's cell chosen on ``validate``
-    (:func:`sweep.chosen_cells`). Colours are the teachers' here (none is a student's)."""
+    (:func:`sweep.chosen_cells`). Colours are the teachers' here (none is a student's);
+    markers are the students', as in every other figure of the chapter."""
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     from .sweep import chosen_cells
 
+    styles = student_styles(df["student"])
     fig, (a, b) = plt.subplots(1, 2, figsize=(7.6, 3.6), layout="constrained")
     for teacher, g in df.groupby("teacher", sort=False):
         colour = TEACHER_COLOURS.get(teacher, "0.4")
         chosen = chosen_cells(g).sort_values("params")  # on validate, as the headline
-        a.plot(chosen["params"], chosen["fidelity"], "o-", color=colour,
+        a.plot(chosen["params"], chosen["fidelity"], "-", color=colour,
                label=f"teacher: {teacher}")
-        b.scatter(g["fidelity"], g["teacher_f1"] - g["knn_f1"], s=18, color=colour)
+        for student, s in g.groupby("student", sort=False):
+            mine = chosen[chosen["student"] == student]
+            a.plot(mine["params"], mine["fidelity"], ls="none", color=colour, ms=7,
+                   mfc="none", mew=1.6, marker=styles[student]["marker"])
+            b.scatter(s["fidelity"], s["teacher_f1"] - s["knn_f1"], s=30, edgecolors=colour,
+                      facecolors="none", linewidths=1.3, marker=styles[student]["marker"])
     a.set_xscale("log")
     _ticks(a, df["params"])
     a.margins(x=0.15)
     a.set_xlabel("student parameters (log scale)")
     a.set_ylabel("fidelity (chosen cell)")
     a.set_title("how well the student copies", fontsize=10)
-    b.axhline(1, color="k", ls="--", lw=1)
+    b.axhline(1, color="k", ls="--", lw=1, label="1-point margin")
     b.set_xlabel("fidelity on knn/test")
     b.set_ylabel("teacher F1 - student F1 (% points)")
     b.set_title("fidelity against the F1 gap", fontsize=10)
     for ax in (a, b):
         ax.grid(alpha=0.3)
-    _legend(fig, a.get_legend_handles_labels()[0])
+    students = [Line2D([], [], ls="none", marker=st["marker"], color="0.35", mfc="none",
+                       label=name) for name, st in styles.items()]
+    _legend(fig, a.get_legend_handles_labels()[0] + students
+            + b.get_legend_handles_labels()[0])
     fig.suptitle(_titled("Fidelity", smoke))
     return fig
 
