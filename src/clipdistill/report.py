@@ -7,7 +7,6 @@ chapter (not run yet) simply leaves its rows empty. The verdict table itself is 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -175,15 +174,11 @@ def timing_table(cfg: Config) -> pd.DataFrame:
     finished (UTC), in chapter order, from the runner's ``chapters.json`` (older runs:
     ``run.json``). Empty when the chapters were run by hand. A chapter re-run alone
     later shows a later time than the rest, so a stale page can be seen."""
-    from .runner import LATEST_FILE
+    from .runner import latest_chapter_runs
 
-    folder = Path(cfg.profile_dir())
     columns = ["seconds", "status", "finished"]
-    if (folder / LATEST_FILE).is_file():
-        entries = list(json.loads((folder / LATEST_FILE).read_text()).values())
-    elif (folder / "run.json").is_file():
-        entries = json.loads((folder / "run.json").read_text()).get("chapters", [])
-    else:
+    entries = latest_chapter_runs(Path(cfg.profile_dir()))
+    if not entries:
         return pd.DataFrame(columns=columns)
     table = pd.DataFrame(entries).reindex(columns=["chapter", *columns])
     table["finished"] = [str(t).replace("T", " ").removesuffix("+00:00") if isinstance(t, str)

@@ -22,7 +22,8 @@ from typing import Any, Iterator, Mapping, Sequence
 from .config import ConfigError, resolve
 from .io import atomic_write_json
 
-__all__ = ["ChapterFailed", "RunSummary", "RUN_LAST", "find_chapters", "run_chapters"]
+__all__ = ["ChapterFailed", "RunSummary", "RUN_LAST", "find_chapters", "run_chapters",
+           "latest_chapter_runs"]
 
 # papermill's injected cell repeats, as plumbing, what the banner under it says in words.
 # The chapter's own parameters cell stays: it lists the knobs its exercises turn.
@@ -282,6 +283,17 @@ def _read_latest(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return latest if isinstance(latest, dict) else {}
+
+
+def latest_chapter_runs(profile_dir: Path) -> list[dict[str, Any]]:
+    """Each chapter's latest entry under ``clipdistill run`` (``chapters.json``; for results
+    written before it existed, ``run.json``'s); ``[]`` when none was run that way."""
+    profile_dir = Path(profile_dir)
+    latest = _read_latest(profile_dir / LATEST_FILE)
+    if latest:
+        return list(latest.values())
+    run = _read_latest(profile_dir / "run.json")
+    return list(run.get("chapters", []))
 
 
 def executed_parameters(nb_path: Path) -> dict[str, Any]:

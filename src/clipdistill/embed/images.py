@@ -67,10 +67,10 @@ def embed_images(clip: Any, paths: Sequence[str | os.PathLike], *, cache_dir: st
         if store is not None and store.files():
             found = store.fetch(digests(paths, threads=int(num_workers)), out)
             todo = np.flatnonzero(~found).tolist()
-            if len(todo) < len(paths):  # a read-back's images/s is not the model's speed
-                hits = len(paths) - len(todo)
-                bar.set_description(f"{desc} ({'all' if not todo else hits} cached)")  # fits 80 cols
-            bar.update(len(paths) - len(todo))
+            hits = len(paths) - len(todo)
+            if hits:  # a read-back's images/s is not the model's speed; fits 80 columns
+                bar.set_description(f"{desc} ({'all' if not todo else hits} cached)")
+            bar.update(hits)
         if todo:
             _embed_misses(clip, [paths[i] for i in todo], store, batch_size, num_workers, bar,
                           out=out, rows=todo)
